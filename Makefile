@@ -1,0 +1,45 @@
+# illume: two commands on a fresh Debian 12 machine
+#   make demo    -- installs, builds, runs the main job
+#   make check   -- installs, builds, runs every test
+SHELL := /bin/bash
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+BUILD_TYPE ?= Release
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PACKAGES := build-essential cmake ninja-build pkg-config libtorch-dev libopenblas0-openmp \
+  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libgtest-dev \
+  libbenchmark-dev chromium
+export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
+
+.PHONY: all deps build check demo bench clean
+
+all: build
+
+# Idempotent: installs only what dpkg does not already report as installed.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(NPROC)
+
+check: build
+	cd $(BUILD) && ILLUME_REQUIRE_SHARED=1 ctest --output-on-failure -j $(NPROC)
+
+demo: build
+	./$(BUILD)/illume demo
+
+bench: build
+	./$(BUILD)/bench/bench_tokenizer
+	./$(BUILD)/bench/bench_model
+
+clean:
+	rm -rf $(BUILD)

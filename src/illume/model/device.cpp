@@ -1,0 +1,51 @@
+#include "illume/model/device.h"
+
+#include <torch/torch.h>
+
+#include <thread>
+
+#include "illume/util/error.h"
+
+namespace illume {
+
+c10::Device parse_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      fail("--device {}: this build of illume has no CUDA (or no GPU is visible); use --device cpu", name);
+    try {
+      return c10::Device(name);
+    } catch (const std::exception&) {
+      fail("--device {}: not a device name (cpu, cuda, cuda:N)", name);
+    }
+  }
+  fail("--device {}: unknown device (cpu, cuda, cuda:N)", name);
+}
+
+c10::ScalarType parse_dtype(const std::string& name) {
+  if (name == "f32" || name == "float32" || name == "fp32" || name == "float") return c10::kFloat;
+  if (name == "bf16" || name == "bfloat16") return c10::kBFloat16;
+  if (name == "f16" || name == "float16" || name == "fp16" || name == "half") return c10::kHalf;
+  fail("dtype '{}': unknown (f32, bf16, f16)", name);
+}
+
+std::string dtype_name(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::kFloat: return "f32";
+    case c10::kBFloat16: return "bf16";
+    case c10::kHalf: return "f16";
+    case c10::kDouble: return "f64";
+    default: return c10::toString(dtype);
+  }
+}
+
+void init_torch_runtime() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0) cores = 2;
+  torch::set_num_threads(static_cast<int>(cores));
+}
+
+}  // namespace illume

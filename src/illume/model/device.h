@@ -1,0 +1,19 @@
+// Devices and dtypes by name, and the process-wide torch set-up (threads).
+#pragma once
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <string>
+
+namespace illume {
+
+// "cpu", "cuda", "cuda:1"; fails with a clear message if CUDA is asked for but absent.
+c10::Device parse_device(const std::string& name);
+// "f32"/"float32", "bf16"/"bfloat16", "f16"/"float16".
+c10::ScalarType parse_dtype(const std::string& name);
+std::string dtype_name(c10::ScalarType dtype);
+
+// Sets torch's intra-op threads to the core count (libtorch starts with one here), once.
+void init_torch_runtime();
+
+}  // namespace illume

@@ -1,0 +1,30 @@
+// Progress for long work: on a terminal a redrawn bar with rate and ETA; otherwise plain lines
+// (at most one every few seconds, and the last), so logs of CI and nohup runs stay readable.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace illume {
+
+class Progress {
+ public:
+  // total == 0 means unknown (no ETA). unit names what is counted ("tok", "step").
+  Progress(std::string label, std::int64_t total, std::string unit = "it", bool enabled = true);
+  ~Progress();
+  void advance(std::int64_t n = 1, const std::string& status = "");
+  void set(std::int64_t done, const std::string& status = "");
+  void finish(const std::string& status = "");
+
+ private:
+  void draw(bool final);
+  std::string label_, unit_, status_;
+  std::int64_t total_, done_ = 0;
+  bool enabled_, tty_, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// "1.2 s", "3 min 4 s", "1 h 02 min"
+std::string format_duration(double seconds);
+
+}  // namespace illume
