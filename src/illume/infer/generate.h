@@ -1,0 +1,50 @@
+// Batched sampling with a KV cache. Prompts are left-padded and prefilled once; the cache rows are
+// then repeated for the samples of each prompt (samples share their prompt's prefill). Finished rows
+// are dropped from the batch as it runs. Each sample draws from its own random stream, seeded from
+// (seed, prompt index, sample index), so results do not depend on batch composition or device.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "illume/model/model.h"
+
+namespace illume {
+
+struct SamplingOptions {
+  double temperature = 1.0;   // 0 = greedy
+  double top_p = 1.0;         // nucleus: smallest set with mass >= top_p
+  std::int64_t top_k = 0;     // 0 = off
+  std::uint64_t seed = 0;
+  std::int64_t max_new_tokens = 256;
+  std::int64_t num_samples = 1;            // per prompt
+  std::vector<std::int32_t> stop_token_ids;  // e.g. EOS, <|im_end|>; included in ids as the last token
+  std::vector<std::string> stop_strings;     // text stops; ids end with the token that completed it
+  std::int64_t max_batch_rows = 64;          // prompts x samples decoded together at most
+  bool show_progress = false;
+  bool greedy() const { return temperature <= 0.0; }
+};
+
+struct Completion {
+  std::size_t prompt_index = 0;
+  std::int64_t sample_index = 0;
+  std::vector<std::int32_t> ids;       // generated tokens (a stop token, if any, is the last)
+  std::vector<float> logprobs;         // log p(token) under the model's distribution (temperature 1, unfiltered)
+  std::vector<float> entropies;        // entropy (nats) of that distribution at each step
+  std::string text;                    // decoded ids without special tokens, cut before a stop string
+  std::string finish_reason;           // "stop_token" | "stop_string" | "length"
+};
+
+// Turns ids into text (the tokenizer's decode without special tokens). Needed for stop strings/text.
+using Detokenizer = std::function<std::string(const std::vector<std::int32_t>&)>;
+
+// Returns prompts.size() * num_samples completions ordered by (prompt, sample).
+std::vector<Completion> generate(const Model& model, const std::vector<std::vector<std::int32_t>>& prompts,
+                                 const SamplingOptions& options, const Detokenizer& detokenize = nullptr);
+
+// The next-token choice for one row of probabilities (exposed for tests).
+// probs: filtered, normalised distribution (float) on CPU; u in [0, 1). Returns the sampled id.
+std::int64_t sample_from_cdf(const float* probs, std::int64_t vocab, double u);
+
+}  // namespace illume

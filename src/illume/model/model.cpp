@@ -1,0 +1,308 @@
+#include "illume/model/model.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "illume/model/device.h"
+#include "illume/util/error.h"
+
+namespace illume {
+
+namespace {
+
+using torch::indexing::Slice;
+
+// x [..., in] -> [..., out]. A single row goes through mv, which beats linear for one-token decode
+// on CPU (fp32); everything else through linear (BLAS / oneDNN).
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {}) {
+  if (x.numel() == x.size(-1) && x.scalar_type() == at::kFloat && x.device().is_cpu() && !x.requires_grad() &&
+      !weight.requires_grad()) {
+    auto sizes = x.sizes().vec();
+    sizes.back() = weight.size(0);
+    auto y = torch::mv(weight, x.reshape({-1}));
+    if (bias.defined()) y.add_(bias);
+    return y.view(sizes);
+  }
+  return torch::linear(x, weight, bias);
+}
+
+// RMSNorm over the last dimension: y = x / sqrt(mean(x^2) + eps) * weight, normalised in fp32 and cast
+// back to x's dtype before the weight multiplies (as HF's Qwen3RMSNorm / LlamaRMSNorm).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  auto xf = x.to(at::kFloat);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return y.to(x.scalar_type()) * weight;
+}
+
+// rotate_half layout: dimension i pairs with i + hd/2.
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  auto half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half);
+  auto x2 = x.narrow(-1, half, half);
+  auto rotated = torch::cat({-x2, x1}, -1);
+  return x * cos + rotated * sin;
+}
+
+// inv_freq[i] = theta^(-2i/hd), with Llama 3's frequency-dependent scaling when configured.
+at::Tensor inverse_frequencies(const ModelConfig& c) {
+  auto inv = 1.0 / torch::pow(c.rope_theta, torch::arange(0, c.head_dim, 2, torch::kFloat64) / double(c.head_dim));
+  if (c.rope_scaling.type == "llama3") {
+    const auto& rs = c.rope_scaling;
+    double old_len = double(rs.original_max_position_embeddings);
+    double low_wavelen = old_len / rs.low_freq_factor, high_wavelen = old_len / rs.high_freq_factor;
+    auto wavelen = 2 * M_PI / inv;
+    auto scaled = torch::where(wavelen > low_wavelen, inv / rs.factor, inv);
+    auto smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    auto smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+    auto medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen);
+    inv = torch::where(medium, smoothed, scaled);
+  }
+  return inv;
+}
+
+// Explicit softmax attention over query blocks (so probabilities exist and the observer can see them).
+//   q [B, H, Tq, hd] fp32; k, v [B, Hkv, Tk, hd] fp32; key_valid [B, Tk] bool.
+//   Query row i sits at key slot query_begin + i. A query sees key j when j <= its slot and key j is a
+//   real token; a padding query sees only itself, so every row is a proper distribution (no NaN).
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_valid,
+                     std::int64_t query_begin, int layer, std::int64_t block_rows, AttentionObserver* observer) {
+  const auto B = q.size(0), H = q.size(1), Tq = q.size(2), hd = q.size(3);
+  const auto Hkv = k.size(1), Tk = k.size(2), G = H / Hkv;
+  const double scale = 1.0 / std::sqrt(double(hd));
+  auto kt = k.transpose(-1, -2);  // [B, Hkv, hd, Tk]
+  auto key_ok = key_valid.view({B, 1, 1, Tk});
+  auto columns = torch::arange(Tk, torch::TensorOptions().dtype(torch::kLong).device(q.device())).view({1, Tk});
+  bool observe = observer != nullptr && observer->wants_layer(layer);
+  std::vector<at::Tensor> outputs;
+  for (std::int64_t start = 0; start < Tq; start += block_rows) {
+    auto n = std::min(block_rows, Tq - start);
+    auto qb = q.narrow(2, start, n).reshape({B, Hkv, G * n, hd});
+    auto scores = torch::matmul(qb, kt).mul(scale).view({B, H, n, Tk});
+    auto rows = torch::arange(query_begin + start, query_begin + start + n, columns.options()).view({n, 1});
+    auto allowed = (columns <= rows).logical_and(key_ok.logical_or(columns == rows));  // [B, 1, n, Tk]
+    auto probs = torch::softmax(scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()), -1);
+    if (observe) {
+      torch::NoGradGuard no_grad;
+      auto detached = probs.detach();
+      AttentionBlock block;
+      block.layer = layer;
+      block.query_begin = query_begin + start;
+      block.probs = &detached;
+      observer->on_block(block);
+    }
+    outputs.push_back(torch::matmul(probs.view({B, Hkv, G * n, Tk}), v).view({B, H, n, hd}));
+  }
+  return outputs.size() == 1 ? outputs[0] : torch::cat(outputs, 2);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, at::Tensor>> ModelWeights::named_tensors(const ModelConfig& config) const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  out.emplace_back("model.embed_tokens.weight", embed);
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const auto& L = layers[i];
+    std::string p = "model.layers." + std::to_string(i) + ".";
+    out.emplace_back(p + "input_layernorm.weight", L.input_norm);
+    out.emplace_back(p + "self_attn.q_proj.weight", L.q_proj);
+    out.emplace_back(p + "self_attn.k_proj.weight", L.k_proj);
+    out.emplace_back(p + "self_attn.v_proj.weight", L.v_proj);
+    if (L.q_bias.defined()) {
+      out.emplace_back(p + "self_attn.q_proj.bias", L.q_bias);
+      out.emplace_back(p + "self_attn.k_proj.bias", L.k_bias);
+      out.emplace_back(p + "self_attn.v_proj.bias", L.v_bias);
+    }
+    out.emplace_back(p + "self_attn.o_proj.weight", L.o_proj);
+    if (L.q_norm.defined()) {
+      out.emplace_back(p + "self_attn.q_norm.weight", L.q_norm);
+      out.emplace_back(p + "self_attn.k_norm.weight", L.k_norm);
+    }
+    out.emplace_back(p + "post_attention_layernorm.weight", L.post_attention_norm);
+    out.emplace_back(p + "mlp.gate_proj.weight", L.gate_proj);
+    out.emplace_back(p + "mlp.up_proj.weight", L.up_proj);
+    out.emplace_back(p + "mlp.down_proj.weight", L.down_proj);
+  }
+  out.emplace_back("model.norm.weight", norm);
+  if (!config.tie_word_embeddings) out.emplace_back("lm_head.weight", lm_head);
+  return out;
+}
+
+void KVCache::select_rows(const at::Tensor& index) {
+  for (auto& t : keys) t = t.index_select(0, index);
+  for (auto& t : values) t = t.index_select(0, index);
+  key_valid = key_valid.index_select(0, index);
+  next_position = next_position.index_select(0, index);
+}
+
+std::int64_t KVCache::bytes() const {
+  std::int64_t total = 0;
+  for (const auto& t : keys) total += t.numel() * t.element_size();
+  for (const auto& t : values) total += t.numel() * t.element_size();
+  return total;
+}
+
+Model::Model(ModelConfig config, ModelWeights weights, LoadOptions options)
+    : config_(std::move(config)), weights_(std::move(weights)), options_(options) {
+  init_torch_runtime();
+  inv_freq_ = inverse_frequencies(config_).to(options_.device);
+}
+
+Model Model::random(const ModelConfig& c, std::uint64_t seed, const LoadOptions& options) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  auto normal = [&](std::vector<std::int64_t> shape, double std) {
+    return (torch::randn(shape, gen, f32) * std).to(options.device, options.dtype);
+  };
+  auto ones = [&](std::int64_t n) { return torch::ones({n}, f32).to(options.device, options.dtype); };
+  const auto D = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
+  ModelWeights w;
+  w.embed = normal({c.vocab_size, D}, 0.02);
+  for (std::int64_t i = 0; i < c.num_layers; ++i) {
+    LayerWeights L;
+    L.input_norm = ones(D);
+    L.q_proj = normal({q, D}, 1.0 / std::sqrt(double(D)));
+    L.k_proj = normal({kv, D}, 1.0 / std::sqrt(double(D)));
+    L.v_proj = normal({kv, D}, 1.0 / std::sqrt(double(D)));
+    if (c.attention_bias) {
+      L.q_bias = normal({q}, 0.02);
+      L.k_bias = normal({kv}, 0.02);
+      L.v_bias = normal({kv}, 0.02);
+    }
+    if (c.qk_norm) {
+      L.q_norm = ones(c.head_dim);
+      L.k_norm = ones(c.head_dim);
+    }
+    L.o_proj = normal({D, q}, 1.0 / std::sqrt(double(q)) / std::sqrt(2.0 * c.num_layers));
+    L.post_attention_norm = ones(D);
+    L.gate_proj = normal({c.intermediate_size, D}, 1.0 / std::sqrt(double(D)));
+    L.up_proj = normal({c.intermediate_size, D}, 1.0 / std::sqrt(double(D)));
+    L.down_proj = normal({D, c.intermediate_size}, 1.0 / std::sqrt(double(c.intermediate_size)) /
+                                                       std::sqrt(2.0 * c.num_layers));
+    w.layers.push_back(std::move(L));
+  }
+  w.norm = ones(D);
+  w.lm_head = c.tie_word_embeddings ? w.embed : normal({c.vocab_size, D}, 0.02);
+  return Model(c, std::move(w), options);
+}
+
+std::vector<at::Tensor> Model::parameters() const {
+  std::vector<at::Tensor> out;
+  for (auto& [name, t] : weights_.named_tensors(config_)) out.push_back(t);
+  return out;
+}
+
+void Model::set_requires_grad(bool requires_grad) {
+  for (auto& t : parameters()) t.requires_grad_(requires_grad);
+}
+
+at::Tensor Model::rope_tables(const at::Tensor& positions) const {
+  // Angles in float64 (more exact than HF's fp32 for long positions), then fp32 cos/sin.
+  auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq_;  // [B, T, hd/2]
+  angles = torch::cat({angles, angles}, -1);                               // [B, T, hd]
+  return torch::stack({angles.cos(), angles.sin()}).to(torch::kFloat).unsqueeze(2);  // [2, B, 1, T, hd]
+}
+
+at::Tensor Model::run_layers(at::Tensor x, const at::Tensor& positions, const at::Tensor& key_valid, KVCache* cache,
+                             std::int64_t cache_offset, AttentionObserver* observer) const {
+  const auto& c = config_;
+  const auto B = x.size(0), T = x.size(1);
+  const auto H = c.num_heads, Hkv = c.num_kv_heads, hd = c.head_dim;
+  auto rope = rope_tables(positions);
+  auto cos = rope[0], sin = rope[1];
+  for (std::int64_t l = 0; l < c.num_layers; ++l) {
+    const auto& L = weights_.layers[l];
+    auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
+    auto q = project(h, L.q_proj, L.q_bias).view({B, T, H, hd});
+    auto k = project(h, L.k_proj, L.k_bias).view({B, T, Hkv, hd});
+    auto v = project(h, L.v_proj, L.v_bias).view({B, T, Hkv, hd});
+    if (c.qk_norm) {
+      q = rms_norm(q, L.q_norm, c.rms_norm_eps);
+      k = rms_norm(k, L.k_norm, c.rms_norm_eps);
+    }
+    q = apply_rope(q.transpose(1, 2).to(torch::kFloat), cos, sin);  // [B, H, T, hd] fp32
+    k = apply_rope(k.transpose(1, 2).to(torch::kFloat), cos, sin);  // [B, Hkv, T, hd]
+    v = v.transpose(1, 2).to(torch::kFloat);
+    at::Tensor keys = k, values = v, valid = key_valid;
+    if (cache != nullptr) {
+      cache->keys[l].narrow(2, cache_offset, T).copy_(k);
+      cache->values[l].narrow(2, cache_offset, T).copy_(v);
+      keys = cache->keys[l].narrow(2, 0, cache_offset + T);
+      values = cache->values[l].narrow(2, 0, cache_offset + T);
+      valid = cache->key_valid.narrow(1, 0, cache_offset + T);
+    }
+    auto a = attention(q, keys, values, valid, cache_offset, static_cast<int>(l), attention_block_rows_, observer);
+    a = a.to(x.scalar_type()).transpose(1, 2).reshape({B, T, H * hd});
+    x = x + project(a, L.o_proj);
+    auto h2 = rms_norm(x, L.post_attention_norm, c.rms_norm_eps);
+    x = x + project(torch::silu(project(h2, L.gate_proj)) * project(h2, L.up_proj), L.down_proj);
+  }
+  return x;
+}
+
+at::Tensor Model::forward_hidden(const at::Tensor& ids, const at::Tensor& mask, AttentionObserver* observer) const {
+  check(ids.dim() == 2 && mask.sizes() == ids.sizes(), "forward: ids and mask must both be [batch, length]");
+  auto ids_d = ids.to(options_.device, torch::kLong);
+  auto mask_d = mask.to(options_.device, torch::kLong);
+  auto positions = (mask_d.cumsum(1) - 1).clamp_min(0);
+  auto x = weights_.embed.index_select(0, ids_d.reshape({-1})).view({ids.size(0), ids.size(1), -1});
+  x = run_layers(x, positions, mask_d.to(torch::kBool), nullptr, 0, observer);
+  return rms_norm(x, weights_.norm, config_.rms_norm_eps);
+}
+
+at::Tensor Model::logits(const at::Tensor& hidden) const { return project(hidden, weights_.lm_head).to(torch::kFloat); }
+
+at::Tensor Model::forward(const at::Tensor& ids, const at::Tensor& mask, AttentionObserver* observer) const {
+  return logits(forward_hidden(ids, mask, observer));
+}
+
+KVCache Model::new_cache(std::int64_t batch, std::int64_t capacity) const {
+  KVCache cache;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(options_.device);
+  for (std::int64_t l = 0; l < config_.num_layers; ++l) {
+    cache.keys.push_back(torch::zeros({batch, config_.num_kv_heads, capacity, config_.head_dim}, opts));
+    cache.values.push_back(torch::zeros({batch, config_.num_kv_heads, capacity, config_.head_dim}, opts));
+  }
+  cache.key_valid = torch::zeros({batch, capacity}, opts.dtype(torch::kBool));
+  cache.next_position = torch::zeros({batch}, opts.dtype(torch::kLong));
+  cache.capacity = capacity;
+  return cache;
+}
+
+at::Tensor Model::prefill(KVCache& cache, const at::Tensor& ids, const at::Tensor& mask,
+                          AttentionObserver* observer) const {
+  torch::NoGradGuard no_grad;
+  check(ids.dim() == 2 && mask.sizes() == ids.sizes(), "prefill: ids and mask must both be [batch, length]");
+  check(ids.size(0) == cache.batch(), "prefill: batch {} does not match the cache's {}", ids.size(0), cache.batch());
+  const auto T = ids.size(1);
+  check(cache.length + T <= cache.capacity, "prefill: {} tokens do not fit the KV cache ({} of {} slots used)", T,
+        cache.length, cache.capacity);
+  auto ids_d = ids.to(options_.device, torch::kLong);
+  auto mask_d = mask.to(options_.device, torch::kLong);
+  check(mask_d.select(1, T - 1).all().item<bool>(), "prefill: rows must be left-padded (last column all tokens)");
+  auto positions = cache.next_position.unsqueeze(1) + (mask_d.cumsum(1) - 1).clamp_min(0);
+  cache.key_valid.narrow(1, cache.length, T).copy_(mask_d.to(torch::kBool));
+  auto x = weights_.embed.index_select(0, ids_d.reshape({-1})).view({ids.size(0), T, -1});
+  x = run_layers(x, positions, {}, &cache, cache.length, observer);
+  cache.length += T;
+  cache.next_position += mask_d.sum(1);
+  auto last = rms_norm(x.select(1, T - 1), weights_.norm, config_.rms_norm_eps);
+  return logits(last);
+}
+
+at::Tensor Model::decode(KVCache& cache, const at::Tensor& ids, AttentionObserver* observer) const {
+  torch::NoGradGuard no_grad;
+  check(ids.dim() == 1 && ids.size(0) == cache.batch(), "decode: ids must be [batch] matching the cache");
+  check(cache.length < cache.capacity, "decode: the KV cache is full ({} slots)", cache.capacity);
+  auto ids_d = ids.to(options_.device, torch::kLong);
+  cache.key_valid.select(1, cache.length).fill_(true);
+  auto positions = cache.next_position.unsqueeze(1);
+  auto x = weights_.embed.index_select(0, ids_d).unsqueeze(1);
+  x = run_layers(x, positions, {}, &cache, cache.length, observer);
+  cache.length += 1;
+  cache.next_position += 1;
+  return logits(rms_norm(x.select(1, 0), weights_.norm, config_.rms_norm_eps));
+}
+
+}  // namespace illume
