@@ -47,6 +47,10 @@ void ensure_directory(const std::filesystem::path& path) {
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+  write_file_atomic(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const std::filesystem::path& path, const std::vector<std::string_view>& pieces) {
   auto parent = path.parent_path();
   ensure_directory(parent);
   std::random_device rd;
@@ -54,17 +58,19 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
   tmp += fmt::format(".tmp.{}.{:x}", ::getpid(), rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("{}: cannot write ({})", path.string(), std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("{}: write failed ({})", path.string(), std::strerror(e));
+  for (std::string_view bytes : pieces) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        fail("{}: write failed ({})", path.string(), std::strerror(e));
+      }
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int e = errno;
@@ -78,7 +84,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
   }
 }
 
-MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
+MappedFile::MappedFile(const std::filesystem::path& path, MapMode mode) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("{}: cannot open ({})", path.string(), std::strerror(errno));
   struct stat st {};
@@ -88,13 +94,16 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   }
   size_ = static_cast<std::size_t>(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    // MAP_PRIVATE + PROT_WRITE needs only a read-only descriptor: writes stay in this process.
+    int prot = mode == MapMode::CopyOnWrite ? (PROT_READ | PROT_WRITE) : PROT_READ;
+    void* p = ::mmap(nullptr, size_, prot, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
       fail("{}: cannot map ({})", path.string(), std::strerror(e));
     }
     data_ = static_cast<const std::uint8_t*>(p);
+    writable_ = mode == MapMode::CopyOnWrite;
   }
   ::close(fd);
 }
@@ -105,6 +114,7 @@ void MappedFile::release() {
   if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
   data_ = nullptr;
   size_ = 0;
+  writable_ = false;
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
@@ -115,8 +125,10 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = other.data_;
     size_ = other.size_;
+    writable_ = other.writable_;
     other.data_ = nullptr;
     other.size_ = 0;
+    other.writable_ = false;
   }
   return *this;
 }
