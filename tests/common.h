@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace illume::test {
 
@@ -40,3 +42,60 @@ inline std::filesystem::path scratch_dir() {
       GTEST_SKIP() << "this test needs " << illume_required_path_ << " (../shared fixtures), which is absent"; \
     }                                                                                                  \
   } while (0)
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace illume::test {
+
+// The `illume` binary: $ILLUME_BIN (set by ctest), else the path compiled in.
+inline std::string illume_binary() {
+  if (const char* env = std::getenv("ILLUME_BIN")) return env;
+#ifdef ILLUME_BIN_PATH
+  return ILLUME_BIN_PATH;
+#else
+  return "illume";
+#endif
+}
+
+struct RunResult {
+  int status = -1;
+  std::string out, err;
+};
+
+inline std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q.push_back(c);
+  }
+  return q + "'";
+}
+
+// Runs `illume ARGS...`, capturing stdout, stderr and the exit status.
+inline RunResult run_illume(const std::vector<std::string>& args) {
+  auto dir = std::filesystem::temp_directory_path();
+  auto err_path = dir / ("illume-test-stderr-" + std::to_string(::getpid()) + ".txt");
+  std::string cmd = shell_quote(illume_binary());
+  for (auto& a : args) cmd += " " + shell_quote(a);
+  cmd += " 2>" + shell_quote(err_path.string()) + " </dev/null";
+  RunResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer{};
+  std::size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.out.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  std::stringstream ss;
+  ss << err.rdbuf();
+  r.err = ss.str();
+  std::filesystem::remove(err_path);
+  return r;
+}
+
+}  // namespace illume::test
