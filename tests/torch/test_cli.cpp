@@ -4,6 +4,7 @@
 #include "common.h"
 #include "illume/io/safetensors_torch.h"
 #include "illume/util/file.h"
+#include "illume/util/json.h"
 
 using namespace illume;
 using test::run_illume;
