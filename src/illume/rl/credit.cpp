@@ -198,6 +198,7 @@ std::int64_t selection_count(std::int64_t n, double q) {
 
 at::Tensor select_fraction(const at::Tensor& values, const at::Tensor& valid, double q, bool top) {
   check_fraction(q);
+  check(values.defined() && valid.defined(), "credit: select_fraction needs values and a mask");
   check(values.dim() == 2 && values.sizes() == valid.sizes(), "credit: values {} and mask {} must both be [B, T]",
         shape_of(values), shape_of(valid));
   at::NoGradGuard no_grad;
