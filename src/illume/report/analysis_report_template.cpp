@@ -34,6 +34,7 @@ window.illumeErrors = [];
   --waad: #2563eb; --fai: #e8590c; --ent: #7c3aed; --other: #a0a7b4;
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 html, body { margin: 0; background: var(--bg); color: var(--ink);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif; }
 .wrap { max-width: 1360px; margin: 0 auto; padding: 14px 20px 40px; }
@@ -177,7 +178,7 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
       <div class="hlegend" id="hlegend"><span class="dot" style="background:var(--waad)"></span>locally focused
         <span class="dot" style="background:var(--fai)"></span>globally focused
         <span class="dot" style="background:var(--other)"></span>other heads
-        &nbsp;&middot; span d(l,h) = mean distance a head looks back</div>
+        &nbsp;&middot; span = mean look-back distance</div>
       <div class="empty" id="heads-empty" hidden>No head spans for this response.</div>
     </section>
     <section class="card">
@@ -206,7 +207,8 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
   const SETTINGS = DATA.settings || {};
   const $ = (id) => document.getElementById(id);
   const COLOR = { waad: '#2563eb', fai: '#e8590c', ent: '#7c3aed', other: '#a0a7b4', axis: '#98a1b0', text: '#505868' };
-  const state = { r: 0, shade: 'waad', scale: 'log' };
+  // mapView: null (whole window) or { c0, len }: the cells both maps show, zoomed along the diagonal.
+  const state = { r: 0, shade: 'waad', scale: 'log', mapView: null };
 
   // ---------- small helpers ----------
   const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -353,7 +355,7 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
     ctx.fillStyle = color;
     for (const i of markers) {
       if (!(i >= 0 && i < N) || !isFinite(vals[i])) continue;
-      const x = X(i), y = Math.max(P.y + 5, Y(vals[i]) - 3);
+      const x = Math.max(P.x + 3, Math.min(P.x + P.w - 3, X(i))), y = Math.max(P.y + 5, Y(vals[i]) - 3);
       ctx.beginPath();
       ctx.moveTo(x - 3.2, y - 5.5);
       ctx.lineTo(x + 3.2, y - 5.5);
@@ -370,10 +372,14 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
       ctx.fillStyle = 'rgba(31,36,48,0.06)';
       ctx.fillRect(x0, P.y, Math.max(1, x1 - x0), P.h);
       ctx.restore();
+      const label = 'map window', lw = ctx.measureText(label).width + 6;
+      const lx = x1 > P.x + P.w - 90 ? x1 - lw - 2 : x0 + 2;
+      ctx.fillStyle = 'rgba(255,255,255,0.85)';
+      ctx.fillRect(lx, P.y + 1, lw, 13);
       ctx.fillStyle = COLOR.text;
-      ctx.textAlign = x1 > P.x + P.w - 90 ? 'right' : 'left';
+      ctx.textAlign = 'left';
       ctx.textBaseline = 'top';
-      ctx.fillText('map window', ctx.textAlign === 'right' ? x1 - 3 : x0 + 3, P.y + 1);
+      ctx.fillText(label, lx + 3, P.y + 2);
     }
     axesFrame(ctx, P);
     ctx.fillStyle = COLOR.text;
@@ -400,8 +406,13 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
   }
 
   // ---------- heatmaps ----------
+  function mapView(n) {
+    const v = state.mapView;
+    return v && v.len < n && v.c0 >= 0 && v.c0 + v.len <= n ? v : { c0: 0, len: n };
+  }
   function drawHeat(canvas, M, maps) {
-    const n = maps.size, begin = maps.window_begin, wsize = maps.window_size || n;
+    const n = maps.size, begin = maps.window_begin, wsize = maps.window_size || n, per = wsize / n;
+    const view = mapView(n), z0 = view.c0, zl = view.len;
     const avail = Math.floor(canvas.parentElement.clientWidth);
     const m = { l: 62, r: 78, t: 8, b: 44 };
     const S = Math.max(160, Math.min(560, avail - m.l - m.r));
@@ -436,16 +447,17 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
     }
     octx.putImageData(img, 0, 0);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(off, P.x, P.y, S, S);
+    ctx.drawImage(off, z0, z0, zl, zl, P.x, P.y, S, S);
     canvas.dataset.ink = String(countInk(c, P));
     // frame, ticks in response positions
     ctx.strokeStyle = COLOR.axis;
     ctx.strokeRect(P.x - 0.5, P.y - 0.5, S + 1, S + 1);
     ctx.fillStyle = COLOR.text;
-    const ticks = niceTicks(begin, begin + wsize - 1, Math.max(3, Math.floor(S / 90)));
+    const vb = begin + z0 * per, vw = zl * per;  // response positions shown
+    const ticks = niceTicks(vb, vb + vw - 1, Math.max(3, Math.floor(S / 90)));
     for (const v of ticks) {
-      if (v < begin || v > begin + wsize - 1) continue;
-      const f = ((v - begin + 0.5) / wsize) * S;
+      if (v < vb || v > vb + vw - 1) continue;
+      const f = ((v - vb + 0.5) / vw) * S;
       ctx.textAlign = 'center'; ctx.textBaseline = 'top';
       ctx.fillRect(Math.round(P.x + f), P.y + S + 1, 1, 3);
       ctx.fillText(String(v), P.x + f, P.y + S + 5);
@@ -481,7 +493,8 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
       ctx.fillRect(bx + bw + 1, Math.round(y), 3, 1);
       ctx.fillText(fmt(v), bx + bw + 6, y);
     }
-    canvas.geo = { P, n, begin, wsize, flat };
+    canvas.geo = { P, n, begin, wsize, flat, z0, zl };
+    canvas.style.cursor = zl < n ? 'zoom-out' : 'zoom-in';
     return canvas;
   }
 
@@ -682,7 +695,11 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
     if (!R) return;
     let drawn = 0;
     const maps = R.maps && isNum(R.maps.size) ? R.maps : null;
-    const win = maps ? [maps.window_begin, maps.window_begin + (maps.window_size || maps.size) - 1] : null;
+    let win = null;
+    if (maps) {
+      const per = (maps.window_size || maps.size) / maps.size, v = mapView(maps.size);
+      win = [maps.window_begin + Math.floor(v.c0 * per), maps.window_begin + Math.ceil((v.c0 + v.len) * per) - 1];
+    }
     const hasW = !!V.waad, hasF = !!V.fai;
     show($('plot-waad'), hasW); show($('plot-fai'), hasF); $('curves-empty').hidden = hasW || hasF;
     if (hasW) { drawCurve($('cv-waad'), V.waad, V.preplan, COLOR.waad, 'WAAD', win); drawn++; }
@@ -695,11 +712,12 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
       figs[0].hidden = !maps.local; figs[1].hidden = !maps.global;
       if (maps.local) { drawHeat($('cv-local'), maps.local, maps); drawn++; } else delete $('cv-local').dataset.ink;
       if (maps.global) { drawHeat($('cv-global'), maps.global, maps); drawn++; } else delete $('cv-global').dataset.ink;
-      const w = maps.window_size || maps.size, per = w / maps.size;
-      $('mapinfo').textContent = 'Response positions ' + win[0] + '\u2013' + win[1] + ' (' + w + ' tokens' +
+      const w = maps.window_size || maps.size, per = w / maps.size, zoomed = mapView(maps.size).len < maps.size;
+      $('mapinfo').textContent = 'Response positions ' + win[0] + '\u2013' + win[1] + ' (' + (win[1] - win[0] + 1) + ' tokens' +
         (per > 1 ? ', ' + fmt(per) + ' per cell' : '') + '). Rows: query t; columns: key s; mean attention over the ' +
         'locally / globally focused heads. Colour: ' + { log: 'log scale', pow: 'power scale (\u03b3 = 0.35)', lin: 'linear scale' }[state.scale] +
-        ', clipped at the 99.5th percentile; blank = causal zero.';
+        ', clipped at the 99.5th percentile; blank = causal zero. ' +
+        (zoomed ? 'Zoomed in: click a map to see the whole window.' : 'Click a map to zoom 4\u00d7 into that stretch of the diagonal.');
     }
     const hasHeads = Array.isArray(R.head_span) && R.head_span.length > 0;
     show($('cv-heads').parentElement, hasHeads); $('hlegend').hidden = !hasHeads; $('heads-empty').hidden = hasHeads;
@@ -710,6 +728,7 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
   function renderResponse(r) {
     const t0 = performance.now();
     state.r = r;
+    state.mapView = null;
     const R = RESPONSES[r];
     current = prepare(R);
     $('rinfo').textContent = R.tokens.length + ' tokens \u00b7 ' + current.preplan.length + ' preplan \u00b7 ' +
@@ -788,17 +807,35 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
         if (!g) return;
         const rect = cv.getBoundingClientRect(), x = e.clientX - rect.left - g.P.x, y = e.clientY - rect.top - g.P.y;
         if (x < 0 || y < 0 || x >= g.P.w || y >= g.P.h) { hideTip(); return; }
-        const k = Math.floor((x / g.P.w) * g.n), r = Math.floor((y / g.P.h) * g.n), per = g.wsize / g.n;
+        const k = g.z0 + Math.floor((x / g.P.w) * g.zl), r = g.z0 + Math.floor((y / g.P.h) * g.zl), per = g.wsize / g.n;
         const span = (c) => { const a = g.begin + Math.floor(c * per), b = g.begin + Math.ceil((c + 1) * per) - 1; return b > a ? a + '\u2013' + b : String(a); };
         const R = RESPONSES[state.r], tokAt = (p) => (p < R.tokens.length ? ' <span class="tok">' + esc(visibleText(R.tokens[p])) + '</span>' : '');
         showTip('query t ' + span(r) + (per <= 1 ? tokAt(g.begin + r) : '') + '<br>key s ' + span(k) + (per <= 1 ? tokAt(g.begin + k) : '') +
           '<br>attention <b>' + fmt(g.flat[r * g.n + k]) + '</b>', e.clientX, e.clientY);
       });
       cv.addEventListener('mouseleave', hideTip);
+      cv.addEventListener('click', (e) => {
+        const g = cv.geo;
+        if (!g) return;
+        if (state.mapView) { state.mapView = null; drawPlots(); return; }
+        const rect = cv.getBoundingClientRect();
+        const fx = Math.max(0, Math.min(1, (e.clientX - rect.left - g.P.x) / g.P.w));
+        const fy = Math.max(0, Math.min(1, (e.clientY - rect.top - g.P.y) / g.P.h));
+        const len = Math.max(8, Math.round(g.n / 4)), centre = Math.round(((fx + fy) / 2) * g.n);
+        state.mapView = { c0: Math.max(0, Math.min(g.n - len, centre - Math.round(len / 2))), len };
+        drawPlots();
+      });
     }
     let pending = 0;
     window.addEventListener('resize', () => { clearTimeout(pending); pending = setTimeout(drawPlots, 150); });
     renderResponse(r0);
+    // "#r=0&zoom=C": open the maps zoomed 4x at cell C of the diagonal.
+    const z = /[#&]zoom=(\d+)/.exec(location.hash), M = RESPONSES[r0].maps;
+    if (z && M && isNum(M.size)) {
+      const len = Math.max(8, Math.round(M.size / 4));
+      state.mapView = { c0: Math.min(+z[1], Math.max(0, M.size - len)), len };
+      drawPlots();
+    }
     if (/selftest/.test(location.hash)) selfTest();
   }
 
