@@ -17,8 +17,8 @@
 //   "summary": {                                             (optional) run-level statistics; each
 //     "entropy_at_waad_peaks": {"observed": 0.36, "random": 0.24, "lift": 1.51},   value is either an
 //     "fai_peak_after_waad_peak": {"observed": 0.53, "random": 0.37, "lift": 1.42}, object with any of
-//     "responses": 70                                        observed/random/lift, or a plain number
-//   },                                                       or string
+//     "responses": 70                                        observed/random/lift, a plain number or
+//   },                                                       string, or a nested object of these
 //   "responses": [ {
 //     "prompt":  "...",                                      (optional)
 //     "tokens":  ["tok text", ...],                          REQUIRED: the decoded text of each
@@ -36,7 +36,8 @@
 //       "window_size": w,                                    (optional, default = size) response
 //                                                            positions the window covers; each cell
 //                                                            pools w/size positions per axis
-//       "size": n,                                           cells per side, n <= 256
+//       "size": n,                                           cells per side (<= 256 expected,
+//                                                            up to 1024 accepted)
 //       "local":  [[n numbers] x n],                         rows = query t, columns = key s; causal
 //       "global": [[n numbers] x n]                          (zeros above the diagonal are not drawn)
 //     }
@@ -49,7 +50,9 @@
 //
 // The page after drawing sets <body data-plots-drawn="K"> (canvases drawn for the shown response)
 // and on each canvas data-ink = pixels painted by the data inside the plot area (axes and labels
-// excluded). Script errors are counted in <body data-js-errors>. "#r=1" in the URL shows response 1.
+// excluded). Script errors are counted in <body data-js-errors>. URL hash options: "#r=1" shows
+// response 1; "&zoom=C" opens the maps zoomed 4x at cell C of the diagonal (clicking a map toggles
+// the zoom); "&selftest" drives every tooltip and toggle once (<body data-selftest="ok">).
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
