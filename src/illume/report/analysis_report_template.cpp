@@ -1,0 +1,871 @@
+// The HTML/CSS/JS of the analysis report (see analysis_report.h). One raw string; the data JSON goes
+// where @@ILLUME_DATA_JSON@@ stands. Rules for editing the script below: no network, no "</script"
+// or "<!--" inside it, no console output (the headless test treats any console message as an error).
+#include "illume/report/analysis_report.h"
+
+namespace illume::report_detail {
+
+namespace {
+constexpr std::string_view kTemplate = R"ILLUME_HTML(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="illume">
+<title>illume analysis report</title>
+<script>
+// Script errors are counted in body.dataset.jsErrors and shown in a banner.
+window.illumeErrors = [];
+(function () {
+  function show() {
+    if (!document.body) return;
+    document.body.dataset.jsErrors = String(window.illumeErrors.length);
+    var b = document.getElementById('errors');
+    if (b && window.illumeErrors.length) { b.hidden = false; b.textContent = 'Script error: ' + window.illumeErrors.join(' | '); }
+  }
+  window.addEventListener('error', function (e) { window.illumeErrors.push(String(e.message)); show(); });
+  window.addEventListener('unhandledrejection', function (e) { window.illumeErrors.push(String(e.reason)); show(); });
+  document.addEventListener('DOMContentLoaded', show);
+})();
+</script>
+<style>
+:root {
+  --bg: #f4f5f7; --card: #fff; --ink: #1f2430; --muted: #667085; --line: #e3e6eb;
+  --waad: #2563eb; --fai: #e8590c; --ent: #7c3aed; --other: #a0a7b4;
+}
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+html, body { margin: 0; background: var(--bg); color: var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif; }
+.wrap { max-width: 1360px; margin: 0 auto; padding: 14px 20px 40px; }
+header.top { display: flex; align-items: baseline; gap: 14px; flex-wrap: wrap; margin-bottom: 10px; }
+.brand { font-weight: 700; letter-spacing: .06em; color: #fff; background: var(--ink); border-radius: 5px;
+  padding: 1px 8px; font-size: 13px; }
+h1 { font-size: 21px; margin: 0; font-weight: 650; }
+h2 { font-size: 15px; margin: 0 0 8px; font-weight: 650; }
+.meta { display: flex; flex-wrap: wrap; gap: 6px; width: 100%; }
+.chip { background: var(--card); border: 1px solid var(--line); border-radius: 999px; padding: 1px 9px;
+  font-size: 12.5px; color: var(--muted); }
+.chip b { color: var(--ink); font-weight: 600; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px;
+  margin-bottom: 12px; }
+.legend { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 28px; font-size: 13.5px; }
+.legend .wide { grid-column: 1 / -1; color: var(--muted); }
+.key { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: 0; }
+.key.waad { background: var(--waad); } .key.fai { background: var(--fai); }
+.controls { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 22px; position: sticky; top: 0; z-index: 5; }
+.controls label.lab { color: var(--muted); font-size: 12.5px; margin-right: 6px; }
+select { font: inherit; padding: 3px 6px; border: 1px solid #cfd4dc; border-radius: 6px; max-width: 520px; background: #fff; }
+.seg { display: inline-flex; border: 1px solid #cfd4dc; border-radius: 6px; overflow: hidden; vertical-align: middle; }
+.seg input { display: none; }
+.seg label { padding: 2px 10px; cursor: pointer; font-size: 13px; border-left: 1px solid #cfd4dc; user-select: none; }
+.seg label:first-of-type { border-left: 0; }
+.seg input:checked + label { background: var(--ink); color: #fff; }
+.rinfo { color: var(--muted); font-size: 12.5px; }
+.plot { position: relative; margin: 2px 0 6px; }
+.ptitle { font-size: 13px; font-weight: 600; margin: 2px 0 0 58px; }
+.ptitle .note { font-weight: 400; color: var(--muted); }
+.mark-pp { color: var(--waad); } .mark-an { color: var(--fai); }
+canvas { display: block; }
+.cursor { position: absolute; top: 0; width: 1px; background: rgba(31,36,48,.45); pointer-events: none; display: none; }
+.maps { display: flex; gap: 18px; flex-wrap: wrap; }
+.maps figure { margin: 0; flex: 1 1 520px; min-width: 320px; }
+figcaption { font-size: 13px; font-weight: 600; margin: 0 0 4px 62px; }
+figcaption .note { font-weight: 400; color: var(--muted); }
+.sub { color: var(--muted); font-size: 12.5px; margin: -4px 0 8px; }
+.row2 { display: grid; grid-template-columns: minmax(0, 1.25fr) minmax(0, 1fr); gap: 12px; }
+.row2 > .card { margin-bottom: 12px; }
+.hlegend { font-size: 12.5px; color: var(--muted); margin-top: 2px; padding-left: 58px; }
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin: 0 4px 0 10px; vertical-align: -1px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid var(--line); }
+th:first-child, td:first-child { text-align: left; }
+th { color: var(--muted); font-weight: 600; font-size: 12px; }
+td.lift-up { color: #137333; font-weight: 600; }
+.stats { margin-top: 10px; font-size: 13px; }
+.stats div { padding: 1px 0; }
+.stats b { font-variant-numeric: tabular-nums; }
+.muted { color: var(--muted); }
+details.prompt { margin: 0 0 8px; font-size: 13px; }
+details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px solid var(--line); border-radius: 6px;
+  padding: 8px; margin: 6px 0 0; max-height: 180px; overflow: auto; font: 12.5px/1.45 ui-monospace, monospace; }
+.text { position: relative; white-space: pre-wrap; word-break: break-word; font: 13.5px/1.75 ui-monospace, "DejaVu Sans Mono",
+  "Noto Sans Mono", "Noto Sans CJK SC", monospace; max-height: 420px; overflow: auto; border: 1px solid var(--line);
+  border-radius: 6px; padding: 8px 10px; background: #fff; }
+.t { border-radius: 2px; }
+.t.pp { text-decoration: underline 2px var(--waad); text-underline-offset: 3px; }
+.t.an { outline: 1.5px solid var(--fai); outline-offset: -1px; font-weight: 650; }
+.t:hover { outline: 1.5px solid var(--ink); }
+.t.hit { animation: hit 1.6s ease-out; }
+@keyframes hit { 0% { background: #ffd43b; } 100% { } }
+.tlegend { font-size: 12.5px; color: var(--muted); margin: 0 0 6px; }
+.tlegend .sample { font: 12.5px ui-monospace, monospace; padding: 0 3px; color: var(--ink); }
+.tip { position: fixed; z-index: 20; pointer-events: none; background: rgba(24,28,38,.95); color: #fff;
+  border-radius: 6px; padding: 6px 9px; font-size: 12.5px; max-width: 420px; box-shadow: 0 4px 14px rgba(0,0,0,.25);
+  font-variant-numeric: tabular-nums; }
+.tip .tok { font: 13px ui-monospace, monospace; background: rgba(255,255,255,.12); padding: 0 4px; border-radius: 3px;
+  white-space: pre-wrap; word-break: break-all; }
+.tip .tag { display: inline-block; font-size: 11px; border-radius: 3px; padding: 0 5px; margin-left: 4px; }
+.tip .tag.pp { background: var(--waad); } .tip .tag.an { background: var(--fai); }
+.tip table { width: auto; margin-top: 4px; } .tip td { border: 0; padding: 0 10px 0 0; color: #fff; text-align: left; }
+.empty { color: var(--muted); font-style: italic; padding: 8px 0; }
+.errors { background: #fde8e8; color: #8a1c1c; border: 1px solid #f5b5b5; border-radius: 8px; padding: 8px 12px; margin-bottom: 12px; }
+@media (max-width: 900px) { .legend, .row2 { grid-template-columns: 1fr; } }
+</style>
+</head>
+<body>
+<div class="wrap">
+  <div id="errors" class="errors" hidden></div>
+  <header class="top">
+    <span class="brand">illume</span>
+    <h1 id="title">Attention analysis</h1>
+    <div id="meta" class="meta"></div>
+  </header>
+
+  <section class="card legend" aria-label="How to read this report">
+    <div><span class="key waad"></span><b>WAAD</b>: how far a token looks back within W = <b class="lw">10</b> tokens
+      (locally focused heads) &mdash; peaks are <b class="mark-pp">preplan</b> tokens, which open a new chunk of reasoning.</div>
+    <div><span class="key fai"></span><b>FAI</b>: how much later tokens attend to it (globally focused heads) &mdash;
+      peaks are <b class="mark-an">anchor</b> tokens that the rest of the response keeps coming back to.</div>
+    <div class="wide">Local map: a <b>sawtooth</b> along the diagonal (a chunk opens with one far look back, then short
+      looks). Global map: <b>vertical stripes</b> &mdash; anchor columns read by many later rows. Anchors follow or coincide
+      with preplan tokens.</div>
+  </section>
+
+  <nav class="card controls" aria-label="Controls">
+    <span><label class="lab" for="sel">Response</label><select id="sel"></select></span>
+    <span><label class="lab">Shade text by</label><span class="seg" id="shade">
+      <input type="radio" name="shade" id="sh-waad" value="waad" checked><label for="sh-waad">WAAD</label>
+      <input type="radio" name="shade" id="sh-fai" value="fai"><label for="sh-fai">FAI</label>
+      <input type="radio" name="shade" id="sh-ent" value="ent"><label for="sh-ent">entropy</label>
+      <input type="radio" name="shade" id="sh-none" value="none"><label for="sh-none">none</label></span></span>
+    <span><label class="lab">Map colour scale</label><span class="seg" id="scale">
+      <input type="radio" name="scale" id="sc-log" value="log" checked><label for="sc-log">log</label>
+      <input type="radio" name="scale" id="sc-pow" value="pow"><label for="sc-pow">power &gamma;=0.35</label>
+      <input type="radio" name="scale" id="sc-lin" value="lin"><label for="sc-lin">linear</label></span></span>
+    <span class="rinfo" id="rinfo"></span>
+  </nav>
+
+  <section class="card" id="curves">
+    <h2>WAAD and FAI along the response</h2>
+    <div class="plot" id="plot-waad">
+      <div class="ptitle">WAAD <span class="note">&middot; local heads, W = <span class="lw">10</span> &middot;
+        <span class="mark-pp">&#9660; preplan</span> (WAAD peaks)</span></div>
+      <canvas id="cv-waad"></canvas><div class="cursor"></div></div>
+    <div class="plot" id="plot-fai">
+      <div class="ptitle">FAI <span class="note">&middot; global heads, horizon <span id="hz">[1, end]</span> &middot;
+        <span class="mark-an">&#9660; anchor</span> (FAI peaks)</span></div>
+      <canvas id="cv-fai"></canvas><div class="cursor"></div></div>
+    <div class="empty" id="curves-empty" hidden>No WAAD / FAI values for this response.</div>
+  </section>
+
+  <section class="card" id="maps-card">
+    <h2>Averaged attention maps</h2>
+    <div class="sub" id="mapinfo"></div>
+    <div class="maps" id="maps">
+      <figure><figcaption>Local heads <span class="note">&middot; sawtooth along the diagonal</span></figcaption>
+        <canvas id="cv-local"></canvas></figure>
+      <figure><figcaption>Global heads <span class="note">&middot; vertical stripes = anchors</span></figcaption>
+        <canvas id="cv-global"></canvas></figure>
+    </div>
+    <div class="empty" id="maps-empty" hidden>No attention maps were stored for this response.</div>
+  </section>
+
+  <div class="row2">
+    <section class="card">
+      <h2>Head spans per layer</h2>
+      <div class="plot"><canvas id="cv-heads"></canvas></div>
+      <div class="hlegend" id="hlegend"><span class="dot" style="background:var(--waad)"></span>locally focused
+        <span class="dot" style="background:var(--fai)"></span>globally focused
+        <span class="dot" style="background:var(--other)"></span>other heads
+        &nbsp;&middot; span = mean look-back distance</div>
+      <div class="empty" id="heads-empty" hidden>No head spans for this response.</div>
+    </section>
+    <section class="card">
+      <h2>Summary</h2>
+      <div id="summary"></div>
+      <div class="stats" id="rstats"></div>
+    </section>
+  </div>
+
+  <section class="card">
+    <h2>Response text</h2>
+    <details class="prompt" id="prompt-box"><summary>Prompt</summary><pre id="prompt"></pre></details>
+    <div class="tlegend">Shading: the metric chosen above (darker = higher). <span class="sample t pp">preplan</span> underlined,
+      <span class="sample t an">anchor</span> boxed. Hover a token for its values; click a curve to jump to a token.</div>
+    <div class="text shade-waad" id="text"></div>
+  </section>
+</div>
+<div class="tip" id="tip" hidden></div>
+
+<script id="illume-data" type="application/json">@@ILLUME_DATA_JSON@@</script>
+<script>
+'use strict';
+(function () {
+  const DATA = JSON.parse(document.getElementById('illume-data').textContent);
+  const RESPONSES = Array.isArray(DATA.responses) ? DATA.responses : [];
+  const SETTINGS = DATA.settings || {};
+  const $ = (id) => document.getElementById(id);
+  const COLOR = { waad: '#2563eb', fai: '#e8590c', ent: '#7c3aed', other: '#a0a7b4', axis: '#98a1b0', text: '#505868' };
+  // mapView: null (whole window) or { c0, len }: the cells both maps show, zoomed along the diagonal.
+  const state = { r: 0, shade: 'waad', scale: 'log', mapView: null };
+
+  // ---------- small helpers ----------
+  const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
+  const isNum = (v) => typeof v === 'number' && isFinite(v);
+  function fmt(v) {
+    if (v === null || v === undefined) return '\u2013';
+    if (typeof v !== 'number') return String(v);
+    if (!isFinite(v)) return '\u2013';
+    const a = Math.abs(v);
+    if (Number.isInteger(v) && a < 1e7) return String(v);
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2).replace(/\.?0+e/, 'e');
+    return String(+v.toPrecision(4));
+  }
+  function toNumbers(a) {
+    if (!Array.isArray(a)) return null;
+    const out = new Float64Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = isNum(a[i]) ? a[i] : NaN;
+    return out;
+  }
+  function quantile(sorted, q) {
+    if (!sorted.length) return NaN;
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
+  }
+  function finiteSorted(vals) {
+    const out = [];
+    for (let i = 0; i < vals.length; i++) if (isFinite(vals[i])) out.push(vals[i]);
+    return out.sort((a, b) => a - b);
+  }
+  function niceTicks(lo, hi, count) {
+    const span = hi - lo;
+    if (!(span > 0)) return [lo];
+    const raw = span / count, mag = Math.pow(10, Math.floor(Math.log10(raw))), r = raw / mag;
+    const step = (r >= 7.5 ? 10 : r >= 3.5 ? 5 : r >= 1.5 ? 2 : 1) * mag;
+    const out = [];
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
+    return out;
+  }
+  const visibleText = (s) => String(s).replace(/\n/g, '\u23ce\n').replace(/\t/g, '\u21e5').replace(/ /g, '\u00b7');
+
+  // ---------- canvas plumbing ----------
+  function setup(canvas, w, h) {
+    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
+    canvas.style.width = w + 'px';
+    canvas.style.height = h + 'px';
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = '11px system-ui, sans-serif';
+    return { ctx, dpr, w, h };
+  }
+  // Pixels the data painted inside the plot rectangle (called before axes and labels are drawn).
+  function countInk(c, P) {
+    const x = Math.floor(P.x * c.dpr), y = Math.floor(P.y * c.dpr);
+    const w = Math.max(1, Math.ceil(P.w * c.dpr)), h = Math.max(1, Math.ceil(P.h * c.dpr));
+    const d = c.ctx.getImageData(x, y, w, h).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+    return n;
+  }
+  function axesFrame(ctx, P) {
+    ctx.strokeStyle = COLOR.axis;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(P.x - 0.5, P.y);
+    ctx.lineTo(P.x - 0.5, P.y + P.h + 0.5);
+    ctx.lineTo(P.x + P.w, P.y + P.h + 0.5);
+    ctx.stroke();
+  }
+  function yLabel(ctx, text, x, yMid) {
+    ctx.save();
+    ctx.translate(x, yMid);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    ctx.fillStyle = COLOR.text;
+    ctx.fillText(text, 0, 0);
+    ctx.restore();
+  }
+
+  // Perceptual colour scale (viridis, 11 stops), as a 256-entry lookup table.
+  const VIRIDIS = ['#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884', '#44bf70',
+    '#7ad151', '#bddf26', '#fde725'].map((h) => [1, 3, 5].map((i) => parseInt(h.substr(i, 2), 16)));
+  const LUT = new Uint8Array(256 * 3);
+  for (let k = 0; k < 256; k++) {
+    const t = (k / 255) * (VIRIDIS.length - 1), i = Math.min(VIRIDIS.length - 2, Math.floor(t)), f = t - i;
+    for (let ch = 0; ch < 3; ch++) LUT[k * 3 + ch] = Math.round(VIRIDIS[i][ch] * (1 - f) + VIRIDIS[i + 1][ch] * f);
+  }
+  const lutCss = (t) => {
+    const k = Math.max(0, Math.min(255, Math.round(t * 255))) * 3;
+    return 'rgb(' + LUT[k] + ',' + LUT[k + 1] + ',' + LUT[k + 2] + ')';
+  };
+
+  // ---------- curves ----------
+  function drawCurve(canvas, vals, markers, color, ylabel, mapWindow) {
+    const W = Math.max(360, Math.floor(canvas.parentElement.clientWidth)), H = 168;
+    const c = setup(canvas, W, H), ctx = c.ctx;
+    const P = { x: 58, y: 12, w: W - 58 - 14, h: H - 12 - 34 };
+    const N = vals.length;
+    let ymax = 0;
+    for (let i = 0; i < N; i++) if (vals[i] > ymax) ymax = vals[i];
+    if (!(ymax > 0)) ymax = 1;
+    const top = ymax * 1.1;
+    const X = (i) => P.x + (N <= 1 ? P.w / 2 : (i / (N - 1)) * P.w);
+    const Y = (v) => P.y + P.h - (Math.max(0, v) / top) * P.h;
+    // Downsample to the pixel columns: each column keeps the min and max of its positions (peaks survive).
+    const cols = Math.max(1, Math.min(N, Math.floor(P.w)));
+    const lo = new Float64Array(cols).fill(NaN), hi = new Float64Array(cols).fill(NaN), xs = new Float64Array(cols);
+    for (let k = 0; k < cols; k++) {
+      const a = Math.floor((k * N) / cols), b = Math.max(a + 1, Math.floor(((k + 1) * N) / cols));
+      let mn = Infinity, mx = -Infinity;
+      for (let i = a; i < b; i++) { const v = vals[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
+      if (mx !== -Infinity) { lo[k] = mn; hi[k] = mx; }
+      xs[k] = cols === N ? X(a) : P.x + ((k + 0.5) / cols) * P.w;
+    }
+    ctx.beginPath();
+    let open = false, firstX = 0, lastX = 0;
+    for (let k = 0; k < cols; k++) {
+      if (isNaN(hi[k])) continue;
+      if (!open) { ctx.moveTo(xs[k], P.y + P.h); firstX = xs[k]; open = true; }
+      ctx.lineTo(xs[k], Y(hi[k]));
+      lastX = xs[k];
+    }
+    if (open) {
+      ctx.lineTo(lastX, P.y + P.h);
+      ctx.lineTo(firstX, P.y + P.h);
+      ctx.fillStyle = color + '24';
+      ctx.fill();
+    }
+    ctx.beginPath();
+    open = false;
+    for (let k = 0; k < cols; k++) {
+      if (isNaN(hi[k])) { open = false; continue; }
+      if (!open) { ctx.moveTo(xs[k], Y(lo[k])); open = true; } else ctx.lineTo(xs[k], Y(lo[k]));
+      if (hi[k] !== lo[k]) ctx.lineTo(xs[k], Y(hi[k]));
+    }
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.1;
+    ctx.lineJoin = 'round';
+    ctx.stroke();
+    // Peaks: a small triangle above each marked token.
+    ctx.fillStyle = color;
+    for (const i of markers) {
+      if (!(i >= 0 && i < N) || !isFinite(vals[i])) continue;
+      const x = Math.max(P.x + 3, Math.min(P.x + P.w - 3, X(i))), y = Math.max(P.y + 5, Y(vals[i]) - 3);
+      ctx.beginPath();
+      ctx.moveTo(x - 3.2, y - 5.5);
+      ctx.lineTo(x + 3.2, y - 5.5);
+      ctx.lineTo(x, y);
+      ctx.closePath();
+      ctx.fill();
+    }
+    canvas.dataset.ink = String(countInk(c, P));
+    // The window the attention maps show, as a band behind the data.
+    if (mapWindow && N > 1) {
+      const x0 = X(mapWindow[0]), x1 = X(Math.min(N - 1, mapWindow[1]));
+      ctx.save();
+      ctx.globalCompositeOperation = 'destination-over';
+      ctx.fillStyle = 'rgba(31,36,48,0.06)';
+      ctx.fillRect(x0, P.y, Math.max(1, x1 - x0), P.h);
+      ctx.restore();
+      const label = 'map window', lw = ctx.measureText(label).width + 6;
+      const lx = x1 > P.x + P.w - 90 ? x1 - lw - 2 : x0 + 2;
+      ctx.fillStyle = 'rgba(255,255,255,0.85)';
+      ctx.fillRect(lx, P.y + 1, lw, 13);
+      ctx.fillStyle = COLOR.text;
+      ctx.textAlign = 'left';
+      ctx.textBaseline = 'top';
+      ctx.fillText(label, lx + 3, P.y + 2);
+    }
+    axesFrame(ctx, P);
+    ctx.fillStyle = COLOR.text;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (const v of niceTicks(0, top, 3)) {
+      if (v > top) continue;
+      const y = Y(v);
+      ctx.fillText(fmt(v), P.x - 6, y);
+      ctx.fillRect(P.x - 4, Math.round(y), 3, 1);
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (const v of niceTicks(0, Math.max(1, N - 1), Math.max(3, Math.floor(P.w / 110)))) {
+      if (v > N - 1) continue;
+      const x = X(v);
+      ctx.fillRect(Math.round(x), P.y + P.h + 1, 1, 3);
+      ctx.fillText(String(v), x, P.y + P.h + 5);
+    }
+    ctx.fillText('response token position', P.x + P.w / 2, P.y + P.h + 19);
+    yLabel(ctx, ylabel, 4, P.y + P.h / 2);
+    canvas.geo = { P, N };
+    return canvas;
+  }
+
+  // ---------- heatmaps ----------
+  function mapView(n) {
+    const v = state.mapView;
+    return v && v.len < n && v.c0 >= 0 && v.c0 + v.len <= n ? v : { c0: 0, len: n };
+  }
+  function drawHeat(canvas, M, maps) {
+    const n = maps.size, begin = maps.window_begin, wsize = maps.window_size || n, per = wsize / n;
+    const view = mapView(n), z0 = view.c0, zl = view.len;
+    const avail = Math.floor(canvas.parentElement.clientWidth);
+    const m = { l: 62, r: 78, t: 8, b: 44 };
+    const S = Math.max(160, Math.min(560, avail - m.l - m.r));
+    const c = setup(canvas, S + m.l + m.r, S + m.t + m.b), ctx = c.ctx;
+    const P = { x: m.l, y: m.t, w: S, h: S };
+    const flat = new Float32Array(n * n), pos = [];
+    for (let r = 0; r < n; r++) {
+      const row = M[r] || [];
+      for (let k = 0; k < n; k++) {
+        const v = isNum(row[k]) ? row[k] : 0;
+        flat[r * n + k] = v;
+        if (v > 0) pos.push(v);
+      }
+    }
+    pos.sort((a, b) => a - b);
+    const vmax = pos.length ? quantile(pos, 0.995) || pos[pos.length - 1] : 1;
+    const vmin = pos.length ? Math.min(vmax / 10, Math.max(quantile(pos, 0.01), vmax * 1e-4)) : vmax * 1e-4;
+    const gamma = 0.35, lmin = Math.log(vmin), lspan = Math.log(vmax) - lmin || 1;
+    const norm = state.scale === 'log' ? (v) => (Math.log(v) - lmin) / lspan
+      : state.scale === 'pow' ? (v) => Math.pow(v / vmax, gamma) : (v) => v / vmax;
+    const off = document.createElement('canvas');
+    off.width = n;
+    off.height = n;
+    const octx = off.getContext('2d');
+    const img = octx.createImageData(n, n), px = img.data;
+    for (let i = 0; i < n * n; i++) {
+      const v = flat[i];
+      if (!(v > 0)) continue;  // exact zeros (the causal upper triangle) stay transparent
+      const t = Math.max(0, Math.min(1, norm(v)));
+      const k = Math.round(t * 255) * 3;
+      px[i * 4] = LUT[k]; px[i * 4 + 1] = LUT[k + 1]; px[i * 4 + 2] = LUT[k + 2]; px[i * 4 + 3] = 255;
+    }
+    octx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, z0, z0, zl, zl, P.x, P.y, S, S);
+    canvas.dataset.ink = String(countInk(c, P));
+    // frame, ticks in response positions
+    ctx.strokeStyle = COLOR.axis;
+    ctx.strokeRect(P.x - 0.5, P.y - 0.5, S + 1, S + 1);
+    ctx.fillStyle = COLOR.text;
+    const vb = begin + z0 * per, vw = zl * per;  // response positions shown
+    const ticks = niceTicks(vb, vb + vw - 1, Math.max(3, Math.floor(S / 90)));
+    for (const v of ticks) {
+      if (v < vb || v > vb + vw - 1) continue;
+      const f = ((v - vb + 0.5) / vw) * S;
+      ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+      ctx.fillRect(Math.round(P.x + f), P.y + S + 1, 1, 3);
+      ctx.fillText(String(v), P.x + f, P.y + S + 5);
+      ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+      ctx.fillRect(P.x - 4, Math.round(P.y + f), 3, 1);
+      ctx.fillText(String(v), P.x - 6, P.y + f);
+    }
+    ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+    ctx.fillText('key position s (attended to)', P.x + S / 2, P.y + S + 22);
+    yLabel(ctx, 'query position t', 4, P.y + S / 2);
+    // colour bar
+    const bx = P.x + S + 14, bw = 12;
+    for (let y = 0; y < S; y++) {
+      ctx.fillStyle = lutCss(1 - y / (S - 1));
+      ctx.fillRect(bx, P.y + y, bw, 1);
+    }
+    ctx.strokeStyle = COLOR.axis;
+    ctx.strokeRect(bx - 0.5, P.y - 0.5, bw + 1, S + 1);
+    const inv = state.scale === 'log' ? (t) => Math.exp(lmin + t * lspan)
+      : state.scale === 'pow' ? (t) => vmax * Math.pow(t, 1 / gamma) : (t) => vmax * t;
+    let labels = [];
+    if (state.scale === 'log') {
+      for (let e = Math.ceil(Math.log10(vmin)); e <= Math.floor(Math.log10(vmax)); e++) labels.push(Math.pow(10, e));
+      if (labels.length < 2) labels = [vmin, vmax];
+    } else {
+      labels = [0, 0.25, 0.5, 0.75, 1].map(inv);
+    }
+    ctx.fillStyle = COLOR.text;
+    ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+    for (const v of labels) {
+      const t = v <= 0 ? 0 : Math.max(0, Math.min(1, norm(v)));
+      const y = P.y + (1 - t) * (S - 1);
+      ctx.fillRect(bx + bw + 1, Math.round(y), 3, 1);
+      ctx.fillText(fmt(v), bx + bw + 6, y);
+    }
+    canvas.geo = { P, n, begin, wsize, flat, z0, zl };
+    canvas.style.cursor = zl < n ? 'zoom-out' : 'zoom-in';
+    return canvas;
+  }
+
+  // ---------- head spans ----------
+  function drawHeads(canvas, R) {
+    const spans = R.head_span, L = spans.length;
+    const layers = Array.isArray(R.layers) && R.layers.length === L ? R.layers : spans.map((_, i) => i);
+    const key = (l, h) => l + ':' + h;
+    const local = new Set((R.local_heads || []).map((p) => key(p[0], p[1])));
+    const global = new Set((R.global_heads || []).map((p) => key(p[0], p[1])));
+    const W = Math.max(320, Math.floor(canvas.parentElement.clientWidth)), H = 236;
+    const c = setup(canvas, W, H), ctx = c.ctx;
+    const P = { x: 58, y: 10, w: W - 58 - 10, h: H - 10 - 40 };
+    const all = [];
+    spans.forEach((row) => row.forEach((v) => { if (isNum(v) && v > 0) all.push(v); }));
+    all.sort((a, b) => a - b);
+    const dmin = all.length ? all[0] : 1, dmax = all.length ? all[all.length - 1] : 10;
+    const useLog = dmax / dmin > 8;
+    const lo = useLog ? Math.log10(dmin / 1.3) : 0, hi = useLog ? Math.log10(dmax * 1.3) : dmax * 1.1;
+    const Y = (v) => P.y + P.h - ((useLog ? Math.log10(Math.max(v, dmin / 1.3)) : v) - lo) / (hi - lo || 1) * P.h;
+    const gw = P.w / Math.max(1, L);
+    const pts = { other: [], local: [], global: [] };
+    spans.forEach((row, li) => row.forEach((v, h) => {
+      if (!isNum(v)) return;
+      const x = P.x + li * gw + gw * (0.1 + 0.8 * (h + 0.5) / row.length);
+      const k = key(layers[li], h);
+      (local.has(k) ? pts.local : global.has(k) ? pts.global : pts.other).push([x, Y(v)]);
+    }));
+    const dots = (list, color, r) => {
+      ctx.fillStyle = color;
+      for (const [x, y] of list) { ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI); ctx.fill(); }
+    };
+    dots(pts.other, COLOR.other, 2.6);
+    dots(pts.local, COLOR.waad, 3.4);
+    dots(pts.global, COLOR.fai, 3.4);
+    canvas.dataset.ink = String(countInk(c, P));
+    axesFrame(ctx, P);
+    ctx.fillStyle = COLOR.text;
+    ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+    layers.forEach((l, li) => {
+      if (li > 0) { ctx.fillStyle = '#eceef2'; ctx.fillRect(Math.round(P.x + li * gw), P.y, 1, P.h); ctx.fillStyle = COLOR.text; }
+      ctx.fillText('L' + l, P.x + (li + 0.5) * gw, P.y + P.h + 5);
+    });
+    ctx.fillText('layer (heads left to right)', P.x + P.w / 2, P.y + P.h + 21);
+    ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+    const ticks = useLog ? [0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000].filter((v) => Math.log10(v) >= lo && Math.log10(v) <= hi)
+      : niceTicks(0, hi, 4);
+    for (const v of ticks) { const y = Y(v); ctx.fillRect(P.x - 4, Math.round(y), 3, 1); ctx.fillText(fmt(v), P.x - 6, y); }
+    yLabel(ctx, 'span (tokens' + (useLog ? ', log)' : ')'), 4, P.y + P.h / 2);
+    return canvas;
+  }
+
+  // ---------- text ----------
+  const SHADE = { waad: [[37, 99, 235], 'w'], fai: [[232, 89, 12], 'f'], ent: [[124, 58, 237], 'e'] };
+  (function shadeCss() {
+    let css = '';
+    for (const mode in SHADE) {
+      const [rgb, p] = SHADE[mode];
+      for (let k = 1; k <= 9; k++) css += '.shade-' + mode + ' .' + p + k + '{background:rgba(' + rgb + ',' + (0.07 * k).toFixed(2) + ')}';
+    }
+    const st = document.createElement('style');
+    st.textContent = css;
+    document.head.appendChild(st);
+  })();
+  function buckets(vals, power) {
+    if (!vals) return null;
+    const s = finiteSorted(vals);
+    const top = Math.max(quantile(s, 0.99), 1e-30), lo = Math.min(0, s.length ? s[0] : 0);
+    const b = new Uint8Array(vals.length);
+    for (let i = 0; i < vals.length; i++) {
+      const v = vals[i];
+      if (!isFinite(v)) continue;
+      b[i] = Math.max(0, Math.min(9, Math.round(9 * Math.pow(Math.max(0, (v - lo) / (top - lo)), power))));
+    }
+    return b;
+  }
+  function renderText(R, V) {
+    const toks = R.tokens, N = toks.length;
+    const wb = buckets(V.waad, 1), fb = buckets(V.fai, 0.5), eb = buckets(V.entropy, 1);
+    const parts = new Array(N);
+    for (let i = 0; i < N; i++) {
+      let cls = 't';
+      if (wb) cls += ' w' + wb[i];
+      if (fb) cls += ' f' + fb[i];
+      if (eb) cls += ' e' + eb[i];
+      if (V.pp[i]) cls += ' pp';
+      if (V.an[i]) cls += ' an';
+      parts[i] = '<span class="' + cls + '" data-i="' + i + '">' + esc(toks[i]) + '</span>';
+    }
+    $('text').innerHTML = parts.join('');  // one parse, one layout
+  }
+
+  // ---------- tooltip ----------
+  const tip = $('tip');
+  function showTip(html, x, y) {
+    tip.innerHTML = html;
+    tip.hidden = false;
+    const r = tip.getBoundingClientRect();
+    tip.style.left = Math.min(window.innerWidth - r.width - 8, x + 14) + 'px';
+    tip.style.top = (y + 16 + r.height > window.innerHeight ? y - r.height - 10 : y + 16) + 'px';
+  }
+  const hideTip = () => { tip.hidden = true; };
+  function tokenTip(i) {
+    const R = RESPONSES[state.r], V = current;
+    let h = '<b>#' + i + '</b> <span class="tok">' + esc(visibleText(R.tokens[i])) + '</span>';
+    if (V.pp[i]) h += '<span class="tag pp">preplan</span>';
+    if (V.an[i]) h += '<span class="tag an">anchor</span>';
+    const row = (k, a) => (a ? '<tr><td>' + k + '</td><td>' + fmt(a[i]) + '</td></tr>' : '');
+    return h + '<table>' + row('WAAD', V.waad) + row('FAI', V.fai) + row('\u0394 WAAD', V.delta) + row('entropy', V.entropy) + '</table>';
+  }
+
+  // ---------- page ----------
+  let current = null;
+
+  function renderHeader() {
+    document.title = (DATA.title ? DATA.title + ' \u2013 ' : '') + 'illume analysis report';
+    if (DATA.title) $('title').textContent = DATA.title;
+    const chips = [];
+    const chip = (k, v) => chips.push('<span class="chip">' + esc(k) + ' <b>' + esc(v) + '</b></span>');
+    if (DATA.model) chip('model', DATA.model);
+    chip('responses', RESPONSES.length);
+    const shown = { layers: 1, window: 1, fai_lo: 1, fai_hi: 1, head_quantile: 1 };
+    if (Array.isArray(SETTINGS.layers)) chip('layers', SETTINGS.layers.join(', '));
+    if (SETTINGS.window !== undefined) chip('WAAD window W', SETTINGS.window);
+    if (SETTINGS.fai_lo !== undefined || SETTINGS.fai_hi !== undefined)
+      chip('FAI horizon', '[' + (SETTINGS.fai_lo ?? 1) + ', ' + (SETTINGS.fai_hi ?? 'end') + ']');
+    if (SETTINGS.head_quantile !== undefined) chip('head quantile', SETTINGS.head_quantile);
+    for (const k in SETTINGS) if (!shown[k]) chip(k.replace(/_/g, ' '), typeof SETTINGS[k] === 'object' ? JSON.stringify(SETTINGS[k]) : SETTINGS[k]);
+    $('meta').innerHTML = chips.join('');
+    document.querySelectorAll('.lw').forEach((e) => { e.textContent = SETTINGS.window ?? 10; });
+    $('hz').textContent = '[' + (SETTINGS.fai_lo ?? 1) + ', ' + (SETTINGS.fai_hi ?? 'end') + ']';
+  }
+
+  function renderSummary() {
+    const S = DATA.summary;
+    if (!S || typeof S !== 'object' || !Object.keys(S).length) {
+      $('summary').innerHTML = '<div class="empty">No run-level statistics.</div>';
+      return;
+    }
+    const rows = [];
+    const walk = (obj, prefix) => {
+      for (const k in obj) {
+        const v = obj[k], label = prefix + k.replace(/_/g, ' ');
+        if (v && typeof v === 'object' && !Array.isArray(v) && ('observed' in v || 'random' in v || 'lift' in v)) {
+          const up = isNum(v.lift) && isNum(v.observed) && isNum(v.random) && v.observed > v.random;
+          rows.push('<tr><td>' + esc(label) + '</td><td>' + fmt(v.observed) + '</td><td>' + fmt(v.random) +
+            '</td><td' + (up ? ' class="lift-up"' : '') + '>' + fmt(v.lift) + '</td></tr>');
+        } else if (v && typeof v === 'object' && !Array.isArray(v)) {
+          walk(v, label + ' \u203a ');
+        } else {
+          rows.push('<tr><td>' + esc(label) + '</td><td colspan="3">' + esc(Array.isArray(v) ? JSON.stringify(v) : fmt(v)) + '</td></tr>');
+        }
+      }
+    };
+    walk(S, '');
+    $('summary').innerHTML = '<table><thead><tr><th>statistic</th><th>observed</th><th>random / chance</th><th>lift</th></tr></thead><tbody>' +
+      rows.join('') + '</tbody></table>';
+  }
+
+  function prepare(R) {
+    const N = R.tokens.length;
+    const V = { waad: toNumbers(R.waad), fai: toNumbers(R.fai), delta: toNumbers(R.delta), entropy: toNumbers(R.entropy),
+      pp: new Uint8Array(N), an: new Uint8Array(N), preplan: [], anchor: [] };
+    for (const i of R.preplan || []) if (i >= 0 && i < N) { V.pp[i] = 1; V.preplan.push(i); }
+    for (const i of R.anchor || []) if (i >= 0 && i < N) { V.an[i] = 1; V.anchor.push(i); }
+    return V;
+  }
+
+  function renderStats(R, V) {
+    const N = R.tokens.length, out = [];
+    out.push('<div class="muted">This response</div>');
+    out.push('<div><b>' + N + '</b> tokens &middot; <b class="mark-pp">' + V.preplan.length + '</b> preplan &middot; <b class="mark-an">' +
+      V.anchor.length + '</b> anchor</div>');
+    if (V.entropy && V.preplan.length) {
+      let all = 0, na = 0, pp = 0, np = 0;
+      for (let i = 0; i < N; i++) if (isFinite(V.entropy[i])) { all += V.entropy[i]; na++; if (V.pp[i]) { pp += V.entropy[i]; np++; } }
+      if (na && np) out.push('<div>entropy at preplan tokens <b>' + fmt(pp / np) + '</b> vs <b>' + fmt(all / na) + '</b> over all tokens</div>');
+    }
+    if (V.anchor.length && V.preplan.length) {
+      let k = 0;
+      for (const i of V.anchor) if (V.pp[i] || (i > 0 && V.pp[i - 1])) k++;
+      out.push('<div>anchors at or one after a preplan token: <b>' + k + '</b> of <b>' + V.anchor.length + '</b> (' +
+        fmt((100 * k) / V.anchor.length) + '%)</div>');
+    }
+    $('rstats').innerHTML = out.join('');
+  }
+
+  // Hides a panel; a hidden canvas loses its data-ink (it was not drawn for this response).
+  function show(el, on) {
+    el.hidden = !on;
+    if (on) return;
+    if (el.tagName === 'CANVAS') delete el.dataset.ink;
+    el.querySelectorAll('canvas').forEach((c) => delete c.dataset.ink);
+  }
+
+  function drawPlots() {
+    const R = RESPONSES[state.r], V = current;
+    if (!R) return;
+    let drawn = 0;
+    const maps = R.maps && isNum(R.maps.size) ? R.maps : null;
+    let win = null;
+    if (maps) {
+      const per = (maps.window_size || maps.size) / maps.size, v = mapView(maps.size);
+      win = [maps.window_begin + Math.floor(v.c0 * per), maps.window_begin + Math.ceil((v.c0 + v.len) * per) - 1];
+    }
+    const hasW = !!V.waad, hasF = !!V.fai;
+    show($('plot-waad'), hasW); show($('plot-fai'), hasF); $('curves-empty').hidden = hasW || hasF;
+    if (hasW) { drawCurve($('cv-waad'), V.waad, V.preplan, COLOR.waad, 'WAAD', win); drawn++; }
+    if (hasF) { drawCurve($('cv-fai'), V.fai, V.anchor, COLOR.fai, 'FAI', win); drawn++; }
+    const hasMaps = !!(maps && (maps.local || maps.global));
+    show($('maps'), hasMaps); $('maps-empty').hidden = hasMaps;
+    $('mapinfo').textContent = '';
+    if (hasMaps) {
+      const figs = $('maps').querySelectorAll('figure');
+      figs[0].hidden = !maps.local; figs[1].hidden = !maps.global;
+      if (maps.local) { drawHeat($('cv-local'), maps.local, maps); drawn++; } else delete $('cv-local').dataset.ink;
+      if (maps.global) { drawHeat($('cv-global'), maps.global, maps); drawn++; } else delete $('cv-global').dataset.ink;
+      const w = maps.window_size || maps.size, per = w / maps.size, zoomed = mapView(maps.size).len < maps.size;
+      $('mapinfo').textContent = 'Response positions ' + win[0] + '\u2013' + win[1] + ' (' + (win[1] - win[0] + 1) + ' tokens' +
+        (per > 1 ? ', ' + fmt(per) + ' per cell' : '') + '). Rows: query t; columns: key s; mean attention over the ' +
+        'locally / globally focused heads. Colour: ' + { log: 'log scale', pow: 'power scale (\u03b3 = 0.35)', lin: 'linear scale' }[state.scale] +
+        ', clipped at the 99.5th percentile; blank = causal zero. ' +
+        (zoomed ? 'Zoomed in: click a map to see the whole window.' : 'Click a map to zoom 4\u00d7 into that stretch of the diagonal.');
+    }
+    const hasHeads = Array.isArray(R.head_span) && R.head_span.length > 0;
+    show($('cv-heads').parentElement, hasHeads); $('hlegend').hidden = !hasHeads; $('heads-empty').hidden = hasHeads;
+    if (hasHeads) { drawHeads($('cv-heads'), R); drawn++; }
+    document.body.dataset.plotsDrawn = String(drawn);
+  }
+
+  function renderResponse(r) {
+    const t0 = performance.now();
+    state.r = r;
+    state.mapView = null;
+    const R = RESPONSES[r];
+    current = prepare(R);
+    $('rinfo').textContent = R.tokens.length + ' tokens \u00b7 ' + current.preplan.length + ' preplan \u00b7 ' +
+      current.anchor.length + ' anchor';
+    $('prompt-box').hidden = !R.prompt;
+    $('prompt').textContent = R.prompt || '';
+    renderText(R, current);
+    renderStats(R, current);
+    drawPlots();
+    document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
+  }
+
+  function init() {
+    renderHeader();
+    renderSummary();
+    const sel = $('sel');
+    sel.innerHTML = RESPONSES.map((R, i) => '<option value="' + i + '">#' + i + ' \u00b7 ' + R.tokens.length + ' tokens' +
+      (R.prompt ? ' \u00b7 ' + esc(String(R.prompt).replace(/\s+/g, ' ').slice(0, 70)) : '') + '</option>').join('');
+    if (!RESPONSES.length) {
+      $('text').innerHTML = '<div class="empty">This report holds no responses.</div>';
+      document.body.dataset.plotsDrawn = '0';
+      return;
+    }
+    const m = /(?:^|[#&])r=(\d+)/.exec(location.hash);
+    const r0 = m && +m[1] < RESPONSES.length ? +m[1] : 0;
+    sel.value = String(r0);
+    sel.addEventListener('change', () => {
+      history.replaceState(null, '', '#r=' + sel.value);
+      renderResponse(+sel.value);
+    });
+    $('shade').addEventListener('change', (e) => {
+      state.shade = e.target.value;
+      $('text').className = 'text shade-' + state.shade;
+    });
+    $('scale').addEventListener('change', (e) => { state.scale = e.target.value; drawPlots(); });
+
+    const text = $('text');
+    text.addEventListener('mouseover', (e) => {
+      const s = e.target.closest && e.target.closest('.t');
+      if (s) showTip(tokenTip(+s.dataset.i), e.clientX, e.clientY);
+    });
+    text.addEventListener('mousemove', (e) => { if (!tip.hidden) showTip(tip.innerHTML, e.clientX, e.clientY); });
+    text.addEventListener('mouseleave', hideTip);
+
+    const curveIndex = (cv, e) => {
+      const g = cv.geo, x = e.clientX - cv.getBoundingClientRect().left;
+      if (!g || x < g.P.x - 2 || x > g.P.x + g.P.w + 2) return -1;
+      return Math.max(0, Math.min(g.N - 1, Math.round(((x - g.P.x) / g.P.w) * (g.N - 1))));
+    };
+    for (const id of ['cv-waad', 'cv-fai']) {
+      const cv = $(id), cur = cv.parentElement.querySelector('.cursor');
+      cv.addEventListener('mousemove', (e) => {
+        const i = curveIndex(cv, e);
+        if (i < 0) { cur.style.display = 'none'; hideTip(); return; }
+        const g = cv.geo, x = g.P.x + (g.N <= 1 ? g.P.w / 2 : (i / (g.N - 1)) * g.P.w);
+        cur.style.display = 'block';
+        cur.style.left = cv.offsetLeft + x + 'px';
+        cur.style.top = cv.offsetTop + g.P.y + 'px';
+        cur.style.height = g.P.h + 'px';
+        showTip(tokenTip(i) + '<div class="muted" style="color:#c9ced8">click: show in text</div>', e.clientX, e.clientY);
+      });
+      cv.addEventListener('mouseleave', () => { cur.style.display = 'none'; hideTip(); });
+      cv.addEventListener('click', (e) => {
+        const i = curveIndex(cv, e);
+        const s = i >= 0 && text.querySelector('[data-i="' + i + '"]');
+        if (!s) return;
+        text.scrollTop = s.offsetTop - text.clientHeight / 2;
+        s.classList.remove('hit'); void s.offsetWidth; s.classList.add('hit');
+        text.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+      });
+    }
+    for (const id of ['cv-local', 'cv-global']) {
+      const cv = $(id);
+      cv.addEventListener('mousemove', (e) => {
+        const g = cv.geo;
+        if (!g) return;
+        const rect = cv.getBoundingClientRect(), x = e.clientX - rect.left - g.P.x, y = e.clientY - rect.top - g.P.y;
+        if (x < 0 || y < 0 || x >= g.P.w || y >= g.P.h) { hideTip(); return; }
+        const k = g.z0 + Math.floor((x / g.P.w) * g.zl), r = g.z0 + Math.floor((y / g.P.h) * g.zl), per = g.wsize / g.n;
+        const span = (c) => { const a = g.begin + Math.floor(c * per), b = g.begin + Math.ceil((c + 1) * per) - 1; return b > a ? a + '\u2013' + b : String(a); };
+        const R = RESPONSES[state.r], tokAt = (p) => (p < R.tokens.length ? ' <span class="tok">' + esc(visibleText(R.tokens[p])) + '</span>' : '');
+        showTip('query t ' + span(r) + (per <= 1 ? tokAt(g.begin + r) : '') + '<br>key s ' + span(k) + (per <= 1 ? tokAt(g.begin + k) : '') +
+          '<br>attention <b>' + fmt(g.flat[r * g.n + k]) + '</b>', e.clientX, e.clientY);
+      });
+      cv.addEventListener('mouseleave', hideTip);
+      cv.addEventListener('click', (e) => {
+        const g = cv.geo;
+        if (!g) return;
+        if (state.mapView) { state.mapView = null; drawPlots(); return; }
+        const rect = cv.getBoundingClientRect();
+        const fx = Math.max(0, Math.min(1, (e.clientX - rect.left - g.P.x) / g.P.w));
+        const fy = Math.max(0, Math.min(1, (e.clientY - rect.top - g.P.y) / g.P.h));
+        const len = Math.max(8, Math.round(g.n / 4)), centre = Math.round(((fx + fy) / 2) * g.n);
+        state.mapView = { c0: Math.max(0, Math.min(g.n - len, centre - Math.round(len / 2))), len };
+        drawPlots();
+      });
+    }
+    let pending = 0;
+    window.addEventListener('resize', () => { clearTimeout(pending); pending = setTimeout(drawPlots, 150); });
+    renderResponse(r0);
+    // "#r=0&zoom=C": open the maps zoomed 4x at cell C of the diagonal.
+    const z = /[#&]zoom=(\d+)/.exec(location.hash), M = RESPONSES[r0].maps;
+    if (z && M && isNum(M.size)) {
+      const len = Math.max(8, Math.round(M.size / 4));
+      state.mapView = { c0: Math.min(+z[1], Math.max(0, M.size - len)), len };
+      drawPlots();
+    }
+    if (/selftest/.test(location.hash)) selfTest();
+  }
+
+  // "#selftest" in the URL: drive every interactive path once (tooltips, curve click, shading and
+  // colour-scale toggles) so a headless run catches errors in them; sets body.dataset.selftest = "ok".
+  function selfTest() {
+    const at = (el, fx, fy) => { const r = el.getBoundingClientRect(); return { bubbles: true, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height }; };
+    const pick = (group, value) => { const i = document.querySelector('#' + group + ' input[value="' + value + '"]'); i.checked = true; i.dispatchEvent(new Event('change', { bubbles: true })); };
+    for (const v of ['fai', 'ent', 'none', 'waad']) pick('shade', v);
+    for (const v of ['pow', 'lin', 'log']) pick('scale', v);
+    for (const id of ['cv-waad', 'cv-fai', 'cv-local', 'cv-global']) {
+      const cv = $(id);
+      if (!cv.geo || !cv.dataset.ink) continue;
+      cv.dispatchEvent(new MouseEvent('mousemove', at(cv, 0.45, 0.6)));
+      cv.dispatchEvent(new MouseEvent('click', at(cv, 0.45, 0.6)));
+      cv.dispatchEvent(new MouseEvent('mouseleave', {}));
+    }
+    const s = $('text').querySelector('.t.an') || $('text').querySelector('.t');
+    if (s) s.dispatchEvent(new MouseEvent('mouseover', at(s, 0.5, 0.5)));
+    document.body.dataset.selftest = 'ok';
+  }
+
+  init();
+})();
+</script>
+</body>
+</html>
+)ILLUME_HTML";
+}  // namespace
+
+std::string_view analysis_report_template() { return kTemplate; }
+
+}  // namespace illume::report_detail

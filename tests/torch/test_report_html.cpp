@@ -1,0 +1,394 @@
+// The HTML analysis report: schema checks, safe JSON embedding, and the page itself rendered by
+// headless Chromium (plots drawn with ink, no script errors, hostile token text escaped, a 4,000-token
+// response within the virtual time budget). Lives in tests/torch because the report code is part of
+// the `illume` library; it uses no torch.
+//
+// How Chromium reports page problems (determined on Debian 12's chromium 156): with
+// --enable-logging=stderr --v=0 every console message, whatever its level, is a stderr line like
+//   [pid:tid:date:INFO:CONSOLE:4] "Uncaught ReferenceError: f is not defined", source: file:///... (4)
+// The many ":ERROR:" lines on stderr are D-Bus noise from a machine without a session bus, so they
+// cannot be used. The page logs nothing itself, so any CONSOLE line is a failure; the page also counts
+// script errors in <body data-js-errors>.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common.h"
+#include "illume/report/analysis_report.h"
+#include "illume/util/error.h"
+#include "illume/util/file.h"
+#include "illume/util/json.h"
+
+using namespace illume;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---------- synthetic data ----------
+struct Lcg {
+  std::uint64_t x;
+  double next() {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(x >> 33) / static_cast<double>(1ULL << 31);
+  }
+  int range(int lo, int hi) { return lo + static_cast<int>(next() * (hi - lo + 1)); }
+};
+
+const char* const kHostile = "</script><b>&amp;";
+const std::vector<std::string> kVocab = {" the", " number", " is", " 12", ",", " so", " we", " add", " 7", ".",
+                                         "\n", " Let", " x", " =", " 3", "日本語", " 🙂", kHostile, " total",
+                                         " answer", "\xE2\x80\xA8", " boxed", "<!--", "'\"", "\\u2028"};
+
+// A response of n tokens in chunks of 6..30 tokens: each chunk opens with a preplan token (high WAAD),
+// every fifth chunk's opener is an anchor (high FAI). With maps: a 256x256 window whose local map is a
+// sawtooth (rows attend back to the start of their chunk, chunk openers to the previous chunk) and
+// whose global map has vertical stripes (anchor columns every row attends to).
+Json synthetic_response(Lcg& rng, int n, bool with_maps) {
+  Json tokens = Json::array(), waad = Json::array(), fai = Json::array(), entropy = Json::array();
+  Json preplan = Json::array(), anchor = Json::array();
+  for (int i = 0, chunk = 0; i < n; ++chunk) {
+    int length = rng.range(6, 30);
+    for (int j = 0; j < length && i + j < n; ++j) {
+      int t = i + j;
+      tokens.push_back(kVocab[(j == 0 ? chunk * 3 : t * 7 + chunk) % kVocab.size()]);
+      if (j == 0) {
+        preplan.push_back(t);
+        waad.push_back(7 + 3 * rng.next());
+        entropy.push_back(0.3 + 0.3 * rng.next());
+      } else {
+        waad.push_back(1 + 2 * rng.next());
+        entropy.push_back(0.25 * rng.next());
+      }
+      if (j == 0 && chunk % 5 == 0) {
+        anchor.push_back(t);
+        fai.push_back(0.02 + 0.03 * rng.next());
+      } else {
+        fai.push_back(0.002 * rng.next() * (1.0 - double(t) / n) + 0.0005);
+      }
+    }
+    i += length;
+  }
+  Json delta = Json::array();
+  for (int t = 0; t < n; ++t)
+    delta.push_back(t + 1 < n ? std::abs(waad[t].get<double>() - waad[t + 1].get<double>()) : 0.0);
+  const std::vector<int> layers = {12, 15, 18, 21, 24};
+  Json spans = Json::array();
+  std::vector<std::tuple<double, int, int>> ranked;
+  for (int l = 0; l < 5; ++l) {
+    Json row = Json::array();
+    for (int h = 0; h < 32; ++h) {
+      double d = std::exp(std::log(2.0) + rng.next() * std::log(200.0));
+      row.push_back(d);
+      ranked.emplace_back(d, layers[l], h);
+    }
+    spans.push_back(row);
+  }
+  std::sort(ranked.begin(), ranked.end());
+  Json local = Json::array(), global = Json::array();
+  std::size_t q = ranked.size() * 3 / 10;
+  for (std::size_t k = 0; k < q; ++k) local.push_back({std::get<1>(ranked[k]), std::get<2>(ranked[k])});
+  for (std::size_t k = ranked.size() - q; k < ranked.size(); ++k)
+    global.push_back({std::get<1>(ranked[k]), std::get<2>(ranked[k])});
+  Json r = {{"prompt", "Natalia sold clips to 48 of her friends in April. <b>How</b> many? </script>"},
+            {"tokens", tokens}, {"waad", waad}, {"fai", fai}, {"delta", delta}, {"entropy", entropy},
+            {"preplan", preplan}, {"anchor", anchor}, {"head_span", spans}, {"layers", layers},
+            {"local_heads", local}, {"global_heads", global}};
+  if (with_maps) {
+    const int m = 256;
+    std::vector<int> starts;
+    for (int c = 0; c < m; c += rng.range(3, 14)) starts.push_back(c);
+    std::vector<int> anchors;
+    for (int a = 5; a < m; ++a)
+      if (rng.next() < 0.05) anchors.push_back(a);
+    Json loc = Json::array(), glo = Json::array();
+    std::size_t chunk = 0;
+    for (int t = 0; t < m; ++t) {
+      while (chunk + 1 < starts.size() && starts[chunk + 1] <= t) ++chunk;
+      int c0 = starts[chunk];
+      std::vector<double> a(m, 0.0), g(m, 0.0);
+      for (int s = 0; s <= t; ++s) {
+        a[s] = 1e-5;
+        g[s] = 1e-4 * (1 + rng.next());
+      }
+      a[t] += 0.35;
+      for (int s = c0; s < t; ++s) a[s] += 0.5 * std::pow(0.8, t - s) + 0.04;
+      if (t == c0 && chunk > 0)
+        for (int s = starts[chunk - 1]; s < t; ++s) a[s] += 0.4 / (t - starts[chunk - 1]);
+      g[t] += 0.15;
+      for (int anchor_cell : anchors)
+        if (anchor_cell <= t) g[anchor_cell] += 0.6 / (1.0 + anchors.size()) * (0.5 + rng.next());
+      double sa = 0, sg = 0;
+      for (int s = 0; s <= t; ++s) sa += a[s], sg += g[s];
+      Json ra = Json::array(), rg = Json::array();
+      for (int s = 0; s < m; ++s) {
+        ra.push_back(a[s] / sa);
+        rg.push_back(g[s] / sg);
+      }
+      loc.push_back(std::move(ra));
+      glo.push_back(std::move(rg));
+    }
+    r["maps"] = {{"window_begin", 1000}, {"window_size", 1024}, {"size", m}, {"local", loc}, {"global", glo}};
+  }
+  return r;
+}
+
+Json synthetic_data() {
+  Lcg rng{42};
+  Json data = {{"title", "Synthetic check: a 4,000-token response <i>&</i>"},
+               {"model", "models/synthetic"},
+               {"settings", {{"layers", {12, 15, 18, 21, 24}}, {"window", 10}, {"fai_lo", 1}, {"fai_hi", "end"},
+                             {"head_quantile", 0.3}}},
+               {"summary",
+                {{"entropy_at_waad_peaks", {{"observed", 0.3608}, {"random", 0.2386}, {"lift", 1.512}}},
+                 {"receiver_fai_peak_coincidence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 2.715}}},
+                 {"fai_peak_after_waad_peak", {{"observed", 0.5253}, {"random", 0.3687}, {"lift", 1.425}}},
+                 {"perturbation", {{"jaccard_high_fai", 0.534}, {"jaccard_low_fai", 0.631}, {"top_below_bottom", 0.8714}}},
+                 {"responses", 2}}}};
+  data["responses"] = Json::array({synthetic_response(rng, 4000, true), synthetic_response(rng, 60, false)});
+  return data;
+}
+
+// ---------- headless Chromium ----------
+fs::path chromium() {
+  if (const char* env = std::getenv("ILLUME_CHROMIUM")) return env;
+  return "/usr/bin/chromium";
+}
+
+#define ILLUME_REQUIRE_CHROMIUM()                                                                       \
+  do {                                                                                                 \
+    if (!fs::exists(chromium())) FAIL() << "chromium is not installed (make deps installs it): " << chromium(); \
+  } while (0)
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct PageRun {
+  int status = -1;          // exit status of chromium (124: timed out)
+  std::string dom;          // --dump-dom output
+  std::vector<std::string> console;  // console messages (errors, uncaught exceptions, logs)
+  std::string stderr_text;
+};
+
+// Loads file://html#hash in headless Chromium. `mode` is "--dump-dom" or "--screenshot=PATH".
+PageRun run_page(const fs::path& html, const std::string& hash, const fs::path& scratch, const std::string& mode) {
+  fs::path profile = scratch / "chromium-profile", out = scratch / "chromium.out", err = scratch / "chromium.err";
+  fs::remove_all(profile);
+  std::string url = "file://" + fs::absolute(html).string() + hash;
+  std::string command = "timeout 120 " + quote(chromium().string()) +
+                        " --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars"
+                        " --no-first-run --user-data-dir=" + quote(profile.string()) +
+                        " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --window-size=1400,2000 " +
+                        mode + " " + quote(url) + " > " + quote(out.string()) + " 2> " + quote(err.string());
+  PageRun run;
+  int raw = std::system(command.c_str());
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.dom = fs::exists(out) ? read_file(out) : "";
+  run.stderr_text = fs::exists(err) ? read_file(err) : "";
+  std::istringstream lines(run.stderr_text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("CONSOLE") != std::string::npos) run.console.push_back(line);
+  fs::remove_all(profile);
+  return run;
+}
+
+// The value of attribute `name` in the first tag of the DOM that starts with `tag_start`
+// (searched in the <body>); "" when the tag or the attribute is absent.
+std::string attribute(const std::string& dom, const std::string& tag_start, const std::string& name) {
+  auto body = dom.find("</head>");
+  auto at = dom.find(tag_start, body == std::string::npos ? 0 : body);
+  if (at == std::string::npos) return "";
+  auto end = dom.find('>', at);
+  std::string tag = dom.substr(at, end - at);
+  auto a = tag.find(" " + name + "=\"");
+  if (a == std::string::npos) return "";
+  a += name.size() + 3;
+  return tag.substr(a, tag.find('"', a) - a);
+}
+
+long long ink(const std::string& dom, const std::string& canvas_id) {
+  std::string v = attribute(dom, "<canvas id=\"" + canvas_id + "\"", "data-ink");
+  return v.empty() ? -1 : std::stoll(v);
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+// Everything wrong with a loaded page; empty when it is healthy and drew `plots` canvases.
+std::vector<std::string> page_problems(const PageRun& run, int plots) {
+  std::vector<std::string> problems;
+  if (run.status != 0) problems.push_back("chromium exited with status " + std::to_string(run.status));
+  for (const auto& line : run.console) problems.push_back("console: " + line);
+  std::string errors = attribute(run.dom, "<body", "data-js-errors");
+  if (errors != "0") problems.push_back("data-js-errors=\"" + errors + "\"");
+  std::string drawn = attribute(run.dom, "<body", "data-plots-drawn");
+  if (drawn != std::to_string(plots))
+    problems.push_back("data-plots-drawn=\"" + drawn + "\", expected " + std::to_string(plots));
+  return problems;
+}
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += "\n  " + l;
+  return out;
+}
+
+}  // namespace
+
+TEST(ReportHtml, LargeResponseRendersInChromium) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  auto html = dir / "report.html";
+  write_analysis_report(html, synthetic_data());
+  // #selftest also drives the tooltips, the curve click and the shading / colour-scale toggles.
+  PageRun run = run_page(html, "#r=0&selftest", dir, "--dump-dom");
+  auto problems = page_problems(run, 5);
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(attribute(run.dom, "<body", "data-selftest"), "ok");
+  std::string render_ms = attribute(run.dom, "<body", "data-render-ms");
+  std::cout << "[ report   ] 4,000-token response drawn in " << render_ms << " ms (page clock)\n";
+  ASSERT_FALSE(render_ms.empty());
+  EXPECT_LT(std::stoll(render_ms), 10000) << "the page took longer than the virtual time budget";
+
+  // Every plot has ink from its data, not only axes: curves, both maps (about half of each map is the
+  // causal lower triangle), head spans.
+  EXPECT_GT(ink(run.dom, "cv-waad"), 5000);
+  EXPECT_GT(ink(run.dom, "cv-fai"), 2000);
+  EXPECT_GT(ink(run.dom, "cv-local"), 60000);
+  EXPECT_GT(ink(run.dom, "cv-global"), 60000);
+  EXPECT_GT(ink(run.dom, "cv-heads"), 1000);
+
+  // All 4,000 + 0 tokens of the shown response are spans; hostile text is text, not markup.
+  EXPECT_EQ(count(run.dom, "<span class=\"t "), 4000u);
+  EXPECT_NE(run.dom.find("&lt;/script&gt;&lt;b&gt;&amp;amp;"), std::string::npos);
+  EXPECT_EQ(run.dom.find("<b>&amp;"), std::string::npos);
+  EXPECT_EQ(run.dom.find("<b>How</b>"), std::string::npos);
+  EXPECT_EQ(run.dom.find("<i>&amp;</i>"), std::string::npos);
+  EXPECT_NE(run.dom.find("&lt;!--"), std::string::npos);
+  EXPECT_NE(run.dom.find("日本語"), std::string::npos);
+  EXPECT_NE(run.dom.find("🙂"), std::string::npos);
+  EXPECT_NE(run.dom.find(">\xE2\x80\xA8<"), std::string::npos) << "a U+2028 token must render as itself";
+}
+
+TEST(ReportHtml, ResponseWithoutMapsDrawsThreePlots) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  auto html = dir / "report.html";
+  write_analysis_report(html, synthetic_data());
+  PageRun run = run_page(html, "#r=1&selftest", dir, "--dump-dom");
+  auto problems = page_problems(run, 3);
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(attribute(run.dom, "<body", "data-selftest"), "ok");
+  EXPECT_GT(ink(run.dom, "cv-waad"), 500);
+  EXPECT_GT(ink(run.dom, "cv-fai"), 200);
+  EXPECT_GT(ink(run.dom, "cv-heads"), 1000);
+  EXPECT_EQ(ink(run.dom, "cv-local"), -1) << "no maps: the map canvases must not claim ink";
+  EXPECT_EQ(count(run.dom, "<span class=\"t "), 60u);
+}
+
+TEST(ReportHtml, BrokenPageIsDetected) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  std::string page = render_analysis_report(synthetic_data());
+  auto at = page.find("'use strict';");
+  ASSERT_NE(at, std::string::npos);
+  page.insert(at + 13, " undefinedFunctionForTheTest();");
+  auto html = dir / "broken.html";
+  write_file_atomic(html, page);
+  PageRun run = run_page(html, "", dir, "--dump-dom");
+  auto problems = page_problems(run, 5);
+  ASSERT_FALSE(problems.empty()) << "a page whose script throws must be reported";
+  ASSERT_FALSE(run.console.empty()) << "chromium did not log the uncaught error:\n" << run.stderr_text;
+  EXPECT_NE(run.console[0].find("Uncaught ReferenceError: undefinedFunctionForTheTest"), std::string::npos)
+      << run.console[0];
+  EXPECT_EQ(attribute(run.dom, "<body", "data-js-errors"), "1");
+  EXPECT_EQ(attribute(run.dom, "<body", "data-plots-drawn"), "");
+}
+
+TEST(ReportHtml, Screenshot) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  auto html = dir / "report.html";
+  write_analysis_report(html, synthetic_data());
+  auto png = dir / "report.png";
+  PageRun run = run_page(html, "", dir, "--screenshot=" + png.string());
+  ASSERT_EQ(run.status, 0) << run.stderr_text;
+  EXPECT_TRUE(run.console.empty()) << join(run.console);
+  ASSERT_TRUE(fs::exists(png));
+  std::string bytes = read_file(png);
+  EXPECT_EQ(bytes.substr(0, 8), "\x89PNG\r\n\x1a\n");
+  EXPECT_GT(bytes.size(), 50000u) << "a screenshot of the drawn page is not this small";
+  // ILLUME_REPORT_SCREENSHOT=path keeps a copy (docs/report-screenshot.png is made this way).
+  if (const char* keep = std::getenv("ILLUME_REPORT_SCREENSHOT"))
+    fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
+}
+
+TEST(ReportHtml, EmbeddedJsonIsSafeAndRoundTrips) {
+  Json data = synthetic_data();
+  data["responses"][1]["tokens"][0] = "a\xE2\x80\xA9" "b</SCRIPT >c<!--d";
+  data["responses"][1]["tokens"][1] = std::string("bad \xff byte");
+  auto dir = test::scratch_dir();
+  write_analysis_report(dir / "sub" / "report.html", data);
+  std::string html = read_file(dir / "sub" / "report.html");
+  EXPECT_EQ(html, render_analysis_report(data));
+  // Only the page's own three scripts open and close; no raw U+2028/2029 anywhere.
+  EXPECT_EQ(count(html, "<script"), 3u);
+  EXPECT_EQ(count(html, "</script"), 3u);
+  EXPECT_EQ(count(html, "</SCRIPT"), 0u);
+  EXPECT_EQ(html.find("\xE2\x80\xA8"), std::string::npos);
+  EXPECT_EQ(html.find("\xE2\x80\xA9"), std::string::npos);
+  EXPECT_EQ(html.find(report_detail::kDataPlaceholder), std::string::npos);
+  // The embedded JSON parses back to the data (numbers rounded for size; text exact, bad bytes U+FFFD).
+  const std::string open = "<script id=\"illume-data\" type=\"application/json\">";
+  auto begin = html.find(open);
+  ASSERT_NE(begin, std::string::npos);
+  begin += open.size();
+  Json back = Json::parse(html.substr(begin, html.find("</script>", begin) - begin));
+  EXPECT_EQ(back["responses"][0]["tokens"], data["responses"][0]["tokens"]);
+  EXPECT_EQ(back["responses"][1]["tokens"][0], data["responses"][1]["tokens"][0]);
+  EXPECT_EQ(back["responses"][1]["tokens"][1], "bad \xEF\xBF\xBD byte");
+  EXPECT_EQ(back["title"], data["title"]);
+  EXPECT_EQ(back["responses"][0]["preplan"], data["responses"][0]["preplan"]);
+  EXPECT_NEAR(back["responses"][0]["waad"][17].get<double>(), data["responses"][0]["waad"][17].get<double>(), 1e-4);
+  EXPECT_EQ(back["responses"][0]["maps"]["size"], 256);
+}
+
+TEST(ReportHtml, RejectsMalformedData) {
+  auto message = [](const Json& data) -> std::string {
+    try {
+      render_analysis_report(data);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  Json r = {{"tokens", {"a", "b", "c"}}, {"waad", {1.0, 2.0}}};
+  EXPECT_EQ(message({{"responses", {r}}}), "analysis report data: responses[0].waad has 2 values for 3 tokens");
+  r = {{"tokens", {"a", "b", "c"}}, {"anchor", {0, 3}}};
+  EXPECT_EQ(message({{"responses", {r}}}), "analysis report data: responses[0].anchor: index 3 outside 0..2");
+  r = {{"tokens", {"a", "b"}}, {"maps", {{"window_begin", 0}, {"size", 2}, {"local", {{1.0, 0.0}, {0.5}}}}}};
+  EXPECT_EQ(message({{"responses", {r}}}), "analysis report data: responses[0].maps.local must be 2 x 2 (maps.size)");
+  EXPECT_EQ(message({{"responses", {{{"prompt", "p"}}}}}),
+            "analysis report data: responses[0]: missing key 'tokens' (an array of strings)");
+  EXPECT_EQ(message({{"title", "x"}}), "analysis report data: missing key 'responses' (an array)");
+  r = {{"tokens", {"a"}}, {"head_span", {{1.0, 2.0}}}, {"layers", {3, 4}}};
+  EXPECT_EQ(message({{"responses", {r}}}),
+            "analysis report data: responses[0].layers must list 1 layers (one per head_span row)");
+  // Absent optional parts are fine: a response with tokens only renders.
+  EXPECT_NE(render_analysis_report({{"responses", {{{"tokens", {"x"}}}}}}).find("\"tokens\":[\"x\"]"), std::string::npos);
+}
