@@ -92,6 +92,9 @@ TEST(MathReward, Normalize) {
       {"15\\mbox{ cm}^2", "15"},
       {"5.4 \\text{ cents}", "5.4"},
       {"12 apples", "12"},
+      {"3 and 4", "3and4"},
+      {"\\frac{", "\\frac{"},
+      {"\\frac}", "\\frac}"},
       {"5cm", "5"},
       {"x + m", "x+m"},
       {"\\text{east}", "east"},
@@ -224,6 +227,8 @@ std::vector<MathCase> math_corpus() {
       {"line equation", boxed("y = 2x + 3"), "y = 2x + 3", Correct},
       {"plus-minus", boxed("3 \\pm 2 \\sqrt{2}"), "3 \\pm 2 \\sqrt{2}", Correct},
       {"negative integer wrong", boxed("-5"), "5", Wrong, "answer '-5' != '5'"},
+      {"two numbers are not one", boxed("3 \\text{ and } 4"), "3", Wrong},
+      {"3 or 4", boxed("3 or 4"), "3", Wrong},
       // -- unformatted
       {"no box", "The answer is 5", "5", Unformatted, "no \\boxed answer"},
       {"unbalanced box", "\\boxed{5", "5", Unformatted, "no complete \\boxed{...} answer"},

@@ -209,6 +209,8 @@ bool is_plain_number_token(std::string_view token) {
 
 bool is_word(std::string_view token) {
   while (!token.empty() && (token.back() == '.' || token.back() == ',')) token.remove_suffix(1);
+  // "3 and 4", "3 or 4" are not a number with a label.
+  if (token == "and" || token == "or" || token == "to") return false;
   return token.size() >= 2 && std::all_of(token.begin(), token.end(), is_letter);
 }
 
@@ -298,8 +300,10 @@ class GroupRewriter {
 
   // Emits one argument of \frac or \sqrt as a brace group; returns the index after it.
   std::size_t argument(std::size_t i, std::size_t end, int depth) {
-    if (i >= end) return i;
-    if (group_at(i, end)) return group(i, depth);
+    if (i >= end || s_[i] == '{' || s_[i] == '}') {
+      if (i < end && group_at(i, end)) return group(i, depth);
+      return i;  // nothing, or an unmatched brace: no argument to wrap
+    }
     std::size_t j = i + 1;
     if (s_[i] == '\\') {
       while (j < end && is_letter(s_[j])) ++j;

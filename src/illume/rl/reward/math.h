@@ -58,7 +58,8 @@ std::optional<std::string> extract_last_boxed(std::string_view text);
 //       mass, volume: gram(s) kg kilogram(s) lb(s) ounce(s) oz ton(s) liter(s) litre(s) ml
 //                 gallon(s) cup(s)
 //       speed and other: mph kmh kph percent point(s) per
-//     And a number followed only by words of letters ("5 apples") becomes the number.
+//     And a number followed only by words of letters ("5 apples") becomes the number, unless a
+//     word is "and", "or" or "to" ("3 and 4" stays).
 //  6. All spaces removed.
 //  7. "x=5" -> "5" when the left side is a variable (a letter, optionally a second letter or a
 //     subscript, or a command like \theta); "x\in[-2,7]" -> "[-2,7]".
