@@ -1,0 +1,35 @@
+#include "illume/data/jsonl_rows.h"
+
+#include <string_view>
+
+#include "illume/util/file.h"
+
+namespace illume::data {
+
+std::vector<JsonlRow> read_jsonl_rows(const std::filesystem::path& path) {
+  std::string text = read_file(path);
+  std::vector<JsonlRow> rows;
+  std::size_t line_number = 0, start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    ++line_number;
+    std::string_view line(text.data() + start, end - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    if (!line.empty()) {
+      try {
+        rows.push_back({line_number, Json::parse(line)});
+      } catch (const nlohmann::json::parse_error& e) {
+        std::string what = e.what();
+        auto pos = what.find("] ");
+        fail("{}:{}: malformed JSON ({})", path.string(), line_number,
+             pos == std::string::npos ? what : what.substr(pos + 2));
+      }
+    }
+    if (end == text.size()) break;
+    start = end + 1;
+  }
+  return rows;
+}
+
+}  // namespace illume::data

@@ -1,0 +1,191 @@
+#include "illume/data/tasks.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cmath>
+#include <utility>
+
+#include "illume/data/jsonl_rows.h"
+
+namespace illume::data {
+
+namespace {
+
+constexpr std::array<std::pair<std::string_view, Task>, 6> kTasks = {{
+    {"countdown", Task::Countdown},
+    {"gsm8k", Task::Gsm8k},
+    {"math500", Task::Math500},
+    {"aime24", Task::Aime24},
+    {"aime25", Task::Aime25},
+    {"amc23", Task::Amc23},
+}};
+
+constexpr std::string_view kConversationPreamble =
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
+    "assistant first thinks about the reasoning process in the mind and then provides the user with the answer.\n";
+
+constexpr std::string_view kMathInstruction =
+    "Please reason step by step, and put your final answer within \\boxed{}.";
+
+const Json* find_field(const Json& row, const char* key) {
+  auto it = row.find(key);
+  if (it == row.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string string_field(const Json& row, std::initializer_list<const char*> keys, const std::string& source) {
+  for (const char* key : keys) {
+    if (const Json* value = find_field(row, key)) {
+      if (!value->is_string()) fail("{}: field '{}' must be a string (it is {})", source, key, value->type_name());
+      return value->get<std::string>();
+    }
+  }
+  fail("{}: missing field '{}'", source, *keys.begin());
+}
+
+// A JSON string or number as text: 27 -> "27", 27.0 -> "27", 0.5 -> "0.5", "025" -> "025".
+std::string answer_text(const Json& value, const char* key, const std::string& source) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_integer()) return std::to_string(value.get<std::int64_t>());
+  if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
+  if (value.is_number_float()) {
+    double x = value.get<double>();
+    if (!std::isfinite(x)) fail("{}: field '{}' is not a finite number", source, key);
+    if (x == std::floor(x) && std::fabs(x) < 1e15) return std::to_string(static_cast<std::int64_t>(x));
+    return fmt::format("{}", x);  // shortest round-trip form
+  }
+  fail("{}: field '{}' must be a string or a number (it is {})", source, key, value.type_name());
+}
+
+std::string answer_field(const Json& row, const std::string& source) {
+  const Json* value = find_field(row, "answer");
+  if (value == nullptr) fail("{}: missing field 'answer'", source);
+  std::string text = answer_text(*value, "answer", source);
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail("{}: field 'answer' is empty", source);
+  return text;
+}
+
+std::int64_t integer_field(const Json& value, const char* what, const std::string& source) {
+  if (!value.is_number_integer() && !value.is_number_unsigned())
+    fail("{}: {} must be an integer (it is {})", source, what, value.type_name());
+  if (value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    fail("{}: {} is out of range", source, what);
+  return value.get<std::int64_t>();
+}
+
+std::string numbers_list(const std::vector<std::int64_t>& nums) {
+  return fmt::format("[{}]", fmt::join(nums, ", "));  // Python's list repr, as in TinyZero's prompt
+}
+
+std::string countdown_user_text(const Problem& problem) {
+  return fmt::format(
+      "Using the numbers {}, create an equation that equals {}. You can use basic arithmetic operations (+, -, *, /) "
+      "and each number can only be used once. Show your work in <think> </think> tags. And return the final answer "
+      "in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>.",
+      numbers_list(problem.nums), problem.target);
+}
+
+}  // namespace
+
+Task parse_task(const std::string& name) {
+  std::string lower;
+  for (char c : name) lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  for (auto& [task_name, task] : kTasks)
+    if (lower == task_name) return task;
+  fail("unknown task '{}' (valid: {})", name, task_names());
+}
+
+std::string task_name(Task task) {
+  for (auto& [name, t] : kTasks)
+    if (t == task) return std::string(name);
+  return "unknown";
+}
+
+std::string task_names() {
+  std::string out;
+  for (auto& [name, task] : kTasks) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+bool is_math_task(Task task) { return task != Task::Countdown; }
+
+Problem problem_from_json(Task task, const Json& row, const std::string& source, std::size_t index) {
+  if (!row.is_object()) fail("{}: expected a JSON object (it is {})", source, row.type_name());
+  Problem problem;
+  problem.raw = row;
+  if (const Json* id = find_field(row, "id"); id != nullptr && (id->is_string() || id->is_number_integer() || id->is_number_unsigned())) {
+    problem.id = id->is_string() ? id->get<std::string>() : answer_text(*id, "id", source);
+  } else if (const Json* uid = find_field(row, "unique_id"); uid != nullptr && uid->is_string()) {
+    problem.id = uid->get<std::string>();
+  } else {
+    problem.id = fmt::format("{}-{}", task_name(task), index);
+  }
+  switch (task) {
+    case Task::Countdown: {
+      const Json* nums = find_field(row, "nums");
+      if (nums == nullptr) fail("{}: missing field 'nums'", source);
+      if (!nums->is_array() || nums->empty()) fail("{}: field 'nums' must be a non-empty list of integers", source);
+      for (const Json& n : *nums) problem.nums.push_back(integer_field(n, "every entry of 'nums'", source));
+      const Json* target = find_field(row, "target");
+      if (target == nullptr) fail("{}: missing field 'target'", source);
+      problem.target = integer_field(*target, "field 'target'", source);
+      problem.reference = std::to_string(problem.target);
+      problem.question = fmt::format("Using the numbers {}, create an equation that equals {}.",
+                                     numbers_list(problem.nums), problem.target);
+      break;
+    }
+    case Task::Gsm8k: {
+      problem.question = string_field(row, {"question"}, source);
+      std::string answer = string_field(row, {"answer"}, source);
+      try {
+        problem.reference = reward::gsm8k_reference_answer(answer);
+      } catch (const Error& e) {
+        fail("{}: field 'answer': {}", source, e.what());
+      }
+      break;
+    }
+    case Task::Math500:
+    case Task::Aime25:
+      problem.question = string_field(row, {"problem"}, source);
+      problem.reference = answer_field(row, source);
+      break;
+    case Task::Aime24:
+    case Task::Amc23:
+      problem.question = string_field(row, {"problem", "question"}, source);
+      problem.reference = answer_field(row, source);
+      break;
+  }
+  return problem;
+}
+
+std::vector<Problem> load_problems(Task task, const std::filesystem::path& jsonl) {
+  std::vector<Problem> problems;
+  auto rows = read_jsonl_rows(jsonl);
+  problems.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    problems.push_back(problem_from_json(task, rows[i].value, row_source(jsonl, rows[i]), i));
+  return problems;
+}
+
+RewardResult score_response(Task task, const Problem& problem, std::string_view response, const ScoreOptions& options) {
+  if (task == Task::Countdown)
+    return reward::countdown_reward(response, reward::CountdownProblem{problem.nums, problem.target}, options.countdown);
+  return reward::math_reward(response, problem.reference);
+}
+
+std::string build_prompt(Task task, const Problem& problem, PromptStyle style) {
+  if (task == Task::Countdown) {
+    std::string user = countdown_user_text(problem);
+    if (style == PromptStyle::Chat) return user;
+    return fmt::format("{}User: {}\nAssistant: Let me solve this step by step.\n<think>", kConversationPreamble, user);
+  }
+  std::string user = fmt::format("{}\n{}", kMathInstruction, problem.question);
+  if (style == PromptStyle::Chat) return user;
+  return fmt::format("{}User: {}\nAssistant:", kConversationPreamble, user);
+}
+
+}  // namespace illume::data

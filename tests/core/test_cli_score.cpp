@@ -1,0 +1,173 @@
+// `illume score` end to end: runs the real binary (ILLUME_BIN, which ctest sets; else the `illume`
+// next to this test executable) on small data/response pairs.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "illume/util/file.h"
+#include "illume/util/json.h"
+
+using namespace illume;
+
+namespace {
+
+std::filesystem::path illume_binary() {
+  if (const char* env = std::getenv("ILLUME_BIN"); env != nullptr && *env != '\0') return env;
+  std::error_code error;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error && std::filesystem::exists(self.parent_path() / "illume")) return self.parent_path() / "illume";
+  return {};
+}
+
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+  std::vector<Json> lines() const {
+    std::vector<Json> rows;
+    std::size_t start = 0;
+    while (start < out.size()) {
+      std::size_t end = out.find('\n', start);
+      if (end == std::string::npos) end = out.size();
+      rows.push_back(Json::parse(out.substr(start, end - start)));
+      start = end + 1;
+    }
+    return rows;
+  }
+};
+
+class ScoreCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    binary_ = illume_binary();
+    if (binary_.empty() || !std::filesystem::exists(binary_))
+      FAIL() << "cannot find the illume binary: set ILLUME_BIN to it (ctest does), or build the illume_cli target "
+                "so that `illume` sits next to this test executable";
+    dir_ = test::scratch_dir();
+  }
+
+  std::filesystem::path write(const std::string& name, const std::string& content) {
+    auto path = dir_ / name;
+    write_file_atomic(path, content);
+    return path;
+  }
+
+  CliRun run(const std::string& args) {
+    std::string command = "'" + binary_.string() + "' " + args + " > '" + (dir_ / "stdout").string() + "' 2> '" +
+                          (dir_ / "stderr").string() + "'";
+    int raw = std::system(command.c_str());
+    CliRun r;
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = read_file(dir_ / "stdout");
+    r.err = read_file(dir_ / "stderr");
+    return r;
+  }
+
+  std::filesystem::path binary_, dir_;
+};
+
+const char* kCountdownData =
+    "{\"nums\": [1, 2, 3], \"target\": 6}\n"
+    "{\"nums\": [4, 5], \"target\": 20}\n"
+    "\n"
+    "{\"nums\": [7, 2], \"target\": 5}\n";
+
+}  // namespace
+
+TEST_F(ScoreCli, ScoresCountdown) {
+  auto data = write("data.jsonl", kCountdownData);
+  auto responses = write("responses.jsonl",
+                         "{\"response\": \"<think>x</think><answer>1+2+3</answer>\"}\n"
+                         "{\"response\": \"<answer>4+5</answer>\"}\n"
+                         "{\"response\": \"no answer \\u0000 here\"}\n");
+  CliRun r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
+              "' --format-reward 0.1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0], Json::parse(R"({"index": 0, "reward": 1.0, "correct": true, "detail": "correct"})"));
+  EXPECT_EQ(lines[1], Json::parse(R"({"index": 1, "reward": 0.1, "correct": false, "detail": "result 9 != 20"})"));
+  EXPECT_EQ(lines[2], Json::parse(R"({"index": 2, "reward": 0.0, "correct": false, "detail": "no <answer> tag"})"));
+
+  CliRun all = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
+                "' --use-all-numbers");
+  ASSERT_EQ(all.status, 0) << all.err;
+  EXPECT_EQ(all.lines()[1]["reward"], 0.0);
+}
+
+TEST_F(ScoreCli, ScoresMath) {
+  auto data = write("gsm.jsonl",
+                    "{\"question\": \"q1\", \"answer\": \"... #### 1,000\"}\n"
+                    "{\"question\": \"q2\", \"answer\": \"... #### 7\"}\n");
+  auto responses = write("responses.jsonl",
+                         "{\"response\": \"so \\\\boxed{\\\\$1,000}\"}\n"
+                         "{\"response\": \"\\\\boxed{8}\"}\n");
+  CliRun r = run("score --task gsm8k --data '" + data.string() + "' --responses '" + responses.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["correct"], true);
+  EXPECT_EQ(lines[1]["correct"], false);
+  EXPECT_EQ(lines[1]["detail"], "answer '8' != '7'");
+}
+
+TEST_F(ScoreCli, ResponseErrorsNameTheFileAndLineAndExitNonZero) {
+  auto data = write("data.jsonl", kCountdownData);
+  struct Case {
+    std::string responses, message;
+  };
+  std::vector<Case> cases = {
+      {"{\"response\": \"a\"}\n{\"response\": \"b\"}\n", "responses.jsonl: 2 responses, but "},
+      {"{\"response\": \"a\"}\n{\"response\": \"b\"}\n{\"response\": \"c\"}\n{\"response\": \"d\"}\n",
+       "responses.jsonl: 4 responses, but "},
+      {"{\"response\": \"a\"}\n{\"response\": \"b\"\n{\"response\": \"c\"}\n", "responses.jsonl:2: malformed JSON"},
+      {"{\"response\": \"a\"}\n\n{\"text\": \"b\"}\n{\"response\": \"c\"}\n", "responses.jsonl:3: missing key 'response'"},
+      {"{\"response\": 5}\n{\"response\": \"b\"}\n{\"response\": \"c\"}\n",
+       "responses.jsonl:1: key 'response' must be a string (it is number)"},
+      {"\"text\"\n", "responses.jsonl:1: expected a JSON object"},
+  };
+  for (const auto& c : cases) {
+    auto responses = write("responses.jsonl", c.responses);
+    CliRun r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() + "'");
+    EXPECT_EQ(r.status, 1) << c.message;
+    EXPECT_TRUE(r.out.empty()) << "nothing is printed before the input is checked: " << r.out;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.rfind("illume: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  }
+
+}
+
+TEST_F(ScoreCli, BadDataAndArgumentsFailWithOneLine) {
+  auto data = write("data.jsonl", kCountdownData);
+  auto responses = write("ok.jsonl", "{\"response\": \"a\"}\n");
+  auto bad_data = write("bad.jsonl", "{\"nums\": [1]}\n");
+  CliRun r = run("score --task countdown --data '" + bad_data.string() + "' --responses '" + responses.string() + "'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("bad.jsonl:1: missing field 'target'"), std::string::npos) << r.err;
+
+  r = run("score --task chess --data '" + bad_data.string() + "' --responses '" + responses.string() + "'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("unknown task 'chess' (valid: countdown,"), std::string::npos) << r.err;
+
+  r = run("score --task math500 --data '" + bad_data.string() + "' --responses '" + responses.string() +
+          "' --use-all-numbers");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("countdown task only"), std::string::npos) << r.err;
+
+  r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
+          "' --format-reward 2");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--format-reward must be between 0 and 1"), std::string::npos) << r.err;
+
+  r = run("score --task countdown --data '" + data.string() + "' --responses '" + (dir_ / "absent.jsonl").string() + "'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("absent.jsonl: cannot open"), std::string::npos) << r.err;
+
+  r = run("score --task countdown --data '" + data.string() + "'");  // --responses missing: a usage error
+  EXPECT_NE(r.status, 0);
+}
