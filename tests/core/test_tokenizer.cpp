@@ -329,7 +329,7 @@ TEST(Qwen3Tokenizer, ConcurrentEncodesAgree) {
   std::vector<std::string> texts;
   for (const auto& row : rows) texts.push_back(row["text"].get<std::string>());
   std::vector<std::vector<std::int32_t>> a(texts.size()), b(texts.size());
-  const Tokenizer copy = qwen3();  // copies share the tables and the cache
+  const Tokenizer copy = qwen3();  // copies share the loaded tables
   std::thread first([&] {
     for (std::size_t i = 0; i < texts.size(); ++i) a[i] = qwen3().encode(texts[i]);
   });
@@ -607,7 +607,7 @@ TEST(BpeMerges, ScanAndHeapAgreeOnRandomWords) {
     all.push_back(next_id++);
   }
   for (int round = 0; round < 300; ++round) {
-    std::vector<std::int32_t> word(std::uniform_int_distribution<int>(0, 400)(rng));
+    std::vector<std::int32_t> word(std::uniform_int_distribution<std::size_t>(0, BpeMerges::kScanLimit)(rng));
     for (auto& id : word) id = std::uniform_int_distribution<std::int32_t>(0, 3)(rng);
     auto scanned = word, heaped = word;
     merges.merge_scan(scanned);
