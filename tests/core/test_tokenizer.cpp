@@ -398,6 +398,29 @@ TEST(TinyTokenizer, IgnoreMergesUsesWholeVocabularyWords) {
   EXPECT_EQ(tok.encode("abc abc"), ids_of(tok, {"abc", "Ġ", "ab", "c"}));
 }
 
+// Llama 3's pre-tokenizer: Split with its regex (digits in groups of up to three, case-insensitive
+// contractions), then ByteLevel without regex; ignore_merges makes whole-vocabulary pre-tokens
+// visible, so the test sees where the regex split.
+TEST(TinyTokenizer, Llama3StyleSplitWithIgnoreMerges) {
+  Json json = tiny_tokenizer({"123", "45", "'M", "ĠWorld"}, Json::array());
+  json["model"]["ignore_merges"] = true;
+  json["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       Json::array({{{"type", "Split"},
+                     {"pattern",
+                      {{"Regex",
+                        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                        "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
+                     {"behavior", "Isolated"},
+                     {"invert", false}},
+                    {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}})}};
+  const Tokenizer tok = load_tiny(json);
+  EXPECT_EQ(tok.encode("12345"), ids_of(tok, {"123", "45"}));
+  EXPECT_EQ(tok.encode("I'M World"), ids_of(tok, {"I", "'M", "ĠWorld"}));
+  EXPECT_EQ(tok.decode(tok.encode("x 1234567 y\r\n\n z")), "x 1234567 y\r\n\n z");
+}
+
 TEST(TinyTokenizer, AddedTokensLongestMatchFirst) {
   Json json = tiny_tokenizer(kHelloTokens, kHelloMerges);
   json["added_tokens"] = Json::array({
