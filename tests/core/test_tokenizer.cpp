@@ -329,7 +329,7 @@ TEST(Qwen3Tokenizer, ConcurrentEncodesAgree) {
   std::vector<std::string> texts;
   for (const auto& row : rows) texts.push_back(row["text"].get<std::string>());
   std::vector<std::vector<std::int32_t>> a(texts.size()), b(texts.size());
-  const Tokenizer copy = qwen3();  // copies share the tables and the cache
+  const Tokenizer copy = qwen3();  // copies share the loaded tables
   std::thread first([&] {
     for (std::size_t i = 0; i < texts.size(); ++i) a[i] = qwen3().encode(texts[i]);
   });
@@ -396,6 +396,29 @@ TEST(TinyTokenizer, IgnoreMergesUsesWholeVocabularyWords) {
   EXPECT_EQ(tok.encode("abc"), ids_of(tok, {"abc"}));
   EXPECT_EQ(tok.encode("abcd"), ids_of(tok, {"ab", "c", "d"}));  // not whole: merges as usual
   EXPECT_EQ(tok.encode("abc abc"), ids_of(tok, {"abc", "Ġ", "ab", "c"}));
+}
+
+// Llama 3's pre-tokenizer: Split with its regex (digits in groups of up to three, case-insensitive
+// contractions), then ByteLevel without regex; ignore_merges makes whole-vocabulary pre-tokens
+// visible, so the test sees where the regex split.
+TEST(TinyTokenizer, Llama3StyleSplitWithIgnoreMerges) {
+  Json json = tiny_tokenizer({"123", "45", "'M", "ĠWorld"}, Json::array());
+  json["model"]["ignore_merges"] = true;
+  json["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       Json::array({{{"type", "Split"},
+                     {"pattern",
+                      {{"Regex",
+                        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                        "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
+                     {"behavior", "Isolated"},
+                     {"invert", false}},
+                    {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}})}};
+  const Tokenizer tok = load_tiny(json);
+  EXPECT_EQ(tok.encode("12345"), ids_of(tok, {"123", "45"}));
+  EXPECT_EQ(tok.encode("I'M World"), ids_of(tok, {"I", "'M", "ĠWorld"}));
+  EXPECT_EQ(tok.decode(tok.encode("x 1234567 y\r\n\n z")), "x 1234567 y\r\n\n z");
 }
 
 TEST(TinyTokenizer, AddedTokensLongestMatchFirst) {
@@ -607,7 +630,7 @@ TEST(BpeMerges, ScanAndHeapAgreeOnRandomWords) {
     all.push_back(next_id++);
   }
   for (int round = 0; round < 300; ++round) {
-    std::vector<std::int32_t> word(std::uniform_int_distribution<int>(0, 400)(rng));
+    std::vector<std::int32_t> word(std::uniform_int_distribution<std::size_t>(0, BpeMerges::kScanLimit)(rng));
     for (auto& id : word) id = std::uniform_int_distribution<std::int32_t>(0, 3)(rng);
     auto scanned = word, heaped = word;
     merges.merge_scan(scanned);

@@ -1,5 +1,7 @@
 #include "illume/text/bpe.h"
 
+#include <algorithm>
+#include <array>
 #include <queue>
 
 namespace illume {
@@ -46,22 +48,34 @@ void BpeMerges::merge(std::vector<std::int32_t>& word) const {
 }
 
 void BpeMerges::merge_scan(std::vector<std::int32_t>& word) const {
-  if (word.size() < 2) return;
-  // pairs[i] is the merge of (word[i], word[i + 1]).
-  std::vector<Merge> pairs(word.size() - 1);
-  for (std::size_t i = 0; i + 1 < word.size(); ++i) pairs[i] = find(word[i], word[i + 1]);
-  while (!pairs.empty()) {
+  const std::size_t n = word.size();
+  if (n < 2) return;
+  if (n > kScanLimit) {  // the scan is quadratic and its buffers are fixed-size
+    merge_heap(word);
+    return;
+  }
+  // ids[0, count) is the word; pairs[i] is the merge of (ids[i], ids[i + 1]). On the stack: this
+  // runs once per pre-token, and most pre-tokens are a few bytes long.
+  std::array<std::int32_t, kScanLimit> ids;
+  std::array<Merge, kScanLimit> pairs;
+  std::size_t count = n;
+  std::copy(word.begin(), word.end(), ids.begin());
+  for (std::size_t i = 0; i + 1 < count; ++i) pairs[i] = find(ids[i], ids[i + 1]);
+  while (count > 1) {
     std::size_t best = 0;
-    for (std::size_t i = 1; i < pairs.size(); ++i) {
+    for (std::size_t i = 1; i + 1 < count; ++i) {
       if (pairs[i].rank < pairs[best].rank) best = i;  // strict: the leftmost of equal ranks
     }
     if (pairs[best].rank == kNoMerge) break;
-    word[best] = pairs[best].result;
-    word.erase(word.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-    pairs.erase(pairs.begin() + static_cast<std::ptrdiff_t>(best));
-    if (best > 0) pairs[best - 1] = find(word[best - 1], word[best]);
-    if (best < pairs.size()) pairs[best] = find(word[best], word[best + 1]);
+    ids[best] = pairs[best].result;
+    // Close the gap at best + 1 (ids) and best (pairs), then refresh the two pairs that changed.
+    std::copy(ids.begin() + best + 2, ids.begin() + count, ids.begin() + best + 1);
+    std::copy(pairs.begin() + best + 1, pairs.begin() + count - 1, pairs.begin() + best);
+    --count;
+    if (best > 0) pairs[best - 1] = find(ids[best - 1], ids[best]);
+    if (best + 1 < count) pairs[best] = find(ids[best], ids[best + 1]);
   }
+  word.assign(ids.begin(), ids.begin() + count);
 }
 
 void BpeMerges::merge_heap(std::vector<std::int32_t>& word) const {

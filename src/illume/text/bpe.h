@@ -30,7 +30,8 @@ class BpeMerges {
   // Merges `word` in place. Short words use a linear scan over pair ranks (fast, no allocation
   // beyond two small vectors); long words use a priority queue so the work stays O(n log n).
   void merge(std::vector<std::int32_t>& word) const;
-  // The two strategies, public for tests; both give the same result.
+  // The two strategies, public for tests; both give the same result (merge_scan hands words
+  // longer than kScanLimit to merge_heap).
   void merge_scan(std::vector<std::int32_t>& word) const;
   void merge_heap(std::vector<std::int32_t>& word) const;
 

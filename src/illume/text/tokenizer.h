@@ -17,8 +17,8 @@
 // A byte-level alphabet is required: the pre_tokenizer must include ByteLevel.
 //
 // Thread safety: a Tokenizer is immutable after loading apart from an internal, mutex-guarded
-// cache of merged words, so encode/decode may be called from several threads. Copies are cheap and
-// share the loaded tables.
+// cache of merged words, so encode/decode may be called from several threads at once. Copies are
+// cheap and share the loaded tables and the cache.
 #pragma once
 #include <cstdint>
 #include <filesystem>
