@@ -22,7 +22,8 @@ inline std::filesystem::path shared_path(const std::string& relative) { return s
 inline std::filesystem::path scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   auto dir = std::filesystem::temp_directory_path() /
-             ("illume-test-" + std::string(info->test_suite_name()) + "-" + info->name());
+             ("illume-test-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
+              std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

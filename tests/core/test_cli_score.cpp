@@ -16,14 +16,6 @@ using namespace illume;
 
 namespace {
 
-std::filesystem::path illume_binary() {
-  if (const char* env = std::getenv("ILLUME_BIN"); env != nullptr && *env != '\0') return env;
-  std::error_code error;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (!error && std::filesystem::exists(self.parent_path() / "illume")) return self.parent_path() / "illume";
-  return {};
-}
-
 struct CliRun {
   int status = -1;
   std::string out, err;
@@ -43,7 +35,7 @@ struct CliRun {
 class ScoreCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    binary_ = illume_binary();
+    binary_ = test::illume_binary();
     if (binary_.empty() || !std::filesystem::exists(binary_))
       FAIL() << "cannot find the illume binary: set ILLUME_BIN to it (ctest does), or build the illume_cli target "
                 "so that `illume` sits next to this test executable";
