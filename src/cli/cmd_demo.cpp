@@ -11,6 +11,7 @@
 #include "illume/infer/generate.h"
 #include "illume/text/chat.h"
 #include "illume/text/tokenizer.h"
+#include "illume/text/tokenizer_builder.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 
@@ -37,7 +38,18 @@ void setup(CLI::App& app) {
       std::printf("demo: model %s (Qwen3 architecture, random weights: the text is noise; the numerics match a "
                   "float64 reference to 1e-4)\n", model_dir.string().c_str());
     } else {
-      illume::fail("demo: {} is absent; pass --shared DIR with fixtures/tiny-qwen3", fixture.string());
+      // No fixture: make a tiny random Qwen3 with a byte-level tokenizer and load it back through the
+      // same Hugging Face loader.
+      model_dir = std::filesystem::path(f->out) / "self-made-tiny";
+      std::printf("demo: %s is absent; using a self-made tiny random Qwen3 model in %s\n", fixture.string().c_str(),
+                  model_dir.string().c_str());
+      illume::write_tokenizer_files(model_dir, {}, illume::TokenizerSpec{});
+      auto vocab = illume::Tokenizer::from_dir(model_dir).vocab_size();
+      illume::Json config = {{"model_type", "qwen3"}, {"vocab_size", vocab}, {"hidden_size", 64},
+                             {"intermediate_size", 128}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                             {"num_key_value_heads", 2}, {"head_dim", 16}, {"rms_norm_eps", 1e-6},
+                             {"rope_theta", 10000.0}, {"tie_word_embeddings", true}};
+      illume::Model::random(illume::ModelConfig::from_json(config, "demo config"), 0).save(model_dir);
     }
     auto tokenizer = illume::Tokenizer::from_dir(model_dir);
     auto model = illume::Model::load(model_dir);

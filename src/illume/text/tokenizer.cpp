@@ -1,5 +1,7 @@
 #include "illume/text/tokenizer.h"
 
+#include "illume/text/byte_alphabet.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <utf8proc.h>
@@ -121,35 +123,7 @@ std::string printable(std::string_view text) {
   return out;
 }
 
-// GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other 68 bytes are shifted
-// to U+0100..U+0143, so every byte is a visible character and a token is a plain string.
-struct ByteAlphabet {
-  std::array<char32_t, 256> byte_to_char{};
-  std::array<std::int16_t, 324> char_to_byte{};  // -1 for characters outside the alphabet
-
-  ByteAlphabet() {
-    char_to_byte.fill(-1);
-    char32_t shifted = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-      byte_to_char[b] = printable ? char32_t(b) : shifted++;
-      char_to_byte[byte_to_char[b]] = static_cast<std::int16_t>(b);
-    }
-  }
-  // The bytes a byte-level token stands for, or nullopt if it has a character outside the alphabet.
-  std::optional<std::string> decode(std::string_view token) const {
-    std::string bytes;
-    bytes.reserve(token.size());
-    for (std::size_t i = 0; i < token.size();) {
-      std::size_t length = 0;
-      const char32_t c = utf8::decode_at(token, i, length);
-      if (c >= char_to_byte.size() || char_to_byte[c] < 0) return std::nullopt;
-      bytes.push_back(static_cast<char>(char_to_byte[c]));
-      i += length;
-    }
-    return bytes;
-  }
-};
+// ByteAlphabet (GPT-2 bytes_to_unicode) lives in byte_alphabet.h.
 
 const ByteAlphabet& byte_alphabet() {
   static const ByteAlphabet alphabet;
