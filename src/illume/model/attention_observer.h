@@ -29,3 +29,27 @@ class AttentionObserver {
 };
 
 }  // namespace illume
+
+#include <vector>
+
+namespace illume {
+
+// Hands every block to several observers (e.g. the statistics and a map recorder in one forward).
+class ObserverFanOut : public AttentionObserver {
+ public:
+  explicit ObserverFanOut(std::vector<AttentionObserver*> observers) : observers_(std::move(observers)) {}
+  bool wants_layer(int layer) const override {
+    for (auto* o : observers_)
+      if (o != nullptr && o->wants_layer(layer)) return true;
+    return false;
+  }
+  void on_block(const AttentionBlock& block) override {
+    for (auto* o : observers_)
+      if (o != nullptr && o->wants_layer(block.layer)) o->on_block(block);
+  }
+
+ private:
+  std::vector<AttentionObserver*> observers_;
+};
+
+}  // namespace illume

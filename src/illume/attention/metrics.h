@@ -1,0 +1,67 @@
+// Pure metric functions of METHOD.md §1-3 (tensors in, tensors out; no model, no state). The
+// streaming accumulator (streaming.h) computes the same quantities without materialising maps; the
+// plain reference (reference.h) composes these functions on full maps and is what tests compare to.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace illume {
+
+// A query head of a decoder layer.
+struct HeadId {
+  int layer = 0;
+  int head = 0;
+  friend bool operator==(const HeadId& a, const HeadId& b) { return a.layer == b.layer && a.head == b.head; }
+  friend bool operator<(const HeadId& a, const HeadId& b) {
+    return a.layer != b.layer ? a.layer < b.layer : a.head < b.head;
+  }
+};
+
+// FAI horizon "to the end of the response".
+inline constexpr std::int64_t kHorizonToEnd = std::numeric_limits<std::int64_t>::max() / 4;
+
+// METHOD.md §1 [ours]: 0-based round(linspace(floor(L/3), floor(2L/3), count)), deduplicated.
+// L = 36 -> {12, 15, 18, 21, 24}. Fails on num_layers < 1 or count < 1.
+std::vector<int> middle_third_layers(int num_layers, int count = 5);
+
+// Head span of every head from full maps. attn: [H, N, N] row-stochastic causal maps of one sequence
+// (rows/cols 0..N-1 are positions); the response is positions [response_begin, N).
+// d(h) = mean over response rows t of sum_s A[t,s] * (t - s). Returns [H] float64.
+at::Tensor head_span(const at::Tensor& attn, std::int64_t response_begin);
+
+// Quantile grouping: indices of the `fraction` lowest-span heads (local) and highest-span (global).
+// Count = max(1, round(fraction * K)) each; ties broken by index (stable). spans: [K].
+struct HeadGroups {
+  std::vector<std::int64_t> local, global;
+};
+HeadGroups group_heads(const at::Tensor& spans, double fraction = 0.3);
+
+// WAAD over response rows from a group map aloc [N, N]: WAAD[j] = sum_s aloc[t,s] * min(t-s, W),
+// t = response_begin + j. Returns [R] float64.
+at::Tensor waad(const at::Tensor& aloc, std::int64_t response_begin, std::int64_t window);
+
+// FAI over response columns from a group map aglob [N, N] (METHOD.md §2): for s in the response,
+// T(s) = {t in response: s + h_lo <= t <= min(N-1, s + h_hi)}, FAI = mean of aglob[t,s] over T(s),
+// 0 when T(s) is empty. h_hi may be kHorizonToEnd. Returns [R] float64.
+at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t h_lo, std::int64_t h_hi);
+
+// Delta[t] = |WAAD[t] - WAAD[t+1]|, 0 at the last token. [R] -> [R].
+at::Tensor waad_delta(const at::Tensor& waad);
+
+// Peaks (METHOD.md §3 [ours]): positions t with x[t] >= x[u] for all |u - t| <= radius (inside the
+// sequence) and x[t] among the top `top_fraction` of values (x[t] >= the value at rank
+// ceil(top_fraction * R)). Plateaus give their first position only. Returns ascending int64 [k].
+at::Tensor find_peaks(const at::Tensor& x, std::int64_t radius = 2, double top_fraction = 0.2);
+
+// Excess kurtosis of each row of x [K, M] (population moments); 0 for constant rows. [K] float64.
+at::Tensor kurtosis(const at::Tensor& x);
+
+// Receiver heads: the `fraction` (>= 1 head) of heads with the highest kurtosis of their per-key mean
+// received attention. received: [K, M] (head k, key position). Returns head indices, ascending.
+std::vector<std::int64_t> receiver_heads(const at::Tensor& received, double fraction = 0.1);
+
+}  // namespace illume

@@ -1,0 +1,77 @@
+// Streaming attention statistics (METHOD.md §1-2): an AttentionObserver that, during an ordinary
+// forward over prompt + response, keeps only running sums per sequence, so no L x L map is ever held.
+// Per observed layer and query head: the span numerator sum_t sum_s A[t,s](t-s) over response rows;
+// per head: the W diagonals nearest the main one (for WAAD) and the column sums over the FAI horizon
+// band (for FAI), and the per-key received attention for receiver heads. Heads are grouped once the
+// spans are known (at finalize, or between passes when passes == 2).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "illume/attention/metrics.h"
+#include "illume/model/attention_observer.h"
+
+namespace illume {
+
+enum class HeadGroupingScope { per_sequence, per_batch, fixed };
+
+struct AttentionStatsConfig {
+  std::vector<int> layers;                 // 0-based decoder layers to observe
+  std::int64_t window = 10;                // W of WAAD
+  std::int64_t fai_horizon_lo = 10;        // H_lo
+  std::int64_t fai_horizon_hi = 100;       // H_hi or kHorizonToEnd
+  double group_fraction = 0.3;             // local = bottom fraction by span, global = top fraction
+  HeadGroupingScope grouping = HeadGroupingScope::per_sequence;
+  std::vector<HeadId> fixed_local, fixed_global;  // for HeadGroupingScope::fixed
+  int passes = 1;                          // 1: keep every head's sums; 2: pass 1 spans, pass 2 group sums
+  bool find_receivers = false;             // also receiver heads + their FAI (analysis only)
+  double receiver_fraction = 0.1;
+};
+
+// RL defaults (METHOD.md §4): middle-third 5 layers, W = 10, H = [10, 100].
+AttentionStatsConfig rl_attention_config(int num_layers);
+// Analysis defaults (§2-3): same layers, W = 10, H = [1, end], receivers on.
+AttentionStatsConfig analysis_attention_config(int num_layers);
+
+// Where a sequence sits in the forward's [B, T] layout: `padding` left-pad slots, then the prompt,
+// then the response (padding + prompt_length + response_length <= T).
+struct SequenceLayout {
+  std::int64_t padding = 0;
+  std::int64_t prompt_length = 0;
+  std::int64_t response_length = 0;
+};
+
+struct SequenceAttentionStats {
+  at::Tensor head_span;        // [layers, H] float64 (d(l,h) over this sequence's response rows)
+  std::vector<HeadId> local_heads, global_heads, receiver_heads;
+  at::Tensor waad;             // [R] float64
+  at::Tensor fai;              // [R] float64
+  at::Tensor delta;            // [R] float64
+  at::Tensor receiver_fai;     // [R] float64 (FAI of the receiver-head group; zeros when not computed)
+};
+
+class AttentionStatsAccumulator : public AttentionObserver {
+ public:
+  // Fails (illume::Error) on invalid config: window < 1, h_lo < 1 or h_hi < h_lo, group_fraction outside
+  // (0, 0.5], passes not 1 or 2, empty layers, negative layout values, empty responses.
+  AttentionStatsAccumulator(AttentionStatsConfig config, std::vector<SequenceLayout> layouts);
+  ~AttentionStatsAccumulator() override;
+
+  bool wants_layer(int layer) const override;
+  void on_block(const AttentionBlock& block) override;
+
+  const std::vector<int>& layers() const;
+  int passes() const;
+  // Call after each forward; with passes == 2 the first call groups the heads.
+  void end_pass();
+  // After all passes: one entry per layout, in order.
+  std::vector<SequenceAttentionStats> finalize();
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+}  // namespace illume
