@@ -39,7 +39,9 @@ build: deps $(BUILD)/build.ninja
 check: build
 	cd $(BUILD) && ILLUME_REQUIRE_SHARED=1 ctest --output-on-failure -j $(NPROC)
 
-demo: build
+# The demo needs only the command-line program (not the tests and benchmarks).
+demo: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(NPROC) --target illume_cli
 	./$(BUILD)/illume demo
 
 bench: build
