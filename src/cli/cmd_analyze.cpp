@@ -102,6 +102,12 @@ void setup(CLI::App& app) {
     else illume::fail("--grouping {}: unknown (sequence, batch)", f->grouping);
     s.stats.passes = static_cast<int>(f->passes);
     if (!(f->head_quantile > 0 && f->head_quantile <= 0.5)) illume::fail("--head-quantile {} must be in (0, 0.5]", f->head_quantile);
+    if (f->window < 1) illume::fail("--window {}: the WAAD window must be >= 1", f->window);
+    if (f->fai_lo < 1) illume::fail("--fai-lo {}: the FAI horizon start must be >= 1", f->fai_lo);
+    if (s.stats.fai_horizon_hi < s.stats.fai_horizon_lo)
+      illume::fail("--fai-hi {} is below --fai-lo {}", f->fai_hi, f->fai_lo);
+    illume::validate_attention_config(s.stats);  // before any generation, so bad flags fail fast
+    illume::validate_layers(s.stats, L);
 
     auto encode_prompt = [&](const std::string& text, const std::string& source) {
       tokenizer.encode(text, false, source);  // UTF-8 check naming the source
