@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   std::printf("| L | plain forward | streaming p=1 | streaming p=2 | reference | time p=1 / plain | time p=2 / plain "
               "| accumulator bytes p=1 | p=2 | reference maps | accumulator / maps (p=1) | peak RSS +: plain | p=1 | p=2 | reference |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  const auto H = config.num_attention_heads;
+  const auto H = config.num_heads;
   for (auto L : parse_list(lengths_text)) {
     const std::int64_t P = L / 4, R = L - P;
     auto gen = at::detail::createCPUGenerator(static_cast<std::uint64_t>(L));
