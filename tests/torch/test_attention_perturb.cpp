@@ -28,7 +28,7 @@ TEST(AttentionPerturb, TinyQwen3Run) {
   ILLUME_REQUIRE_SHARED_PATH("fixtures/tiny-qwen3/model.safetensors");
   auto dir = test::shared_path("fixtures/tiny-qwen3");
   auto model = Model::load(dir);
-  auto tokenizer = Tokenizer::load(dir / "tokenizer.json");
+  auto tokenizer = Tokenizer::from_dir(dir);
   std::vector<std::vector<std::int32_t>> prompts = {tokenizer.encode("Janet has 16 eggs. How many are left?", false),
                                                     tokenizer.encode("A robe takes 2 bolts of fiber.", false)};
   PerturbSettings s;
