@@ -80,7 +80,7 @@ void setup(CLI::App& app) {
       prompts.push_back(tokenizer.encode(f->system.empty() ? text : f->system + "\n\n" + text, false, src));
     }
     auto result = illume::perturbation_test(
-        model, prompts, s, [&](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); }, true);
+        model, prompts, s, [&](const std::vector<std::int32_t>& ids) { return tokenizer.decode(illume::known_ids(ids, tokenizer.vocab_size()), true); }, true);
     std::filesystem::path out(f->out);
     illume::ensure_directory(out);
     illume::write_file_atomic(out / "perturb.json", result.to_json().dump(2) + "\n");

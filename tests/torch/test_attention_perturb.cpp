@@ -39,7 +39,7 @@ TEST(AttentionPerturb, TinyQwen3Run) {
   s.continuation_tokens = 8;
   s.max_new_tokens = 24;
   auto result = perturbation_test(model, prompts, s, [&](const std::vector<std::int32_t>& ids) {
-    return tokenizer.decode(ids, true);
+    return tokenizer.decode(illume::known_ids(ids, tokenizer.vocab_size()), true);
   });
   // No stop tokens: both responses are 24 tokens, so 2 prompts x (2 + 2) positions x 3 alternatives.
   ASSERT_EQ(result.trials.size(), 24u);

@@ -59,11 +59,15 @@ Batch make_batch(const std::vector<std::pair<std::int64_t, std::int64_t>>& lengt
   return batch;
 }
 
-void expect_close(const at::Tensor& got, const at::Tensor& want, double tol, const std::string& what) {
+// Relative to max(1, |want|), or to max(1, scale) when scale > 0 (Delta is a difference of two WAAD
+// values, so its error is relative to WAAD's magnitude, not to its own).
+void expect_close(const at::Tensor& got, const at::Tensor& want, double tol, const std::string& what,
+                  double scale = 0.0) {
   ASSERT_TRUE(got.defined()) << what;
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   auto diff = (got.to(torch::kDouble) - want.to(torch::kDouble)).abs();
-  auto bound = want.to(torch::kDouble).abs().clamp_min(1.0) * tol;
+  auto bound = scale > 0 ? torch::full_like(diff, std::max(1.0, scale) * tol)
+                         : want.to(torch::kDouble).abs().clamp_min(1.0) * tol;
   EXPECT_TRUE((diff <= bound).all().item<bool>())
       << what << ": max abs diff " << diff.max().item<double>() << " (tol " << tol << ")";
 }
@@ -79,7 +83,7 @@ void expect_same_stats(const std::vector<SequenceAttentionStats>& got, const std
     EXPECT_EQ(got[b].receiver_heads, want[b].receiver_heads) << what;
     expect_close(got[b].waad, want[b].waad, tol, what + " waad");
     expect_close(got[b].fai, want[b].fai, tol, what + " fai");
-    expect_close(got[b].delta, want[b].delta, tol, what + " delta");
+    expect_close(got[b].delta, want[b].delta, tol, what + " delta", want[b].waad.abs().max().item<double>());
     expect_close(got[b].receiver_fai, want[b].receiver_fai, tol, what + " receiver_fai");
   }
 }
