@@ -34,7 +34,9 @@ std::vector<int> middle_third_layers(int num_layers, int count = 5);
 at::Tensor head_span(const at::Tensor& attn, std::int64_t response_begin);
 
 // Quantile grouping: indices of the `fraction` lowest-span heads (local) and highest-span (global).
-// Count = max(1, round(fraction * K)) each; ties broken by index (stable). spans: [K].
+// Count = max(1, round(fraction * K)) each (at most K/2 when K >= 2, so the groups never overlap); one
+// stable ascending ranking (ties by index): local = its first heads, global = its last. Indices ascending.
+// spans: [K].
 struct HeadGroups {
   std::vector<std::int64_t> local, global;
 };

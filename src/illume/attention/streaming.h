@@ -35,6 +35,11 @@ AttentionStatsConfig rl_attention_config(int num_layers);
 // Analysis defaults (§2-3): same layers, W = 10, H = [1, end], receivers on.
 AttentionStatsConfig analysis_attention_config(int num_layers);
 
+// Fails (illume::Error) on an invalid config (the checks of the accumulator's constructor).
+void validate_attention_config(const AttentionStatsConfig& config);
+// Fails with "layer N is beyond the model (M layers)" when a layer is not in [0, num_layers).
+void validate_layers(const AttentionStatsConfig& config, int num_layers);
+
 // Where a sequence sits in the forward's [B, T] layout: `padding` left-pad slots, then the prompt,
 // then the response (padding + prompt_length + response_length <= T).
 struct SequenceLayout {
@@ -68,6 +73,8 @@ class AttentionStatsAccumulator : public AttentionObserver {
   void end_pass();
   // After all passes: one entry per layout, in order.
   std::vector<SequenceAttentionStats> finalize();
+  // Bytes held by the running sums (all sequences): linear in the response lengths.
+  std::int64_t bytes() const;
 
  private:
   struct Impl;

@@ -1,0 +1,322 @@
+// Streaming attention statistics == the materialising reference (METHOD.md §1-2), driven through the
+// real model (left-padded batches, small query blocks that split rows) and on the tiny-qwen3 fixture.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "illume/attention/reference.h"
+#include "illume/attention/streaming.h"
+#include "illume/io/safetensors_torch.h"
+#include "illume/model/model.h"
+#include "illume/util/error.h"
+#include "illume/util/json.h"
+
+using namespace illume;
+
+namespace {
+
+ModelConfig tiny_config(int layers = 4) {
+  Json j = {{"model_type", "qwen3"},          {"vocab_size", 97},          {"hidden_size", 32},
+            {"intermediate_size", 64},        {"num_hidden_layers", layers}, {"num_attention_heads", 4},
+            {"num_key_value_heads", 2},       {"head_dim", 16},            {"rms_norm_eps", 1e-6},
+            {"rope_theta", 10000.0},          {"tie_word_embeddings", true}};
+  return ModelConfig::from_json(j, "test-config");
+}
+
+// Sharper weights than the default init, so maps are far from uniform and head spans differ.
+Model sharp_model(std::uint64_t seed, int layers = 4) {
+  auto model = Model::random(tiny_config(layers), seed);
+  torch::NoGradGuard g;
+  for (auto& t : model.parameters()) t.mul_(2.5);
+  return model;
+}
+
+struct Batch {
+  at::Tensor ids, mask;
+  std::vector<SequenceLayout> layouts;
+};
+
+// Left-padded batch of (prompt, response) lengths with random token ids.
+Batch make_batch(const std::vector<std::pair<std::int64_t, std::int64_t>>& lengths, std::uint64_t seed) {
+  std::int64_t T = 0;
+  for (auto [p, r] : lengths) T = std::max(T, p + r);
+  const auto B = static_cast<std::int64_t>(lengths.size());
+  auto gen = at::detail::createCPUGenerator(seed);
+  Batch batch;
+  batch.ids = torch::randint(1, 97, {B, T}, gen, torch::kLong);
+  batch.mask = torch::zeros({B, T}, torch::kLong);
+  for (std::int64_t b = 0; b < B; ++b) {
+    auto [p, r] = lengths[b];
+    const auto pad = T - p - r;
+    batch.ids[b].narrow(0, 0, pad).fill_(0);
+    batch.mask[b].narrow(0, pad, p + r).fill_(1);
+    batch.layouts.push_back({pad, p, r});
+  }
+  return batch;
+}
+
+// Relative to max(1, |want|), or to max(1, scale) when scale > 0 (Delta is a difference of two WAAD
+// values, so its error is relative to WAAD's magnitude, not to its own).
+void expect_close(const at::Tensor& got, const at::Tensor& want, double tol, const std::string& what,
+                  double scale = 0.0) {
+  ASSERT_TRUE(got.defined()) << what;
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  auto diff = (got.to(torch::kDouble) - want.to(torch::kDouble)).abs();
+  auto bound = scale > 0 ? torch::full_like(diff, std::max(1.0, scale) * tol)
+                         : want.to(torch::kDouble).abs().clamp_min(1.0) * tol;
+  EXPECT_TRUE((diff <= bound).all().item<bool>())
+      << what << ": max abs diff " << diff.max().item<double>() << " (tol " << tol << ")";
+}
+
+void expect_same_stats(const std::vector<SequenceAttentionStats>& got, const std::vector<SequenceAttentionStats>& want,
+                       double tol, const std::string& label) {
+  ASSERT_EQ(got.size(), want.size()) << label;
+  for (std::size_t b = 0; b < got.size(); ++b) {
+    auto what = label + " seq " + std::to_string(b);
+    expect_close(got[b].head_span, want[b].head_span, tol, what + " head_span");
+    EXPECT_EQ(got[b].local_heads, want[b].local_heads) << what;
+    EXPECT_EQ(got[b].global_heads, want[b].global_heads) << what;
+    EXPECT_EQ(got[b].receiver_heads, want[b].receiver_heads) << what;
+    expect_close(got[b].waad, want[b].waad, tol, what + " waad");
+    expect_close(got[b].fai, want[b].fai, tol, what + " fai");
+    expect_close(got[b].delta, want[b].delta, tol, what + " delta", want[b].waad.abs().max().item<double>());
+    expect_close(got[b].receiver_fai, want[b].receiver_fai, tol, what + " receiver_fai");
+  }
+}
+
+void expect_invariants(const std::vector<SequenceAttentionStats>& stats, const AttentionStatsConfig& c,
+                       const std::string& label) {
+  for (const auto& s : stats) {
+    EXPECT_GE(s.waad.min().item<double>(), -1e-9) << label;
+    EXPECT_LE(s.waad.max().item<double>(), static_cast<double>(c.window) + 1e-9) << label;
+    EXPECT_GE(s.fai.min().item<double>(), 0.0) << label;
+    EXPECT_GE(s.delta.min().item<double>(), 0.0) << label;
+    EXPECT_EQ(s.delta[-1].item<double>(), 0.0) << label;
+  }
+}
+
+// Runs the accumulator over the model (passes forwards) and records full maps in the first forward.
+std::vector<SequenceAttentionStats> run_streaming(const Model& model, const Batch& batch, const AttentionStatsConfig& c,
+                                                  std::vector<at::Tensor>* maps) {
+  AttentionStatsAccumulator acc(c, batch.layouts);
+  FullMapRecorder recorder(c.layers);
+  ObserverFanOut both({&acc, &recorder});
+  for (int pass = 0; pass < acc.passes(); ++pass) {
+    model.forward_hidden(batch.ids, batch.mask, pass == 0 ? static_cast<AttentionObserver*>(&both) : &acc);
+    acc.end_pass();
+  }
+  if (maps != nullptr) *maps = recorder.maps();
+  return acc.finalize();
+}
+
+}  // namespace
+
+TEST(AttentionStreaming, MatchesReferenceAcrossGrid) {
+  torch::NoGradGuard no_grad;
+  auto model = sharp_model(11);
+  // Different prompt/response lengths: rows 1 and 2 are left-padded.
+  auto batch = make_batch({{6, 27}, {9, 14}, {3, 20}}, 5);
+  int runs = 0;
+  for (std::int64_t block_rows : {3, 7}) {
+    model.set_attention_block_rows(block_rows);
+    for (std::int64_t window : {1, 3, 10}) {
+      for (auto horizon : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, kHorizonToEnd}, {10, 100}, {2, 5}}) {
+        for (int passes : {1, 2}) {
+          for (auto scope : {HeadGroupingScope::per_sequence, HeadGroupingScope::per_batch}) {
+            AttentionStatsConfig c;
+            c.layers = {1, 3, 2};
+            c.window = window;
+            c.fai_horizon_lo = horizon.first;
+            c.fai_horizon_hi = horizon.second;
+            c.passes = passes;
+            c.grouping = scope;
+            c.find_receivers = true;
+            c.receiver_fraction = 0.25;
+            std::vector<at::Tensor> maps;
+            auto got = run_streaming(model, batch, c, &maps);
+            auto want = reference_attention_stats(maps, batch.layouts, c);
+            auto label = "rows " + std::to_string(block_rows) + " W " + std::to_string(window) + " H [" +
+                         std::to_string(horizon.first) + "," + std::to_string(horizon.second) + "] passes " +
+                         std::to_string(passes) + " scope " + std::to_string(static_cast<int>(scope));
+            expect_same_stats(got, want, 1e-6, label);
+            expect_invariants(got, c, label);
+            ++runs;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(runs, 72);
+}
+
+TEST(AttentionStreaming, GroupingScopesDifferAndFixedHeadsWork) {
+  torch::NoGradGuard no_grad;
+  auto model = sharp_model(3);
+  model.set_attention_block_rows(5);
+  auto batch = make_batch({{4, 25}, {12, 10}}, 9);
+  AttentionStatsConfig c;
+  c.layers = {0, 2};
+  c.fai_horizon_lo = 1;
+  c.fai_horizon_hi = kHorizonToEnd;
+  c.grouping = HeadGroupingScope::fixed;
+  c.fixed_local = {{0, 1}, {2, 3}};
+  c.fixed_global = {{2, 0}};
+  for (int passes : {1, 2}) {
+    c.passes = passes;
+    std::vector<at::Tensor> maps;
+    auto got = run_streaming(model, batch, c, &maps);
+    auto want = reference_attention_stats(maps, batch.layouts, c);
+    expect_same_stats(got, want, 1e-6, "fixed passes " + std::to_string(passes));
+    EXPECT_EQ(got[0].local_heads, (std::vector<HeadId>{{0, 1}, {2, 3}}));
+    EXPECT_EQ(got[1].global_heads, (std::vector<HeadId>{{2, 0}}));
+    // The group maps (means of row-stochastic maps) have rows summing to 1, so WAAD stays in [0, W].
+    auto local = (maps[0][0][1] + maps[1][0][3]) / 2.0;  // row 0's local map, [T, T]
+    const auto first = batch.layouts[0].padding;
+    auto sums = local.narrow(0, first, local.size(0) - first).sum(-1);
+    EXPECT_LT((sums - 1.0).abs().max().item<double>(), 1e-5);
+  }
+  // Per-batch grouping gives every sequence the same heads; per-sequence generally does not.
+  c.grouping = HeadGroupingScope::per_batch;
+  c.passes = 1;
+  auto batch_groups = run_streaming(model, batch, c, nullptr);
+  EXPECT_EQ(batch_groups[0].local_heads, batch_groups[1].local_heads);
+  EXPECT_EQ(batch_groups[0].global_heads, batch_groups[1].global_heads);
+  // A fixed head outside the observed layers or beyond the model's heads fails clearly.
+  c.grouping = HeadGroupingScope::fixed;
+  c.fixed_global = {{1, 0}};
+  EXPECT_THROW(AttentionStatsAccumulator(c, batch.layouts), Error);
+  c.fixed_global = {{2, 9}};
+  AttentionStatsAccumulator acc(c, batch.layouts);
+  EXPECT_THROW(model.forward_hidden(batch.ids, batch.mask, &acc), Error);
+}
+
+TEST(AttentionStreaming, MemoryIsLinearInResponseLength) {
+  torch::NoGradGuard no_grad;
+  auto model = sharp_model(4);
+  auto c = analysis_attention_config(4);
+  std::vector<std::int64_t> bytes;
+  for (std::int64_t R : {20, 40, 60, 80}) {
+    auto batch = make_batch({{5, R}}, 1);
+    AttentionStatsAccumulator acc(c, batch.layouts);
+    model.forward_hidden(batch.ids, batch.mask, &acc);
+    acc.end_pass();
+    bytes.push_back(acc.bytes());
+    acc.finalize();
+  }
+  const auto step = bytes[1] - bytes[0];
+  EXPECT_GT(step, 0);
+  EXPECT_EQ(bytes[2] - bytes[1], step);
+  EXPECT_EQ(bytes[3] - bytes[2], step);
+  // passes = 2 without receivers keeps only the spans in pass 1 and group sums in pass 2: far less.
+  auto c2 = rl_attention_config(4);
+  c2.passes = 2;
+  auto batch = make_batch({{5, 80}}, 1);
+  AttentionStatsAccumulator acc(c2, batch.layouts);
+  model.forward_hidden(batch.ids, batch.mask, &acc);
+  acc.end_pass();
+  model.forward_hidden(batch.ids, batch.mask, &acc);
+  acc.end_pass();
+  EXPECT_LT(acc.bytes() * 5, bytes[3]);
+}
+
+TEST(AttentionStreaming, InvalidConfigsFailClearly) {
+  std::vector<SequenceLayout> layouts = {{0, 3, 5}};
+  auto message = [&](const AttentionStatsConfig& c) -> std::string {
+    try {
+      AttentionStatsAccumulator acc(c, layouts);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto base = rl_attention_config(12);
+  EXPECT_EQ(base.layers, (std::vector<int>{4, 5, 6, 7, 8}));
+  auto c = base;
+  c.window = 0;
+  EXPECT_NE(message(c).find("window"), std::string::npos);
+  c = base;
+  c.fai_horizon_lo = 0;
+  EXPECT_NE(message(c).find("horizon start"), std::string::npos);
+  c = base;
+  c.fai_horizon_hi = 5;
+  EXPECT_NE(message(c).find("below its start"), std::string::npos);
+  c = base;
+  c.group_fraction = 0.7;
+  EXPECT_NE(message(c).find("fraction"), std::string::npos);
+  c.group_fraction = 0.0;
+  EXPECT_NE(message(c).find("fraction"), std::string::npos);
+  c = base;
+  c.passes = 3;
+  EXPECT_NE(message(c).find("passes"), std::string::npos);
+  c = base;
+  c.layers.clear();
+  EXPECT_NE(message(c).find("no layers"), std::string::npos);
+  c = base;
+  c.layers = {3, 3};
+  EXPECT_NE(message(c).find("twice"), std::string::npos);
+  EXPECT_EQ(message(base), "");
+  layouts = {{0, 3, 0}};
+  EXPECT_NE(message(base).find("empty response"), std::string::npos);
+  layouts = {{-1, 3, 4}};
+  EXPECT_NE(message(base).find("negative"), std::string::npos);
+  c = base;
+  c.layers = {4, 12};
+  try {
+    validate_layers(c, 12);
+    ADD_FAILURE() << "layer 12 of a 12-layer model was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "layer 12 is beyond the model (12 layers)");
+  }
+  EXPECT_NO_THROW(validate_layers(base, 12));
+}
+
+// tiny-qwen3: (1) the fixture's own maps, fed block by block, give exactly the reference statistics;
+// (2) a forward of the fixture model gives the same statistics as the fixture maps (fp32 vs fp64).
+TEST(AttentionStreaming, TinyQwen3Fixture) {
+  ILLUME_REQUIRE_SHARED_PATH("fixtures/tiny-qwen3/reference.safetensors");
+  torch::NoGradGuard no_grad;
+  auto dir = test::shared_path("fixtures/tiny-qwen3");
+  auto ref = load_safetensors(dir / "reference.safetensors");
+  std::vector<at::Tensor> maps = {ref.at("ref_attn_probs.layer0").unsqueeze(0), ref.at("ref_attn_probs.layer1").unsqueeze(0)};
+  ASSERT_EQ(maps[0].sizes(), (std::vector<std::int64_t>{1, 4, 97, 97}));
+  // The last 37 positions play the response.
+  std::vector<SequenceLayout> layouts = {{0, 60, 37}};
+  for (auto horizon : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, kHorizonToEnd}, {10, 100}, {2, 5}}) {
+    auto c = analysis_attention_config(2);
+    ASSERT_EQ(c.layers, (std::vector<int>{0, 1}));
+    c.fai_horizon_lo = horizon.first;
+    c.fai_horizon_hi = horizon.second;
+    c.receiver_fraction = 0.25;
+    c.group_fraction = 0.25;
+    auto want = reference_attention_stats(maps, layouts, c);
+    // (1) Fixture maps in blocks of 11 rows.
+    AttentionStatsAccumulator fed(c, layouts);
+    for (int l = 0; l < 2; ++l)
+      for (std::int64_t q = 0; q < 97; q += 11) {
+        auto rows = maps[l].narrow(2, q, std::min<std::int64_t>(11, 97 - q)).contiguous();
+        AttentionBlock block;
+        block.layer = l;
+        block.query_begin = q;
+        block.probs = &rows;
+        fed.on_block(block);
+      }
+    fed.end_pass();
+    expect_same_stats(fed.finalize(), want, 1e-6, "fixture maps");
+    // (2) The fixture model's own forward.
+    auto model = Model::load(dir);
+    model.set_attention_block_rows(16);
+    auto ids = ref.at("input_ids").view({1, 97});
+    auto mask = torch::ones({1, 97}, torch::kLong);
+    AttentionStatsAccumulator acc(c, layouts);
+    model.forward_hidden(ids, mask, &acc);
+    acc.end_pass();
+    auto got = acc.finalize();
+    expect_same_stats(got, want, 2e-4, "fixture model");
+    expect_invariants(got, c, "fixture model");
+    EXPECT_GT(got[0].fai.max().item<double>(), 0.0);
+  }
+}
