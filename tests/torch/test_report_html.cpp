@@ -23,6 +23,7 @@
 #include <tuple>
 #include <vector>
 
+#include "chromium_page.h"
 #include "common.h"
 #include "illume/report/analysis_report.h"
 #include "illume/util/error.h"
@@ -30,6 +31,7 @@
 #include "illume/util/json.h"
 
 using namespace illume;
+using namespace illume::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -159,67 +161,13 @@ Json synthetic_data() {
 }
 
 // ---------- headless Chromium ----------
-fs::path chromium() {
-  if (const char* env = std::getenv("ILLUME_CHROMIUM")) return env;
-  return "/usr/bin/chromium";
-}
-
 #define ILLUME_REQUIRE_CHROMIUM()                                                                       \
   do {                                                                                                 \
-    if (!fs::exists(chromium())) FAIL() << "chromium is not installed (make deps installs it): " << chromium(); \
+    if (!fs::exists(chromium_path())) FAIL() << "chromium is not installed (make deps installs it): " << chromium_path(); \
   } while (0)
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct PageRun {
-  int status = -1;          // exit status of chromium (124: timed out)
-  std::string dom;          // --dump-dom output
-  std::vector<std::string> console;  // console messages (errors, uncaught exceptions, logs)
-  std::string stderr_text;
-};
-
-// Loads file://html#hash in headless Chromium. `mode` is "--dump-dom" or "--screenshot=PATH".
-PageRun run_page(const fs::path& html, const std::string& hash, const fs::path& scratch, const std::string& mode) {
-  fs::path profile = scratch / "chromium-profile", out = scratch / "chromium.out", err = scratch / "chromium.err";
-  fs::remove_all(profile);
-  std::string url = "file://" + fs::absolute(html).string() + hash;
-  std::string command = "timeout 120 " + quote(chromium().string()) +
-                        " --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars"
-                        " --no-first-run --user-data-dir=" + quote(profile.string()) +
-                        " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --window-size=1400,2000 " +
-                        mode + " " + quote(url) + " > " + quote(out.string()) + " 2> " + quote(err.string());
-  PageRun run;
-  int raw = std::system(command.c_str());
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.dom = fs::exists(out) ? read_file(out) : "";
-  run.stderr_text = fs::exists(err) ? read_file(err) : "";
-  std::istringstream lines(run.stderr_text);
-  for (std::string line; std::getline(lines, line);)
-    if (line.find("CONSOLE") != std::string::npos) run.console.push_back(line);
-  fs::remove_all(profile);
-  return run;
-}
-
-// The value of attribute `name` in the first tag of the DOM that starts with `tag_start`
-// (searched in the <body>); "" when the tag or the attribute is absent.
-std::string attribute(const std::string& dom, const std::string& tag_start, const std::string& name) {
-  auto body = dom.find("</head>");
-  auto at = dom.find(tag_start, body == std::string::npos ? 0 : body);
-  if (at == std::string::npos) return "";
-  auto end = dom.find('>', at);
-  std::string tag = dom.substr(at, end - at);
-  auto a = tag.find(" " + name + "=\"");
-  if (a == std::string::npos) return "";
-  a += name.size() + 3;
-  return tag.substr(a, tag.find('"', a) - a);
-}
-
 long long ink(const std::string& dom, const std::string& canvas_id) {
-  std::string v = attribute(dom, "<canvas id=\"" + canvas_id + "\"", "data-ink");
+  std::string v = dom_attribute(dom, "<canvas id=\"" + canvas_id + "\"", "data-ink");
   return v.empty() ? -1 : std::stoll(v);
 }
 
@@ -230,13 +178,13 @@ std::size_t count(const std::string& text, const std::string& needle) {
 }
 
 // Everything wrong with a loaded page; empty when it is healthy and drew `plots` canvases.
-std::vector<std::string> page_problems(const PageRun& run, int plots) {
+std::vector<std::string> page_problems(const ChromiumPage& run, int plots) {
   std::vector<std::string> problems;
   if (run.status != 0) problems.push_back("chromium exited with status " + std::to_string(run.status));
   for (const auto& line : run.console) problems.push_back("console: " + line);
-  std::string errors = attribute(run.dom, "<body", "data-js-errors");
+  std::string errors = dom_attribute(run.dom, "<body", "data-js-errors");
   if (errors != "0") problems.push_back("data-js-errors=\"" + errors + "\"");
-  std::string drawn = attribute(run.dom, "<body", "data-plots-drawn");
+  std::string drawn = dom_attribute(run.dom, "<body", "data-plots-drawn");
   if (drawn != std::to_string(plots))
     problems.push_back("data-plots-drawn=\"" + drawn + "\", expected " + std::to_string(plots));
   return problems;
@@ -256,11 +204,11 @@ TEST(ReportHtml, LargeResponseRendersInChromium) {
   auto html = dir / "report.html";
   write_analysis_report(html, synthetic_data());
   // #selftest also drives the tooltips, the curve click and the shading / colour-scale toggles.
-  PageRun run = run_page(html, "#r=0&selftest", dir, "--dump-dom");
+  ChromiumPage run = load_in_chromium(html, "#r=0&selftest", dir, "--dump-dom");
   auto problems = page_problems(run, 5);
   ASSERT_TRUE(problems.empty()) << join(problems);
-  EXPECT_EQ(attribute(run.dom, "<body", "data-selftest"), "ok");
-  std::string render_ms = attribute(run.dom, "<body", "data-render-ms");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-selftest"), "ok");
+  std::string render_ms = dom_attribute(run.dom, "<body", "data-render-ms");
   std::cout << "[ report   ] 4,000-token response drawn in " << render_ms << " ms (page clock)\n";
   ASSERT_FALSE(render_ms.empty());
   EXPECT_LT(std::stoll(render_ms), 10000) << "the page took longer than the virtual time budget";
@@ -290,10 +238,10 @@ TEST(ReportHtml, ResponseWithoutMapsDrawsThreePlots) {
   auto dir = test::scratch_dir();
   auto html = dir / "report.html";
   write_analysis_report(html, synthetic_data());
-  PageRun run = run_page(html, "#r=1&selftest", dir, "--dump-dom");
+  ChromiumPage run = load_in_chromium(html, "#r=1&selftest", dir, "--dump-dom");
   auto problems = page_problems(run, 3);
   ASSERT_TRUE(problems.empty()) << join(problems);
-  EXPECT_EQ(attribute(run.dom, "<body", "data-selftest"), "ok");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-selftest"), "ok");
   EXPECT_GT(ink(run.dom, "cv-waad"), 500);
   EXPECT_GT(ink(run.dom, "cv-fai"), 200);
   EXPECT_GT(ink(run.dom, "cv-heads"), 1000);
@@ -310,14 +258,14 @@ TEST(ReportHtml, BrokenPageIsDetected) {
   page.insert(at + 13, " undefinedFunctionForTheTest();");
   auto html = dir / "broken.html";
   write_file_atomic(html, page);
-  PageRun run = run_page(html, "", dir, "--dump-dom");
+  ChromiumPage run = load_in_chromium(html, "", dir, "--dump-dom");
   auto problems = page_problems(run, 5);
   ASSERT_FALSE(problems.empty()) << "a page whose script throws must be reported";
   ASSERT_FALSE(run.console.empty()) << "chromium did not log the uncaught error:\n" << run.stderr_text;
   EXPECT_NE(run.console[0].find("Uncaught ReferenceError: undefinedFunctionForTheTest"), std::string::npos)
       << run.console[0];
-  EXPECT_EQ(attribute(run.dom, "<body", "data-js-errors"), "1");
-  EXPECT_EQ(attribute(run.dom, "<body", "data-plots-drawn"), "");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-js-errors"), "1");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-plots-drawn"), "");
 }
 
 TEST(ReportHtml, Screenshot) {
@@ -326,7 +274,7 @@ TEST(ReportHtml, Screenshot) {
   auto html = dir / "report.html";
   write_analysis_report(html, synthetic_data());
   auto png = dir / "report.png";
-  PageRun run = run_page(html, "", dir, "--screenshot=" + png.string());
+  ChromiumPage run = load_in_chromium(html, "", dir, "--screenshot=" + png.string());
   ASSERT_EQ(run.status, 0) << run.stderr_text;
   EXPECT_TRUE(run.console.empty()) << join(run.console);
   ASSERT_TRUE(fs::exists(png));
