@@ -8,7 +8,7 @@
 #include "illume/attention/analysis.h"
 #include "illume/attention/metrics.h"
 #include "illume/infer/generate.h"
-#include "illume/report/analysis_report.h"
+#include "illume/report/analysis_outputs.h"
 #include "illume/text/chat.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
@@ -179,33 +179,13 @@ void setup(CLI::App& app) {
     }
     if (inputs.empty()) illume::fail("analyze: every generated response was empty");
     auto analyzed = illume::analyze_responses(model, inputs, s, true);
-    auto summary = illume::coupling_statistics(analyzed, s);
-    illume::Json settings = {{"layers", s.stats.layers}, {"window", s.stats.window}, {"fai_lo", s.stats.fai_horizon_lo},
-                             {"fai_hi", f->fai_hi}, {"head_quantile", s.stats.group_fraction},
-                             {"grouping", f->grouping}, {"passes", s.stats.passes}, {"peak_radius", s.peak_radius},
-                             {"peak_top_fraction", s.peak_top_fraction}, {"model", f->model.model_dir},
-                             {"temperature", f->temperature}, {"seed", s.seed}};
-    std::filesystem::path out(f->out);
-    illume::ensure_directory(out);
-    std::string lines;
-    illume::Json report = {{"title", "illume analysis"}, {"model", f->model.model_dir}, {"settings", settings},
-                           {"summary", summary}, {"responses", illume::Json::array()}};
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      auto row = illume::response_metrics_json(inputs[i], analyzed[i], s.stats.layers);
-      row["prompt"] = prompt_texts[i];
-      row["response"] = tokenizer.decode(inputs[i].response_ids);
-      lines += row.dump(-1, ' ', false, illume::Json::error_handler_t::replace) + "\n";
-      illume::Json tokens = illume::Json::array();
-      for (auto id : inputs[i].response_ids) tokens.push_back(tokenizer.decode({id}));
-      illume::Json r = row;
-      r["tokens"] = tokens;
-      if (!analyzed[i].maps.is_null()) r["maps"] = analyzed[i].maps;
-      report["responses"].push_back(std::move(r));
-    }
-    illume::write_file_atomic(out / "tokens_metrics.jsonl", lines);
-    illume::write_file_atomic(out / "summary.json",
-                              illume::Json{{"settings", settings}, {"coupling", summary}}.dump(2) + "\n");
-    illume::write_analysis_report(out / "report.html", report);
+    illume::AnalysisOutputMeta meta;
+    meta.model = f->model.model_dir;
+    meta.settings = illume::analysis_settings_json(s);
+    meta.settings["model"] = f->model.model_dir;
+    meta.settings["temperature"] = f->temperature;
+    meta.prompt_texts = prompt_texts;
+    auto summary = illume::write_analysis_outputs(f->out, tokenizer, inputs, analyzed, s, meta);
     std::printf("analyze: %zu responses -> %s/{tokens_metrics.jsonl, summary.json, report.html}\n", inputs.size(),
                 f->out.c_str());
     for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"})

@@ -63,7 +63,7 @@ void run_score(const ScoreArgs& args) {
   for (std::size_t i = 0; i < responses.size(); ++i) {
     reward::RewardResult result = data::score_response(task, problems[i], responses[i], options);
     Json line = {{"index", i}, {"reward", result.reward}, {"correct", result.correct}, {"detail", result.detail}};
-    std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace);
+    std::string text = dump_line(line);
     text.push_back('\n');
     std::fwrite(text.data(), 1, text.size(), stdout);
   }

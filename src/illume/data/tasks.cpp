@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "illume/data/jsonl_rows.h"
+#include "illume/text/chat.h"
 
 namespace illume::data {
 
@@ -186,6 +187,12 @@ std::string build_prompt(Task task, const Problem& problem, PromptStyle style) {
   std::string user = fmt::format("{}\n{}", kMathInstruction, problem.question);
   if (style == PromptStyle::Chat) return user;
   return fmt::format("{}User: {}\nAssistant:", kConversationPreamble, user);
+}
+
+std::string prompt_text(Task task, const Problem& problem, PromptStyle style) {
+  auto text = build_prompt(task, problem, style);
+  if (style == PromptStyle::Chat) return format_chat({{"user", text}}, /*add_generation_prompt=*/true, /*enable_thinking=*/true);
+  return text;
 }
 
 }  // namespace illume::data

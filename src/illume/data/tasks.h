@@ -73,4 +73,10 @@ enum class PromptStyle { Plain, Chat };
 
 std::string build_prompt(Task task, const Problem& problem, PromptStyle style);
 
+// The whole prompt text a model is given (encode it with parse_special = true): Plain is
+// build_prompt's text; Chat wraps build_prompt's user text in the chat template with the generation
+// prompt and thinking on (the model opens its own <think> block, as the default model was trained).
+// SFT, GRPO rollouts, evaluation and analysis all prompt through this one function.
+std::string prompt_text(Task task, const Problem& problem, PromptStyle style);
+
 }  // namespace illume::data

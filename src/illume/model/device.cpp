@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "illume/util/error.h"
@@ -43,9 +44,12 @@ void init_torch_runtime() {
   static bool done = false;
   if (done) return;
   done = true;
-  unsigned cores = std::thread::hardware_concurrency();
-  if (cores == 0) cores = 2;
-  torch::set_num_threads(static_cast<int>(cores));
+  // ILLUME_THREADS overrides the core count (e.g. 1 for a background job that leaves a core free:
+  // OpenBLAS's spinning threads slow down many-fold when another process holds the cores).
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (const char* env = std::getenv("ILLUME_THREADS")) threads = std::atoi(env);
+  if (threads <= 0) threads = 2;
+  torch::set_num_threads(threads);
 }
 
 }  // namespace illume

@@ -7,6 +7,8 @@
 
 namespace illume {
 
+std::string dump_line(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 Json parse_json(const std::string& text, const std::string& source) {
   try {
     return Json::parse(text);
@@ -57,7 +59,7 @@ JsonlWriter::~JsonlWriter() {
 }
 
 void JsonlWriter::write(const Json& value) {
-  std::string line = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string line = dump_line(value);
   line.push_back('\n');
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
     fail("{}: write failed ({})", path_.string(), std::strerror(errno));

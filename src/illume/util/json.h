@@ -43,6 +43,10 @@ T json_get_or(const Json& object, const char* key, T fallback, const std::string
   }
 }
 
+// One-line JSON text; invalid UTF-8 inside strings (model output cut mid-character) becomes U+FFFD
+// instead of an exception.
+std::string dump_line(const Json& value);
+
 // JSONL: one JSON value per non-empty line. Errors: "PATH:LINE: malformed JSON (detail)".
 std::vector<Json> read_jsonl_file(const std::filesystem::path& path);
 

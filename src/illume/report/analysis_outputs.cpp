@@ -1,0 +1,56 @@
+#include "illume/report/analysis_outputs.h"
+
+#include "illume/report/analysis_report.h"
+#include "illume/util/error.h"
+#include "illume/util/file.h"
+
+namespace illume {
+
+Json analysis_settings_json(const AnalysisSettings& s) {
+  Json fai_hi = s.stats.fai_horizon_hi == kHorizonToEnd ? Json("end") : Json(s.stats.fai_horizon_hi);
+  return {{"layers", s.stats.layers},
+          {"window", s.stats.window},
+          {"fai_lo", s.stats.fai_horizon_lo},
+          {"fai_hi", fai_hi},
+          {"head_quantile", s.stats.group_fraction},
+          {"grouping", s.stats.grouping == HeadGroupingScope::per_batch ? "batch"
+                       : s.stats.grouping == HeadGroupingScope::fixed   ? "fixed"
+                                                                         : "sequence"},
+          {"passes", s.stats.passes},
+          {"peak_radius", s.peak_radius},
+          {"peak_top_fraction", s.peak_top_fraction},
+          {"seed", s.seed}};
+}
+
+Json write_analysis_outputs(const std::filesystem::path& out, const Tokenizer& tokenizer,
+                            const std::vector<ResponseInput>& inputs, const std::vector<AnalyzedResponse>& analyzed,
+                            const AnalysisSettings& settings, const AnalysisOutputMeta& meta) {
+  if (inputs.size() != analyzed.size())
+    fail("{}: {} responses but {} analyses", out.string(), inputs.size(), analyzed.size());
+  if (!meta.prompt_texts.empty() && meta.prompt_texts.size() != inputs.size())
+    fail("{}: {} responses but {} prompt texts", out.string(), inputs.size(), meta.prompt_texts.size());
+  auto summary = coupling_statistics(analyzed, settings);
+  ensure_directory(out);
+  std::string lines;
+  Json report = {{"title", meta.title}, {"model", meta.model}, {"settings", meta.settings},
+                 {"summary", summary}, {"responses", Json::array()}};
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    auto row = response_metrics_json(inputs[i], analyzed[i], settings.stats.layers);
+    row["prompt"] = meta.prompt_texts.empty() ? tokenizer.decode(inputs[i].prompt_ids) : meta.prompt_texts[i];
+    row["response"] = tokenizer.decode(inputs[i].response_ids);
+    lines += dump_line(row) + "\n";
+    Json tokens = Json::array();
+    for (auto id : inputs[i].response_ids) tokens.push_back(tokenizer.decode({id}));
+    Json r = row;
+    r["tokens"] = tokens;
+    if (!analyzed[i].maps.is_null()) r["maps"] = analyzed[i].maps;
+    report["responses"].push_back(std::move(r));
+  }
+  write_file_atomic(out / "tokens_metrics.jsonl", lines);
+  write_file_atomic(out / "summary.json",
+                    Json{{"settings", meta.settings}, {"coupling", summary}}.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+  write_analysis_report(out / "report.html", report);
+  return summary;
+}
+
+}  // namespace illume

@@ -1,0 +1,32 @@
+// The files of one analysis run (METHOD.md §1-3), shared by `illume analyze` and `illume demo`:
+//   OUT/tokens_metrics.jsonl  one row per response (response_metrics_json + "prompt", "response")
+//   OUT/summary.json          {"settings": ..., "coupling": coupling_statistics(...)}
+//   OUT/report.html           the self-contained analysis report (analysis_report.h)
+// Each file is written atomically.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "illume/attention/analysis.h"
+#include "illume/text/tokenizer.h"
+#include "illume/util/json.h"
+
+namespace illume {
+
+struct AnalysisOutputMeta {
+  std::string title = "illume analysis";
+  std::string model;                      // model folder or name, shown in the report
+  Json settings = Json::object();         // shown as given in the report and summary.json
+  std::vector<std::string> prompt_texts;  // one per response (the report's prompt line)
+};
+
+// Computes the coupling statistics, writes the three files and returns the coupling summary.
+Json write_analysis_outputs(const std::filesystem::path& out_dir, const Tokenizer& tokenizer,
+                            const std::vector<ResponseInput>& inputs, const std::vector<AnalyzedResponse>& analyzed,
+                            const AnalysisSettings& settings, const AnalysisOutputMeta& meta);
+
+// The settings object of summary.json / the report for `settings` (layers, window, horizon, ...).
+Json analysis_settings_json(const AnalysisSettings& settings);
+
+}  // namespace illume

@@ -1,0 +1,705 @@
+// The HTML/CSS/JS of the training dashboard (see dashboard.h). One raw string; the data JSON goes
+// where @@ILLUME_DATA_JSON@@ stands. Rules for editing the script below: no network, no "</script"
+// or "<!--" inside it, no console output (the headless test treats any console message as an error).
+#include "illume/report/dashboard.h"
+
+namespace illume::report_detail {
+
+namespace {
+constexpr std::string_view kTemplate = R"ILLUME_HTML(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="illume">
+<title>illume training dashboard</title>
+<script>
+// Script errors are counted in body.dataset.jsErrors and shown in a banner.
+window.illumeErrors = [];
+(function () {
+  function show() {
+    if (!document.body) return;
+    document.body.dataset.jsErrors = String(window.illumeErrors.length);
+    var b = document.getElementById('errors');
+    if (b && window.illumeErrors.length) { b.hidden = false; b.textContent = 'Script error: ' + window.illumeErrors.join(' | '); }
+  }
+  window.addEventListener('error', function (e) { window.illumeErrors.push(String(e.message)); show(); });
+  window.addEventListener('unhandledrejection', function (e) { window.illumeErrors.push(String(e.reason)); show(); });
+  document.addEventListener('DOMContentLoaded', show);
+})();
+</script>
+<style>
+:root { --bg: #f4f5f7; --card: #fff; --ink: #1f2430; --muted: #667085; --line: #e3e6eb; --up: #137333; --down: #b42318; }
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+html, body { margin: 0; background: var(--bg); color: var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif; }
+.wrap { max-width: 1360px; margin: 0 auto; padding: 14px 20px 40px; }
+header.top { display: flex; align-items: baseline; gap: 14px; flex-wrap: wrap; margin-bottom: 10px; }
+.brand { font-weight: 700; letter-spacing: .06em; color: #fff; background: var(--ink); border-radius: 5px;
+  padding: 1px 8px; font-size: 13px; }
+h1 { font-size: 21px; margin: 0; font-weight: 650; }
+h2 { font-size: 15px; margin: 0 0 8px; font-weight: 650; }
+h2 .note, .ptitle .note { font-weight: 400; color: var(--muted); font-size: 12.5px; }
+.meta { display: flex; flex-wrap: wrap; gap: 6px; width: 100%; }
+.chip { background: var(--card); border: 1px solid var(--line); border-radius: 999px; padding: 1px 9px;
+  font-size: 12.5px; color: var(--muted); }
+.chip b { color: var(--ink); font-weight: 600; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px;
+  margin-bottom: 12px; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+th.l, td.l { text-align: left; }
+td.path { max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
+th { color: var(--muted); font-weight: 600; font-size: 12px; }
+th.group { text-align: center; color: var(--ink); border-bottom: 1px solid #cfd4dc; }
+td.sep, th.sep { border-left: 1px solid var(--line); }
+td.up { color: var(--up); font-weight: 600; } td.down { color: var(--down); font-weight: 600; }
+.sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: 0; }
+.tag { display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 12px; background: #eef1f5; }
+.muted { color: var(--muted); }
+.sub { color: var(--muted); font-size: 12.5px; margin: 6px 0 0; }
+.controls { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 18px; margin-bottom: 8px; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 8px; }
+.lg { cursor: pointer; user-select: none; border: 1px solid var(--line); border-radius: 999px; padding: 1px 10px 1px 8px;
+  font-size: 13px; background: #fff; }
+.lg.off { opacity: .38; text-decoration: line-through; }
+.lab { color: var(--muted); font-size: 12.5px; margin-right: 6px; }
+select { font: inherit; padding: 2px 6px; border: 1px solid #cfd4dc; border-radius: 6px; background: #fff; }
+.grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 22px; }
+.panel { min-width: 0; }
+.ptitle { font-size: 13px; font-weight: 600; margin: 2px 0 0 62px; }
+.plot { position: relative; }
+canvas { display: block; }
+.cursor { position: absolute; top: 0; width: 1px; background: rgba(31,36,48,.45); pointer-events: none; display: none; }
+.pfoot { font-size: 12.5px; color: var(--muted); margin: 0 0 4px 62px; }
+.pfoot b { color: var(--ink); font-variant-numeric: tabular-nums; }
+svg.dash { vertical-align: -1px; margin: 0 3px 0 8px; }
+ul.links { margin: 0; padding-left: 0; list-style: none; }
+ul.links li { padding: 2px 0; }
+a { color: #1d4ed8; }
+.tip { position: fixed; z-index: 20; pointer-events: none; background: rgba(24,28,38,.95); color: #fff;
+  border-radius: 6px; padding: 6px 9px; font-size: 12.5px; max-width: 460px; box-shadow: 0 4px 14px rgba(0,0,0,.25);
+  font-variant-numeric: tabular-nums; }
+.tip table { width: auto; margin-top: 3px; font-size: 12.5px; } .tip td { border: 0; padding: 0 10px 0 0; color: #fff; }
+.empty { color: var(--muted); font-style: italic; padding: 6px 0; }
+.errors { background: #fde8e8; color: #8a1c1c; border: 1px solid #f5b5b5; border-radius: 8px; padding: 8px 12px; margin-bottom: 12px; }
+@media (max-width: 1000px) { .grid { grid-template-columns: minmax(0, 1fr); } }
+</style>
+</head>
+<body>
+<div class="wrap">
+  <div id="errors" class="errors" hidden></div>
+  <header class="top">
+    <span class="brand">illume</span>
+    <h1 id="title">Training runs</h1>
+    <div id="meta" class="meta"></div>
+  </header>
+
+  <section class="card">
+    <h2>Runs</h2>
+    <div class="scroll" id="runs"></div>
+  </section>
+
+  <section class="card">
+    <h2>Evaluation <span class="note">&middot; eval-LABEL/summary.json of each run; hover a value for its settings</span></h2>
+    <div class="scroll" id="evals"></div>
+    <div class="sub" id="evals-note"></div>
+  </section>
+
+  <section class="card" id="curves-card">
+    <h2>Training curves <span class="note">&middot; one point per training step; click a run to hide or show it;
+      hover a plot for values</span></h2>
+    <div class="controls">
+      <div class="legend" id="legend"></div>
+      <span><label class="lab" for="smooth">Smoothing (EMA)</label><select id="smooth">
+        <option value="auto">auto</option><option value="0">off</option><option value="0.6">0.6</option>
+        <option value="0.8">0.8</option><option value="0.9">0.9</option><option value="0.95">0.95</option>
+        <option value="0.99">0.99</option></select></span>
+      <span class="muted" id="smooth-note"></span>
+    </div>
+    <div class="grid" id="panels"></div>
+    <div class="empty" id="panels-empty" hidden>No training metrics to plot.</div>
+  </section>
+
+  <section class="card" id="more-card" hidden>
+    <h2>More metrics</h2>
+    <div class="grid" id="more"></div>
+  </section>
+
+  <section class="card">
+    <h2>Analysis reports</h2>
+    <div id="reports"></div>
+  </section>
+</div>
+<div class="tip" id="tip" hidden></div>
+
+<script id="illume-data" type="application/json">@@ILLUME_DATA_JSON@@</script>
+<script>
+'use strict';
+(function () {
+  const t0 = performance.now();
+  const DATA = JSON.parse(document.getElementById('illume-data').textContent);
+  const RUNS = Array.isArray(DATA.runs) ? DATA.runs : [];
+  const $ = (id) => document.getElementById(id);
+  const COLOR = { axis: '#98a1b0', text: '#505868', grid: '#eef0f3' };
+  const PALETTE = ['#2563eb', '#e8590c', '#16a34a', '#9333ea', '#dc2626', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
+  const runColor = (i) => (i < PALETTE.length ? PALETTE[i] : 'hsl(' + Math.round((i * 137.5) % 360) + ',62%,44%)');
+
+  // ---------- small helpers ----------
+  const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
+  const isNum = (v) => typeof v === 'number' && isFinite(v);
+  function fmt(v) {
+    if (v === null || v === undefined) return '\u2013';
+    if (typeof v !== 'number') return String(v);
+    if (!isFinite(v)) return '\u2013';
+    const a = Math.abs(v);
+    if (Number.isInteger(v) && a < 1e7) return String(v);
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2).replace(/\.?0+e/, 'e');
+    return String(+v.toPrecision(4));
+  }
+  const signed = (v) => (v > 0 ? '+' : v < 0 ? '\u2212' : '') + fmt(Math.abs(v));
+  const pct = (v) => (isNum(v) ? (100 * v).toFixed(1) + '%' : '\u2013');
+  const value = (v) => (v === null || v === undefined ? '\u2013' : typeof v === 'number' ? fmt(v) :
+    typeof v === 'object' ? JSON.stringify(v) : String(v));
+  function toNumbers(a) {
+    if (!Array.isArray(a)) return null;
+    const out = new Float64Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = isNum(a[i]) ? a[i] : NaN;
+    return out;
+  }
+  function niceTicks(lo, hi, count) {
+    const span = hi - lo;
+    if (!(span > 0)) return [lo];
+    const raw = span / Math.max(1, count), mag = Math.pow(10, Math.floor(Math.log10(raw))), r = raw / mag;
+    const step = (r >= 7.5 ? 10 : r >= 3.5 ? 5 : r >= 1.5 ? 2 : 1) * mag;
+    const out = [];
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
+    return out;
+  }
+  function dashSample(dash) {
+    return '<svg class="dash" width="22" height="8" aria-hidden="true"><line x1="0" y1="4" x2="22" y2="4" stroke="#505868" stroke-width="1.6"' +
+      (dash && dash.length ? ' stroke-dasharray="' + dash.join(',') + '"' : '') + '/></svg>';
+  }
+
+  // ---------- runs ----------
+  const R = RUNS.map((run, i) => {
+    const cols = {};
+    const m = run.metrics && typeof run.metrics === 'object' ? run.metrics : {};
+    for (const k in m) { const a = toNumbers(m[k]); if (a) cols[k] = a; }
+    let step = cols.step;
+    if (!step) { step = new Float64Array(0); }
+    let sorted = true;
+    for (let j = 1; j < step.length; j++) if (!(step[j] >= step[j - 1])) { sorted = false; break; }
+    const present = {};
+    for (const k in cols) { const a = cols[k]; for (let j = 0; j < a.length; j++) if (isFinite(a[j])) { present[k] = true; break; } }
+    return { run, i, name: String(run.name), label: run.label, color: runColor(i), cols, step, sorted, n: step.length,
+      present, visible: true };
+  });
+  const has = (r, key) => !!r.present[key];
+  const anyHas = (key) => R.some((r) => has(r, key));
+  function meanOf(a, from) {
+    let s = 0, n = 0;
+    for (let j = from || 0; j < a.length; j++) if (isFinite(a[j])) { s += a[j]; n++; }
+    return n ? s / n : NaN;
+  }
+  const tailMean = (r, key) => (has(r, key) ? meanOf(r.cols[key], Math.floor(r.n * 0.9)) : NaN);
+
+  // ---------- panels ----------
+  const MAIN = [
+    { id: 'reward', title: 'Reward', note: 'mean over the step\u2019s responses; band: \u00b1 std', ylabel: 'reward',
+      series: [{ key: 'reward_mean', band: 'reward_std' }] },
+    { id: 'accuracy', title: 'Accuracy', note: 'share of correct responses', ylabel: 'accuracy', series: [{ key: 'accuracy' }] },
+    { id: 'length', title: 'Response length', note: 'tokens; mean' + dashSample([]) + 'max' + dashSample([2, 3]), ylabel: 'tokens',
+      series: [{ key: 'response_length_mean' }, { key: 'response_length_max', dash: [2, 3], width: 1.1 }] },
+    { id: 'entropy', title: 'Entropy', note: 'mean token entropy of the responses', ylabel: 'entropy', series: [{ key: 'entropy' }] },
+    { id: 'gamma_mean', title: 'Mean \u03b3', note: 'credit multiplier over response tokens', ylabel: '\u03b3',
+      series: [{ key: 'gamma_mean' }] },
+    { id: 'gamma_amplified', title: 'Amplified tokens', note: 'share of response tokens with \u03b3 > 1', ylabel: 'fraction',
+      series: [{ key: 'gamma_amplified_fraction' }] },
+    { id: 'clip', title: 'Clip fraction', note: 'share of tokens whose ratio was clipped', ylabel: 'fraction',
+      series: [{ key: 'clip_fraction' }] },
+    { id: 'time', title: 'Time per phase', note: 'seconds per step; generate' + dashSample([]) + 'attention' + dashSample([7, 4]) +
+      'train' + dashSample([2, 3]), ylabel: 'seconds', foot: shareFoot,
+      series: [{ key: 'time_generate', name: 'generate' }, { key: 'time_attention', dash: [7, 4], name: 'attention' },
+        { key: 'time_train', dash: [2, 3], name: 'train' }] },
+  ];
+  const MORE_ORDER = ['loss', 'approx_kl_old', 'kl_ref', 'grad_norm_mean', 'truncated_fraction', 'reward_std', 'time_step',
+    'time_score', 'time_old_logprobs', 'share_generate', 'share_attention', 'share_train'];
+  const panels = [], more = [];
+  for (const p of MAIN) if (p.series.some((s) => anyHas(s.key))) panels.push(p);
+  {
+    const used = new Set(['step']);
+    for (const p of panels) for (const s of p.series) { used.add(s.key); if (s.band && anyHas(s.band)) used.add(s.band); }
+    const keys = new Set();
+    for (const r of R) for (const k in r.present) if (!used.has(k)) keys.add(k);
+    const rank = (k) => { const i = MORE_ORDER.indexOf(k); return i < 0 ? MORE_ORDER.length : i; };
+    for (const k of [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1)))
+      more.push({ id: 'm-' + k, title: k, note: '', ylabel: k.replace(/_/g, ' '), series: [{ key: k }] });
+  }
+
+  function shareFoot() {
+    const rows = R.filter((r) => has(r, 'share_attention') || has(r, 'share_generate') || has(r, 'share_train'));
+    if (!rows.length) return '';
+    return 'Mean share of step time: ' + rows.map((r) => '<span class="sw" style="background:' + r.color + '"></span>' + esc(r.name) +
+      ' attention <b>' + pct(meanOf(r.cols.share_attention || [])) + '</b>' +
+      (has(r, 'share_generate') ? ' &middot; generate <b>' + pct(meanOf(r.cols.share_generate)) + '</b>' : '') +
+      (has(r, 'share_train') ? ' &middot; train <b>' + pct(meanOf(r.cols.share_train)) + '</b>' : '')).join('&emsp;');
+  }
+
+  // ---------- canvas plumbing ----------
+  function setup(canvas, w, h) {
+    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
+    canvas.style.width = w + 'px';
+    canvas.style.height = h + 'px';
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = '11px system-ui, sans-serif';
+    return { ctx, dpr, w, h };
+  }
+  // Pixels the data painted inside the plot rectangle (called before grid, axes and labels are drawn).
+  function countInk(c, P) {
+    const x = Math.floor(P.x * c.dpr), y = Math.floor(P.y * c.dpr);
+    const w = Math.max(1, Math.ceil(P.w * c.dpr)), h = Math.max(1, Math.ceil(P.h * c.dpr));
+    const d = c.ctx.getImageData(x, y, w, h).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+    return n;
+  }
+  function yLabel(ctx, text, x, yMid) {
+    ctx.save();
+    ctx.translate(x, yMid);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    ctx.fillStyle = COLOR.text;
+    ctx.fillText(text, 0, 0);
+    ctx.restore();
+  }
+
+  // Debiased exponential moving average (TensorBoard's smoothing); NaN stays NaN and is skipped.
+  function ema(ys, w) {
+    if (!(w > 0)) return ys;
+    const out = new Float64Array(ys.length);
+    let acc = 0, k = 0;
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i];
+      if (!isFinite(y)) { out[i] = NaN; continue; }
+      acc = acc * w + (1 - w) * y;
+      k++;
+      out[i] = acc / (1 - Math.pow(w, k));
+    }
+    return out;
+  }
+  // Points to draw: [pixel x, value] per step, or null for a gap. A run longer than the plot is wide is
+  // reduced to one mean per pixel column (steps in order), so 10,000 steps draw as fast as 600.
+  function reduce(xs, ys, X, P) {
+    const n = Math.min(xs.length, ys.length), cols = Math.max(1, Math.floor(P.w)), out = [];
+    if (n <= cols) {
+      for (let i = 0; i < n; i++) out.push(isFinite(xs[i]) && isFinite(ys[i]) ? [X(xs[i]), ys[i]] : null);
+      return out;
+    }
+    let col = -1, sum = 0, cnt = 0;
+    const flush = () => { if (cnt) out.push([P.x + col + 0.5, sum / cnt]); sum = 0; cnt = 0; };
+    for (let i = 0; i < n; i++) {
+      const x = xs[i], y = ys[i];
+      if (!isFinite(x) || !isFinite(y)) {
+        flush();
+        if (out.length && out[out.length - 1] !== null) out.push(null);
+        col = -1;
+        continue;
+      }
+      const k = Math.max(0, Math.min(cols - 1, Math.floor(X(x) - P.x)));
+      if (k !== col) { flush(); col = k; }
+      sum += y;
+      cnt++;
+    }
+    flush();
+    return out;
+  }
+  function strokePath(ctx, pts, Y, color, width, dash, alpha) {
+    ctx.save();
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.globalAlpha = alpha;
+    ctx.lineWidth = width;
+    ctx.lineJoin = 'round';
+    ctx.setLineDash(dash || []);
+    ctx.beginPath();
+    const lone = [];
+    let open = 0, last = null;
+    for (const p of pts) {
+      if (!p) { if (open === 1) lone.push(last); open = 0; continue; }
+      const y = Y(p[1]);
+      if (!open) ctx.moveTo(p[0], y); else ctx.lineTo(p[0], y);
+      open++;
+      last = [p[0], y];
+    }
+    if (open === 1) lone.push(last);
+    ctx.stroke();
+    for (const [x, y] of lone) { ctx.beginPath(); ctx.arc(x, y, Math.max(1.8, width), 0, 2 * Math.PI); ctx.fill(); }
+    ctx.restore();
+  }
+  function fillBand(ctx, lo, hi, Y, color, alpha) {
+    if (lo.length !== hi.length) return;
+    ctx.save();
+    ctx.fillStyle = color;
+    ctx.globalAlpha = alpha;
+    let seg = [];
+    const flush = () => {
+      if (seg.length > 1) {
+        ctx.beginPath();
+        seg.forEach((k, j) => (j ? ctx.lineTo(hi[k][0], Y(hi[k][1])) : ctx.moveTo(hi[k][0], Y(hi[k][1]))));
+        for (let j = seg.length - 1; j >= 0; j--) ctx.lineTo(lo[seg[j]][0], Y(lo[seg[j]][1]));
+        ctx.closePath();
+        ctx.fill();
+      }
+      seg = [];
+    };
+    for (let k = 0; k < lo.length; k++) { if (lo[k] && hi[k]) seg.push(k); else flush(); }
+    flush();
+    ctx.restore();
+  }
+
+  // ---------- smoothing ----------
+  const maxSteps = R.reduce((m, r) => Math.max(m, r.n), 0);
+  const autoSmooth = () => Math.min(0.99, Math.max(0, +(1 - 100 / Math.max(100, maxSteps)).toFixed(3)));
+  let smoothChoice = 'auto';
+  const smoothing = () => (smoothChoice === 'auto' ? autoSmooth() : Math.max(0, Math.min(0.999, +smoothChoice || 0)));
+
+  // ---------- one panel ----------
+  function drawPanel(p) {
+    const canvas = p.canvas;
+    const W = Math.max(320, Math.floor(canvas.parentElement.clientWidth || 600)), H = 220;
+    const c = setup(canvas, W, H), ctx = c.ctx;
+    const P = { x: 62, y: 10, w: W - 62 - 24, h: H - 10 - 38 };
+    const w = smoothing();
+    const items = [];
+    let x0 = Infinity, x1 = -Infinity;
+    for (const r of R) {
+      if (!r.visible) continue;
+      for (const s of p.series) {
+        if (!has(r, s.key)) continue;
+        const ys = r.cols[s.key];
+        for (let i = 0; i < r.n; i++) if (isFinite(ys[i]) && isFinite(r.step[i])) { if (r.step[i] < x0) x0 = r.step[i]; if (r.step[i] > x1) x1 = r.step[i]; }
+        items.push({ r, s, ys });
+      }
+    }
+    if (!(x0 <= x1)) { x0 = 0; x1 = 1; }
+    if (x0 === x1) { x0 -= 1; x1 += 1; }
+    const X = (v) => P.x + ((v - x0) / (x1 - x0)) * P.w;
+    let lo = Infinity, hi = -Infinity;
+    const extend = (pts) => { for (const q of pts) if (q) { if (q[1] < lo) lo = q[1]; if (q[1] > hi) hi = q[1]; } };
+    for (const it of items) {
+      it.raw = reduce(it.r.step, it.ys, X, P);
+      it.smooth = w > 0 ? reduce(it.r.step, ema(it.ys, w), X, P) : null;
+      extend(it.raw);
+      if (it.s.band && has(it.r, it.s.band)) {
+        const sd = it.r.cols[it.s.band], n = it.ys.length, a = new Float64Array(n), b = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const ok = isFinite(it.ys[i]) && isFinite(sd[i]);
+          a[i] = ok ? it.ys[i] - sd[i] : NaN;
+          b[i] = ok ? it.ys[i] + sd[i] : NaN;
+        }
+        it.lo = reduce(it.r.step, ema(a, w), X, P);
+        it.hi = reduce(it.r.step, ema(b, w), X, P);
+        extend(it.lo);
+        extend(it.hi);
+      }
+    }
+    if (!(lo <= hi)) { lo = 0; hi = 1; }
+    if (lo === hi) { const d = Math.abs(lo) * 0.1 || 1; lo -= d; hi += d; }
+    const pad = (hi - lo) * 0.06;
+    if (lo >= 0 && lo < 0.3 * hi) lo = 0; else lo -= pad;
+    hi += pad;
+    const Y = (v) => P.y + P.h - ((v - lo) / (hi - lo)) * P.h;
+
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(P.x, P.y, P.w, P.h);
+    ctx.clip();
+    for (const it of items) if (it.lo) fillBand(ctx, it.lo, it.hi, Y, it.r.color, 0.13);
+    for (const it of items) strokePath(ctx, it.raw, Y, it.r.color, it.smooth ? 1 : it.s.width || 1.6, it.s.dash, it.smooth ? 0.3 : 1);
+    for (const it of items) if (it.smooth) strokePath(ctx, it.smooth, Y, it.r.color, it.s.width || 1.7, it.s.dash, 1);
+    ctx.restore();
+    canvas.dataset.ink = String(countInk(c, P));
+
+    // grid (behind the data), frame, ticks, labels
+    const yt = niceTicks(lo, hi, 4).filter((v) => v >= lo && v <= hi);
+    const xt = niceTicks(x0, x1, Math.max(3, Math.floor(P.w / 95))).filter((v) => v >= x0 && v <= x1);
+    ctx.save();
+    ctx.globalCompositeOperation = 'destination-over';
+    ctx.fillStyle = COLOR.grid;
+    for (const v of yt) ctx.fillRect(P.x, Math.round(Y(v)), P.w, 1);
+    ctx.restore();
+    ctx.strokeStyle = COLOR.axis;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(P.x - 0.5, P.y);
+    ctx.lineTo(P.x - 0.5, P.y + P.h + 0.5);
+    ctx.lineTo(P.x + P.w, P.y + P.h + 0.5);
+    ctx.stroke();
+    ctx.fillStyle = COLOR.text;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (const v of yt) { const y = Y(v); ctx.fillText(fmt(v), P.x - 6, y); ctx.fillRect(P.x - 4, Math.round(y), 3, 1); }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (const v of xt) { const x = X(v); ctx.fillRect(Math.round(x), P.y + P.h + 1, 1, 3); ctx.fillText(fmt(v), x, P.y + P.h + 5); }
+    ctx.fillText('step', P.x + P.w / 2, P.y + P.h + 20);
+    yLabel(ctx, p.ylabel, 4, P.y + P.h / 2);
+    if (!items.length) {
+      ctx.fillStyle = COLOR.text;
+      ctx.textBaseline = 'middle';
+      ctx.fillText('every run with this metric is hidden', P.x + P.w / 2, P.y + P.h / 2);
+    }
+    canvas.geo = { P, x0, x1, items };
+  }
+
+  // ---------- tooltip ----------
+  const tip = $('tip');
+  function showTip(html, x, y) {
+    tip.innerHTML = html;
+    tip.hidden = false;
+    const r = tip.getBoundingClientRect();
+    tip.style.left = Math.max(4, Math.min(window.innerWidth - r.width - 8, x + 14)) + 'px';
+    tip.style.top = (y + 16 + r.height > window.innerHeight ? y - r.height - 10 : y + 16) + 'px';
+  }
+  const hideTip = () => { tip.hidden = true; };
+  function nearest(r, sx) {
+    const s = r.step, n = r.n;
+    if (!n) return -1;
+    if (r.sorted) {
+      let a = 0, b = n - 1;
+      while (a < b) { const m = (a + b) >> 1; if (s[m] < sx) a = m + 1; else b = m; }
+      return a > 0 && Math.abs(s[a - 1] - sx) <= Math.abs(s[a] - sx) ? a - 1 : a;
+    }
+    let best = 0;
+    for (let i = 1; i < n; i++) if (Math.abs(s[i] - sx) < Math.abs(s[best] - sx)) best = i;
+    return best;
+  }
+  function hover(p, e) {
+    const cv = p.canvas, g = cv.geo, cur = p.cursor;
+    if (!g) return;
+    const x = e.clientX - cv.getBoundingClientRect().left;
+    if (x < g.P.x - 2 || x > g.P.x + g.P.w + 2 || !g.items.length) { cur.style.display = 'none'; hideTip(); return; }
+    const sx = g.x0 + ((x - g.P.x) / g.P.w) * (g.x1 - g.x0);
+    let head = null;
+    const rows = [];
+    for (const it of g.items) {
+      const i = nearest(it.r, sx);
+      if (i < 0) continue;
+      if (head === null) head = it.r.step[i];
+      const sd = it.s.band && has(it.r, it.s.band) ? it.r.cols[it.s.band][i] : NaN;
+      rows.push('<tr><td><span class="sw" style="background:' + it.r.color + '"></span>' + esc(it.r.name) +
+        (p.series.length > 1 ? ' \u00b7 ' + esc(it.s.name || it.s.key) : '') + '</td><td>' + fmt(it.ys[i]) +
+        (isFinite(sd) ? ' \u00b1 ' + fmt(sd) : '') + '</td><td>step ' + fmt(it.r.step[i]) + '</td></tr>');
+    }
+    cur.style.display = 'block';
+    cur.style.left = cv.offsetLeft + Math.max(g.P.x, Math.min(g.P.x + g.P.w, x)) + 'px';
+    cur.style.top = cv.offsetTop + g.P.y + 'px';
+    cur.style.height = g.P.h + 'px';
+    showTip('<b>' + esc(p.title) + '</b> near step ' + fmt(head === null ? Math.round(sx) : head) + '<table>' + rows.join('') + '</table>',
+      e.clientX, e.clientY);
+  }
+
+  // ---------- page ----------
+  function renderHeader() {
+    const title = typeof DATA.title === 'string' && DATA.title ? DATA.title : 'Training runs';
+    document.title = title + ' \u2013 illume training dashboard';
+    $('title').textContent = title;
+    const chips = ['<span class="chip">runs <b>' + R.length + '</b></span>'];
+    if (maxSteps) chips.push('<span class="chip">longest run <b>' + maxSteps + '</b> steps</span>');
+    const labels = [...new Set(R.map((r) => r.label).filter((l) => typeof l === 'string'))];
+    if (labels.length) chips.push('<span class="chip">credit strategies <b>' + esc(labels.join(', ')) + '</b></span>');
+    $('meta').innerHTML = chips.join('');
+  }
+
+  const SETTINGS = [['model.dir', 'model'], ['optim.lr', 'lr'], ['rollout.group_size', 'group size'],
+    ['optim.batch_size', 'batch size'], ['run.steps', 'steps (config)'], ['run.seed', 'seed']];
+  const swatch = (r) => '<span class="sw" style="background:' + r.color + '"></span>';
+  function renderRuns() {
+    if (!R.length) { $('runs').innerHTML = '<div class="empty">No runs.</div>'; return; }
+    const settingsOf = (r) => (r.run.settings && typeof r.run.settings === 'object' ? r.run.settings : {});
+    const shown = SETTINGS.filter(([k]) => R.some((r) => settingsOf(r)[k] !== undefined && settingsOf(r)[k] !== null));
+    const extra = [];
+    for (const r of R) for (const k in settingsOf(r)) if (!SETTINGS.some(([s]) => s === k) && !extra.includes(k)) extra.push(k);
+    const cols = shown.concat(extra.map((k) => [k, k]));
+    let h = '<table><thead><tr><th class="l">run</th><th class="l">strategy</th>';
+    for (const [k, name] of cols) h += '<th' + (k === 'model.dir' ? ' class="l"' : '') + '>' + esc(name) + '</th>';
+    h += '<th>steps logged</th><th>reward (last 10%)</th><th>accuracy (last 10%)</th><th>attention share</th></tr></thead><tbody>';
+    for (const r of R) {
+      const st = settingsOf(r);
+      const last = r.n ? r.step[r.n - 1] : NaN;
+      h += '<tr><td class="l"' + (typeof r.run.dir === 'string' ? ' title="' + esc(r.run.dir) + '"' : '') + '>' + swatch(r) +
+        '<b>' + esc(r.name) + '</b></td>';
+      h += '<td class="l">' + (typeof r.label === 'string' ? '<span class="tag">' + esc(r.label) + '</span>' : '<span class="muted">\u2013</span>') + '</td>';
+      for (const [k] of cols) h += '<td' + (k === 'model.dir' ? ' class="l path" title="' + esc(value(st[k])) + '"' : '') + '>' + esc(value(st[k])) + '</td>';
+      h += '<td>' + r.n + (isFinite(last) && last !== r.n ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') + '</td>';
+      h += '<td>' + fmt(tailMean(r, 'reward_mean')) + '</td><td>' + fmt(tailMean(r, 'accuracy')) + '</td>';
+      h += '<td>' + (has(r, 'share_attention') ? pct(meanOf(r.cols.share_attention)) : '\u2013') + '</td></tr>';
+    }
+    $('runs').innerHTML = h + '</tbody></table>';
+  }
+
+  function renderEvals() {
+    const evalsOf = (r) => (r.run.evals && typeof r.run.evals === 'object' ? r.run.evals : {});
+    const labels = [];
+    for (const r of R) for (const l in evalsOf(r)) if (!labels.includes(l)) labels.push(l);
+    const rank = (l) => (l === 'before' ? 0 : l === 'after' ? 2 : 1);
+    labels.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+    if (!labels.length) {
+      $('evals').innerHTML = '<div class="empty">No evaluations: a run folder\u2019s eval-LABEL/summary.json ' +
+        '(illume eval --out RUN/eval-before, RUN/eval-after) is shown here.</div>';
+      return;
+    }
+    const delta = labels.includes('before') && labels.includes('after');
+    const kOf = (l) => { const ks = new Set(); for (const r of R) { const e = evalsOf(r)[l]; if (e && isNum(e.k)) ks.add(e.k); } return ks.size === 1 ? [...ks][0] : 'k'; };
+    let h = '<table><thead><tr><th class="l" rowspan="2">run</th><th class="l" rowspan="2">strategy</th>';
+    for (const l of labels) h += '<th class="group sep" colspan="2">' + esc(l) + '</th>';
+    if (delta) h += '<th class="group sep" colspan="2">after \u2212 before</th>';
+    h += '</tr><tr>';
+    for (const l of labels) h += '<th class="sep">pass@1</th><th>avg@' + esc(kOf(l)) + '</th>';
+    if (delta) h += '<th class="sep">\u0394 pass@1</th><th>\u0394 avg@k</th>';
+    h += '</tr></thead><tbody>';
+    for (const r of R) {
+      const E = evalsOf(r);
+      h += '<tr><td class="l">' + swatch(r) + '<b>' + esc(r.name) + '</b></td><td class="l">' +
+        (typeof r.label === 'string' ? '<span class="tag">' + esc(r.label) + '</span>' : '<span class="muted">\u2013</span>') + '</td>';
+      for (const l of labels) {
+        const e = E[l];
+        if (!e || typeof e !== 'object') { h += '<td class="sep muted">\u2013</td><td class="muted">\u2013</td>'; continue; }
+        const info = ['task', 'problems', 'k', 'temperature', 'pass@k', 'response_length_mean'].filter((k) => e[k] !== undefined && e[k] !== null)
+          .map((k) => k.replace(/_/g, ' ') + ' ' + value(e[k])).join(' \u00b7 ');
+        h += '<td class="sep" title="' + esc(info) + '">' + fmt(e['pass@1']) + '</td><td title="' + esc(info) + '">' + fmt(e['avg@k']) + '</td>';
+      }
+      if (delta) {
+        const b = E.before || {}, a = E.after || {};
+        for (const k of ['pass@1', 'avg@k']) {
+          const ok = isNum(a[k]) && isNum(b[k]), d = ok ? a[k] - b[k] : NaN;
+          h += '<td class="' + (k === 'pass@1' ? 'sep ' : '') + (ok && d > 0 ? 'up' : ok && d < 0 ? 'down' : '') + '">' + (ok ? signed(d) : '\u2013') + '</td>';
+        }
+      }
+      h += '</tr>';
+    }
+    $('evals').innerHTML = h + '</tbody></table>';
+    // One line per label with the settings shared by all runs.
+    const notes = [];
+    for (const l of labels) {
+      const parts = [];
+      for (const k of ['task', 'problems', 'k', 'temperature']) {
+        const vs = new Set(R.map((r) => evalsOf(r)[l]).filter((e) => e && e[k] !== undefined).map((e) => value(e[k])));
+        if (vs.size === 1) parts.push((k === 'task' ? '' : k + ' ') + [...vs][0]);
+      }
+      if (parts.length) notes.push('<b>' + esc(l) + '</b>: ' + esc(parts.join(' \u00b7 ')));
+    }
+    $('evals-note').innerHTML = notes.join('&emsp;');
+  }
+
+  function renderReports() {
+    const safe = (href) => !/^[a-z][a-z0-9+.-]*:/i.test(href) || /^(file|https?):/i.test(href);
+    const items = [];
+    for (const r of R) {
+      const list = Array.isArray(r.run.reports) ? r.run.reports.filter((x) => x && typeof x.href === 'string' && safe(x.href)) : [];
+      if (!list.length) continue;
+      items.push('<li>' + swatch(r) + '<b>' + esc(r.name) + '</b>: ' + list.map((x) => '<a href="' + esc(x.href) + '" title="' +
+        esc(x.path || x.href) + '">' + esc(x.label || x.path || x.href) + '</a>').join(' &middot; ') + '</li>');
+    }
+    $('reports').innerHTML = items.length ? '<ul class="links">' + items.join('') + '</ul>'
+      : '<div class="empty">No analysis reports (report.html inside a run folder, e.g. from illume analyze --out RUN/analysis).</div>';
+  }
+
+  function renderLegend() {
+    $('legend').innerHTML = R.map((r) => '<span class="lg' + (r.visible ? '' : ' off') + '" data-i="' + r.i + '">' + swatch(r) + esc(r.name) +
+      (typeof r.label === 'string' && r.label !== r.name ? ' <span class="muted">' + esc(r.label) + '</span>' : '') + '</span>').join('');
+  }
+
+  function buildPanels(list, container) {
+    container.innerHTML = list.map((p) => '<div class="panel"><div class="ptitle">' + esc(p.title) +
+      (p.note ? ' <span class="note">&middot; ' + p.note + '</span>' : '') + '</div><div class="plot"><canvas class="curve" id="cv-' +
+      esc(p.id) + '"></canvas><div class="cursor"></div></div><div class="pfoot"></div></div>').join('');
+    const nodes = container.querySelectorAll('.panel');
+    list.forEach((p, k) => {
+      p.canvas = nodes[k].querySelector('canvas');
+      p.cursor = nodes[k].querySelector('.cursor');
+      p.footEl = nodes[k].querySelector('.pfoot');
+      p.canvas.addEventListener('mousemove', (e) => hover(p, e));
+      p.canvas.addEventListener('mouseleave', () => { p.cursor.style.display = 'none'; hideTip(); });
+    });
+  }
+
+  const ALL = () => panels.concat(more);
+  function drawAll() {
+    let drawn = 0;
+    for (const p of ALL()) {
+      drawPanel(p);
+      drawn++;
+      const foot = p.foot ? p.foot() : '';
+      p.footEl.innerHTML = foot;
+      p.footEl.hidden = !foot;
+    }
+    const w = smoothing();
+    $('smooth-note').textContent = w > 0 ? 'faint: the raw values' + (smoothChoice === 'auto' ? ' \u00b7 auto = ' + w : '') : '';
+    document.body.dataset.plotsDrawn = String(drawn);
+  }
+
+  function init() {
+    renderHeader();
+    renderRuns();
+    renderEvals();
+    renderReports();
+    renderLegend();
+    buildPanels(panels, $('panels'));
+    buildPanels(more, $('more'));
+    $('panels-empty').hidden = panels.length + more.length > 0;
+    $('more-card').hidden = !more.length;
+    const m = /(?:^|[#&])smooth=([0-9.]+|auto)/.exec(location.hash);
+    if (m) smoothChoice = m[1];
+    const sel = $('smooth');
+    if ([...sel.options].some((o) => o.value === smoothChoice)) sel.value = smoothChoice;
+    sel.addEventListener('change', () => { smoothChoice = sel.value; drawAll(); });
+    $('legend').addEventListener('click', (e) => {
+      const el = e.target.closest && e.target.closest('.lg');
+      if (!el) return;
+      const r = R[+el.dataset.i];
+      r.visible = !r.visible;
+      el.classList.toggle('off', !r.visible);
+      drawAll();
+    });
+    let pending = 0;
+    window.addEventListener('resize', () => { clearTimeout(pending); pending = setTimeout(drawAll, 150); });
+    drawAll();
+    if (/selftest/.test(location.hash)) selfTest();
+    document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
+  }
+
+  // "#selftest" in the URL: drive every interactive path once (tooltips, the smoothing control, the legend
+  // toggles) so a headless run catches errors in them; sets body.dataset.selftest = "ok".
+  function selfTest() {
+    const at = (el, fx, fy) => { const r = el.getBoundingClientRect(); return { bubbles: true, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height }; };
+    const sel = $('smooth'), keep = sel.value;
+    for (const v of ['0', '0.9', keep]) { sel.value = v; sel.dispatchEvent(new Event('change', { bubbles: true })); }
+    for (const p of ALL()) {
+      p.canvas.dispatchEvent(new MouseEvent('mousemove', at(p.canvas, 0.5, 0.5)));
+      p.canvas.dispatchEvent(new MouseEvent('mouseleave', {}));
+    }
+    for (const el of [...$('legend').querySelectorAll('.lg')]) { el.click(); el.click(); }
+    document.body.dataset.selftest = 'ok';
+  }
+
+  init();
+})();
+</script>
+</body>
+</html>
+)ILLUME_HTML";
+}  // namespace
+
+std::string_view dashboard_template() { return kTemplate; }
+
+}  // namespace illume::report_detail

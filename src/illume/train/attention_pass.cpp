@@ -1,0 +1,42 @@
+#include "illume/train/attention_pass.h"
+
+#include <torch/torch.h>
+
+#include "illume/attention/streaming.h"
+
+namespace illume::train {
+
+ResponseAttentionStats attention_pass(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
+                                      const std::vector<std::int64_t>& prompt_lengths,
+                                      const std::vector<std::int64_t>& response_lengths,
+                                      const AttentionPassOptions& options) {
+  torch::NoGradGuard no_grad;
+  auto config = rl_attention_config(static_cast<int>(model.config().num_layers));
+  if (!options.layers.empty()) config.layers = options.layers;
+  config.window = options.window;
+  config.fai_horizon_lo = options.horizon_lo;
+  config.fai_horizon_hi = options.horizon_hi;
+  std::vector<SequenceLayout> layouts;
+  std::int64_t R = 0;
+  for (std::size_t i = 0; i < prompt_lengths.size(); ++i) {
+    layouts.push_back({0, prompt_lengths[i], response_lengths[i]});
+    R = std::max(R, response_lengths[i]);
+  }
+  AttentionStatsAccumulator acc(config, layouts);
+  for (int pass = 0; pass < acc.passes(); ++pass) {
+    model.forward_hidden(ids, mask, &acc);
+    acc.end_pass();
+  }
+  auto stats = acc.finalize();
+  const auto B = static_cast<std::int64_t>(layouts.size());
+  ResponseAttentionStats out{torch::zeros({B, R}), torch::zeros({B, R}), torch::zeros({B, R})};
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto n = response_lengths[b];
+    out.waad[b].narrow(0, 0, n).copy_(stats[b].waad.to(torch::kCPU, torch::kFloat));
+    out.fai[b].narrow(0, 0, n).copy_(stats[b].fai.to(torch::kCPU, torch::kFloat));
+    out.delta[b].narrow(0, 0, n).copy_(stats[b].delta.to(torch::kCPU, torch::kFloat));
+  }
+  return out;
+}
+
+}  // namespace illume::train

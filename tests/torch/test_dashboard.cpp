@@ -1,0 +1,415 @@
+// The training dashboard (illume report): reading run folders, the error messages, and the page itself
+// rendered by headless Chromium (every curve panel drawn with ink, no script errors, the eval table, a
+// 10,000-step run within the virtual time budget). Lives in tests/torch because the report code is part
+// of the `illume` library; it uses no torch. Chromium is found as in test_report_html.cpp
+// (chromium_page.h); when it is absent the page tests fail saying so.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "chromium_page.h"
+#include "common.h"
+#include "illume/report/analysis_report.h"
+#include "illume/report/dashboard.h"
+#include "illume/util/error.h"
+#include "illume/util/file.h"
+#include "illume/util/json.h"
+
+using namespace illume;
+using namespace illume::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define ILLUME_REQUIRE_CHROMIUM()                                                                       \
+  do {                                                                                                 \
+    if (!fs::exists(chromium_path())) FAIL() << "chromium is not installed (make deps installs it): " << chromium_path(); \
+  } while (0)
+
+void write_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// The synthetic runs' metrics, as functions of the step (1-based) so tests can assert exact values.
+double reward_at(int step, int steps, bool coupled) {
+  return 0.2 + (coupled ? 0.6 : 0.45) * step / steps + 0.03 * std::sin(step * 1.7);
+}
+
+struct RunSpec {
+  std::string strategy = "none";
+  int steps = 50;
+  double pass_before = 0.25, pass_after = 0.3125;
+  bool report = true;
+};
+
+// A run folder as illume train / eval / analyze leave it: metrics.jsonl (one row per step; step 10 lacks
+// "entropy", every row carries a non-numeric "note"), config.json, eval-before and eval-after, and
+// analysis/report.html.
+void make_run(const fs::path& dir, const RunSpec& spec) {
+  const bool coupled = spec.strategy == "coupled";
+  std::string lines;
+  for (int s = 1; s <= spec.steps; ++s) {
+    double t_attn = coupled ? 0.5 + 0.01 * (s % 7) : 0.0, t_gen = 2.0 + 0.002 * s, t_train = 1.0;
+    double total = t_gen + t_attn + t_train;
+    Json row = {{"step", s},
+                {"reward_mean", reward_at(s, spec.steps, coupled)},
+                {"reward_std", 0.1 + 0.02 * std::cos(s * 0.3)},
+                {"accuracy", 0.1 + 0.5 * s / spec.steps},
+                {"response_length_mean", 200.0 - 1.5 * s * 50 / spec.steps},
+                {"response_length_max", 400 - s % 13},
+                {"entropy", 0.8 - 0.4 * s / spec.steps},
+                {"loss", 0.05 * std::sin(s * 0.9)},
+                {"clip_fraction", 0.01 + 0.002 * (s % 5)},
+                {"gamma_mean", coupled ? 1.15 + 0.01 * std::sin(s * 0.5) : 1.0},
+                {"gamma_amplified_fraction", coupled ? 0.2 + 0.01 * (s % 3) : 0.0},
+                {"time_generate", t_gen},
+                {"time_attention", t_attn},
+                {"time_train", t_train},
+                {"time_step", total},
+                {"share_attention", t_attn / total},
+                {"note", "not a number"}};
+    if (s == 10) row.erase("entropy");
+    lines += row.dump() + "\n";
+  }
+  write_text(dir / "metrics.jsonl", lines);
+  Json config = {{"model", {{"dir", "models/tiny-0.5b"}, {"device", "cuda"}}},
+                 {"optim", {{"lr", 1e-6}, {"batch_size", 64}}},
+                 {"rollout", {{"group_size", 8}}},
+                 {"credit", {{"strategy", spec.strategy}, {"q", 0.3}}},
+                 {"run", {{"steps", spec.steps}, {"seed", 7}}}};
+  write_text(dir / "config.json", config.dump(2));
+  auto summary = [](double pass1, double avg) {
+    return Json{{"task", "countdown"}, {"problems", 200}, {"k", 4}, {"temperature", 0.6}, {"pass@1", pass1},
+                {"avg@4", avg}, {"avg@k", avg}, {"pass@4", pass1 + 0.2}, {"response_length_mean", 180.5},
+                {"seconds", 12.5}};
+  };
+  write_text(dir / "eval-before" / "summary.json", summary(spec.pass_before, spec.pass_before - 0.0125).dump(2));
+  write_text(dir / "eval-after" / "summary.json", summary(spec.pass_after, spec.pass_after - 0.0125).dump(2));
+  fs::create_directories(dir / "eval-unfinished");  // no summary.json: ignored
+  if (spec.report) write_text(dir / "analysis" / "report.html", "<!doctype html><title>stub</title>");
+}
+
+struct TwoRuns {
+  fs::path none, coupled, out_html;
+};
+
+TwoRuns make_two_runs(const fs::path& scratch) {
+  TwoRuns r{scratch / "runs" / "run-none", scratch / "runs" / "run-coupled", scratch / "out" / "dashboard.html"};
+  make_run(r.none, {"none", 50, 0.25, 0.3125, true});
+  make_run(r.coupled, {"coupled", 50, 0.25, 0.4375, true});
+  return r;
+}
+
+// The curve canvases the two synthetic runs fill: 8 main panels + 3 under "More metrics" (loss,
+// time_step, share_attention; reward_std is the reward band, response_length_max shares the length panel).
+const std::vector<std::string> kCanvases = {"cv-reward", "cv-accuracy", "cv-length", "cv-entropy", "cv-gamma_mean",
+                                            "cv-gamma_amplified", "cv-clip", "cv-time", "cv-m-loss",
+                                            "cv-m-time_step", "cv-m-share_attention"};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+long long ink(const std::string& dom, const std::string& canvas_id) {
+  std::string v = dom_attribute(dom, "<canvas class=\"curve\" id=\"" + canvas_id + "\"", "data-ink");
+  return v.empty() ? -1 : std::stoll(v);
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+std::vector<std::string> page_problems(const ChromiumPage& run, std::size_t plots) {
+  std::vector<std::string> problems;
+  if (run.status != 0) problems.push_back("chromium exited with status " + std::to_string(run.status));
+  for (const auto& line : run.console) problems.push_back("console: " + line);
+  std::string errors = dom_attribute(run.dom, "<body", "data-js-errors");
+  if (errors != "0") problems.push_back("data-js-errors=\"" + errors + "\"");
+  std::string drawn = dom_attribute(run.dom, "<body", "data-plots-drawn");
+  if (drawn != std::to_string(plots))
+    problems.push_back("data-plots-drawn=\"" + drawn + "\", expected " + std::to_string(plots));
+  return problems;
+}
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += "\n  " + l;
+  return out;
+}
+
+// The text of the DOM between two markers (e.g. one section's HTML).
+std::string between(const std::string& dom, const std::string& from, const std::string& to) {
+  auto a = dom.find(from);
+  if (a == std::string::npos) return "";
+  auto b = dom.find(to, a);
+  return dom.substr(a, b == std::string::npos ? std::string::npos : b - a);
+}
+
+}  // namespace
+
+TEST(Dashboard, CollectsRunFolders) {
+  auto dir = test::scratch_dir();
+  TwoRuns runs = make_two_runs(dir);
+  Json data = collect_runs({runs.none, runs.coupled}, runs.out_html);
+  ASSERT_EQ(data["runs"].size(), 2u);
+  const Json& a = data["runs"][0];
+  const Json& b = data["runs"][1];
+  EXPECT_EQ(a["name"], "run-none");
+  EXPECT_EQ(b["name"], "run-coupled");
+  EXPECT_EQ(a["label"], "none");
+  EXPECT_EQ(b["label"], "coupled");
+  EXPECT_EQ(a["steps"], 50);
+  EXPECT_EQ(b["dir"], runs.coupled.generic_string());
+
+  // Metrics: one column per numeric key, one entry per row; exact values; gaps are null.
+  const Json& m = b["metrics"];
+  ASSERT_EQ(m["step"].size(), 50u);
+  EXPECT_EQ(m["step"][0], 1);
+  EXPECT_EQ(m["step"][49], 50);
+  EXPECT_DOUBLE_EQ(m["reward_mean"][49].get<double>(), reward_at(50, 50, true));
+  EXPECT_DOUBLE_EQ(m["reward_mean"][0].get<double>(), reward_at(1, 50, true));
+  EXPECT_GT(m["reward_mean"][49].get<double>(), m["reward_mean"][0].get<double>() + 0.4) << "rising reward";
+  EXPECT_DOUBLE_EQ(m["accuracy"][24].get<double>(), 0.1 + 0.5 * 25 / 50);
+  EXPECT_TRUE(m["entropy"][9].is_null()) << "step 10 has no entropy";
+  EXPECT_DOUBLE_EQ(m["entropy"][10].get<double>(), 0.8 - 0.4 * 11 / 50);
+  EXPECT_EQ(m["response_length_max"][0], 399);
+  EXPECT_FALSE(m.contains("note")) << "non-numeric keys are not columns";
+  EXPECT_EQ(m.size(), 16u) << m.dump().substr(0, 300);  // step + 15 numeric keys
+  for (const auto& [key, column] : m.items()) EXPECT_EQ(column.size(), 50u) << key;
+  EXPECT_DOUBLE_EQ(a["metrics"]["share_attention"][5].get<double>(), 0.0);
+
+  // Settings from config.json (dotted keys, those present).
+  EXPECT_DOUBLE_EQ(b["settings"]["optim.lr"].get<double>(), 1e-6);
+  EXPECT_EQ(b["settings"]["rollout.group_size"], 8);
+  EXPECT_EQ(b["settings"]["optim.batch_size"], 64);
+  EXPECT_EQ(b["settings"]["model.dir"], "models/tiny-0.5b");
+  EXPECT_EQ(b["settings"]["run.steps"], 50);
+  EXPECT_EQ(b["settings"]["run.seed"], 7);
+  EXPECT_EQ(b["settings"].size(), 6u);
+
+  // Evals: eval-LABEL/summary.json; the unfinished eval folder (no summary) is left out.
+  ASSERT_EQ(b["evals"].size(), 2u) << b["evals"].dump();
+  EXPECT_DOUBLE_EQ(a["evals"]["before"]["pass@1"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(a["evals"]["after"]["pass@1"].get<double>(), 0.3125);
+  EXPECT_DOUBLE_EQ(b["evals"]["after"]["pass@1"].get<double>(), 0.4375);
+  EXPECT_DOUBLE_EQ(b["evals"]["after"]["avg@k"].get<double>(), 0.425);
+  EXPECT_DOUBLE_EQ(b["evals"]["after"]["pass@k"].get<double>(), 0.4375 + 0.2) << "pass@k from pass@4";
+  EXPECT_EQ(b["evals"]["before"]["k"], 4);
+  EXPECT_EQ(b["evals"]["before"]["task"], "countdown");
+  EXPECT_FALSE(b["evals"]["before"].contains("seconds"));
+
+  // Report links, relative to the dashboard's folder.
+  ASSERT_EQ(a["reports"].size(), 1u);
+  EXPECT_EQ(a["reports"][0]["href"], "../runs/run-none/analysis/report.html");
+  EXPECT_EQ(a["reports"][0]["label"], "analysis");
+  EXPECT_EQ(b["reports"][0]["href"], "../runs/run-coupled/analysis/report.html");
+  // A dashboard written next to the runs links "run-none/analysis/report.html".
+  Json beside = collect_runs({runs.none}, dir / "runs" / "dash.html");
+  EXPECT_EQ(beside["runs"][0]["reports"][0]["href"], "run-none/analysis/report.html");
+
+  // Optional parts absent: a folder with metrics.jsonl only; a trailing slash still names the run.
+  fs::path bare = dir / "bare run";
+  write_text(bare / "metrics.jsonl", "{\"reward_mean\": 0.5}\n\n{\"reward_mean\": 0.7}\n");
+  write_text(bare / "sub dir" / "report.html", "stub");
+  Json only = collect_runs({bare.string() + "/"}, dir / "dash.html");
+  const Json& r = only["runs"][0];
+  EXPECT_EQ(r["name"], "bare run");
+  EXPECT_FALSE(r.contains("label"));
+  EXPECT_FALSE(r.contains("settings"));
+  EXPECT_FALSE(r.contains("evals"));
+  EXPECT_EQ(r["metrics"]["step"], Json({1, 2})) << "rows without a step are numbered from 1";
+  EXPECT_EQ(r["reports"][0]["href"], "bare%20run/sub%20dir/report.html");
+
+  // The page embeds the data; the same run twice gets told apart.
+  Json twice = collect_runs({runs.none, runs.none}, runs.out_html);
+  EXPECT_EQ(twice["runs"][0]["name"], "run-none");
+  EXPECT_EQ(twice["runs"][1]["name"], runs.none.generic_string());
+  write_dashboard(runs.out_html, data);
+  std::string html = read_file(runs.out_html);
+  EXPECT_EQ(html, render_dashboard(data));
+  EXPECT_EQ(html.find(report_detail::kDataPlaceholder), std::string::npos);
+  EXPECT_EQ(count(html, "<script"), 3u);
+  EXPECT_EQ(count(html, "</script"), 3u);
+}
+
+TEST(Dashboard, PageRendersInChromium) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  TwoRuns runs = make_two_runs(dir);
+  Json data = collect_runs({runs.none, runs.coupled}, runs.out_html);
+  data["title"] = "none vs coupled <i>&</i>";
+  write_dashboard(runs.out_html, data);
+  // #selftest also drives the tooltips, the smoothing control and the legend toggles.
+  ChromiumPage run = load_in_chromium(runs.out_html, "#selftest", dir, "--dump-dom");
+  auto problems = page_problems(run, kCanvases.size());
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-selftest"), "ok");
+  // (the page's script also spells the tag, so only the markup before the scripts counts)
+  EXPECT_EQ(count(between(run.dom, "<body", "<script id=\"illume-data\""), "<canvas class=\"curve\""), kCanvases.size());
+  for (const auto& id : kCanvases) EXPECT_GT(ink(run.dom, id), 200) << id;
+
+  // The eval table: both runs, both labels' pass@1, the change after - before.
+  std::string evals = between(run.dom, "id=\"evals\"", "id=\"evals-note\"");
+  ASSERT_FALSE(evals.empty());
+  EXPECT_NE(evals.find("run-none"), std::string::npos);
+  EXPECT_NE(evals.find("run-coupled"), std::string::npos);
+  EXPECT_NE(evals.find(">0.3125<"), std::string::npos) << evals;
+  EXPECT_NE(evals.find(">0.4375<"), std::string::npos) << evals;
+  EXPECT_EQ(count(evals, ">0.25<"), 2u) << "both runs' pass@1 before training";
+  EXPECT_NE(evals.find(">+0.0625<"), std::string::npos) << evals;
+  EXPECT_NE(evals.find(">+0.1875<"), std::string::npos) << evals;
+  EXPECT_NE(evals.find("avg@4"), std::string::npos);
+  // Run table, report links, the share of time in attention, the title as text.
+  std::string table = between(run.dom, "id=\"runs\"", "</table>");
+  EXPECT_NE(table.find(">coupled<"), std::string::npos);
+  EXPECT_NE(table.find("models/tiny-0.5b"), std::string::npos);
+  EXPECT_NE(run.dom.find("href=\"../runs/run-none/analysis/report.html\""), std::string::npos);
+  EXPECT_NE(run.dom.find("href=\"../runs/run-coupled/analysis/report.html\""), std::string::npos);
+  EXPECT_NE(run.dom.find("Mean share of step time"), std::string::npos);
+  EXPECT_EQ(run.dom.find("<i>&amp;</i>"), std::string::npos);
+  EXPECT_NE(run.dom.find("none vs coupled &lt;i&gt;&amp;&lt;/i&gt;"), std::string::npos);
+}
+
+TEST(Dashboard, HostileNamesAreText) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  fs::path hostile = dir / "runs" / "a<b>x<i>'\"&<!--";
+  write_text(hostile / "metrics.jsonl", "{\"step\": 1, \"reward_mean\": 0.5}\n{\"step\": 2, \"reward_mean\": 0.6}\n");
+  write_text(hostile / "config.json", "{\"credit\": {\"strategy\": \"<img src=x onerror=alert(1)>\"}}");
+  write_text(hostile / "analysis" / "report.html", "stub");
+  fs::path html = dir / "dash.html";
+  write_dashboard(html, collect_runs({hostile}, html));
+  ChromiumPage run = load_in_chromium(html, "#selftest", dir, "--dump-dom");
+  auto problems = page_problems(run, 1);
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(run.dom.find("<b>x"), std::string::npos);
+  EXPECT_EQ(run.dom.find("<i>'"), std::string::npos);
+  EXPECT_EQ(run.dom.find("<img"), std::string::npos);
+  EXPECT_NE(run.dom.find("a&lt;b&gt;x&lt;i&gt;'\"&amp;&lt;!--"), std::string::npos);
+  EXPECT_NE(run.dom.find("href=\"runs/a%3Cb%3Ex%3Ci%3E%27%22%26%3C%21--/analysis/report.html\""), std::string::npos);
+  EXPECT_GT(ink(run.dom, "cv-reward"), 20);
+}
+
+TEST(Dashboard, BrokenPageIsDetected) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  TwoRuns runs = make_two_runs(dir);
+  std::string page = render_dashboard(collect_runs({runs.none, runs.coupled}, runs.out_html));
+  auto at = page.find("'use strict';");
+  ASSERT_NE(at, std::string::npos);
+  page.insert(at + 13, " undefinedFunctionForTheTest();");
+  write_file_atomic(runs.out_html, page);
+  ChromiumPage run = load_in_chromium(runs.out_html, "", dir, "--dump-dom");
+  ASSERT_FALSE(page_problems(run, kCanvases.size()).empty()) << "a page whose script throws must be reported";
+  ASSERT_FALSE(run.console.empty()) << "chromium did not log the uncaught error:\n" << run.stderr_text;
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-js-errors"), "1");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-plots-drawn"), "");
+}
+
+TEST(Dashboard, RejectsBadRunFolders) {
+  auto dir = test::scratch_dir();
+  fs::path out = dir / "dash.html";
+  fs::path run = dir / "run";
+  fs::create_directories(run);
+  auto metrics = run / "metrics.jsonl";
+
+  EXPECT_EQ(error_of([&] { collect_runs({dir / "nope"}, out); }), (dir / "nope").string() + ": no such run folder");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }),
+            metrics.string() + ": missing (a run folder holds the metrics.jsonl that illume train writes)");
+
+  write_text(metrics, "{\"step\": 1, \"reward_mean\": 0.1}\n{\"step\": 2, \"reward_mean\": 0.2}\n{\"step\": 3, \"reward_mean\": \n");
+  std::string message = error_of([&] { collect_runs({run}, out); });
+  EXPECT_EQ(message.rfind(metrics.string() + ":3: malformed JSON (", 0), 0u) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+
+  write_text(metrics, "{\"step\": 1}\n[1, 2]\n");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }),
+            metrics.string() + ":2: expected a JSON object (one per training step), found array");
+
+  write_text(metrics, "");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }), metrics.string() + ": no training steps (the file is empty)");
+  write_text(metrics, "\n  \n");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }), metrics.string() + ": no training steps (the file is empty)");
+
+  // Optional files, when present, must be well-formed.
+  write_text(metrics, "{\"step\": 1}\n");
+  write_text(run / "config.json", "{\"credit\": ");
+  message = error_of([&] { collect_runs({run}, out); });
+  EXPECT_EQ(message.rfind((run / "config.json").string() + ": malformed JSON (", 0), 0u) << message;
+  write_text(run / "config.json", "[1]");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }), (run / "config.json").string() + ": expected a JSON object, found array");
+  fs::remove(run / "config.json");
+  write_text(run / "eval-after" / "summary.json", "\"text\"");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }),
+            (run / "eval-after" / "summary.json").string() + ": expected a JSON object, found string");
+  fs::remove_all(run / "eval-after");
+  EXPECT_EQ(error_of([&] { collect_runs({run}, out); }), "(no error)");
+  EXPECT_EQ(error_of([&] { collect_runs({}, out); }), "dashboard: no run folders given");
+
+  // Hand-made data is checked too.
+  Json bad = {{"runs", {{{"name", "x"}, {"metrics", {{"step", {1, 2, 3}}, {"reward_mean", {0.1, 0.2}}}}}}}};
+  EXPECT_EQ(error_of([&] { render_dashboard(bad); }), "dashboard data: runs[0].metrics.reward_mean has 2 values for 3 steps");
+  bad = {{"runs", {{{"name", "x"}, {"metrics", {{"step", {1}}, {"reward_mean", {"high"}}}}}}}};
+  EXPECT_EQ(error_of([&] { render_dashboard(bad); }), "dashboard data: runs[0].metrics.reward_mean must hold numbers (found string)");
+  EXPECT_EQ(error_of([&] { render_dashboard({{"title", "t"}}); }), "dashboard data: missing key 'runs' (an array)");
+  EXPECT_EQ(error_of([&] { render_dashboard({{"runs", {{{"metrics", Json::object()}}}}}); }),
+            "dashboard data: runs[0]: missing key 'name' (a string)");
+}
+
+TEST(Dashboard, TenThousandStepsRenderInChromium) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  make_run(dir / "runs" / "long-none", {"none", 10000, 0.25, 0.3, false});
+  make_run(dir / "runs" / "long-coupled", {"coupled", 10000, 0.25, 0.41, false});
+  fs::path html = dir / "dashboard.html";
+  write_dashboard(html, collect_runs({dir / "runs" / "long-none", dir / "runs" / "long-coupled"}, html));
+  auto bytes = fs::file_size(html);
+  std::cout << "[ report   ] 2 x 10,000 steps: " << bytes / 1024 << " KiB\n";
+  EXPECT_LT(bytes, 12u << 20) << "metrics are embedded rounded";
+  ChromiumPage run = load_in_chromium(html, "#selftest", dir, "--dump-dom");
+  auto problems = page_problems(run, kCanvases.size());
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-selftest"), "ok");
+  for (const auto& id : kCanvases) EXPECT_GT(ink(run.dom, id), 200) << id;
+  std::string render_ms = dom_attribute(run.dom, "<body", "data-render-ms");
+  std::cout << "[ report   ] dashboard of 2 x 10,000 steps drawn (with the self-test) in " << render_ms
+            << " ms (page clock)\n";
+  ASSERT_FALSE(render_ms.empty());
+  EXPECT_LT(std::stoll(render_ms), 10000) << "the page took longer than the virtual time budget";
+}
+
+TEST(Dashboard, Cli) {
+  auto dir = test::scratch_dir();
+  TwoRuns runs = make_two_runs(dir);
+  RunResult help = run_illume({"report", "--help"});
+  EXPECT_EQ(help.status, 0) << help.err;
+  EXPECT_NE(help.out.find("--runs"), std::string::npos) << help.out;
+  RunResult ok = run_illume({"report", "--runs", runs.none.string(), runs.coupled.string(), "--out",
+                             runs.out_html.string(), "--title", "CLI check"});
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  EXPECT_EQ(ok.out, runs.out_html.string() + "\n");
+  std::string html = read_file(runs.out_html);
+  EXPECT_NE(html.find("\"title\":\"CLI check\""), std::string::npos);
+  EXPECT_NE(html.find("\"name\":\"run-coupled\""), std::string::npos);
+  RunResult bad = run_illume({"report", "--runs", (dir / "nope").string(), "--out", (dir / "x.html").string()});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_EQ(bad.err, "illume: error: " + (dir / "nope").string() + ": no such run folder\n");
+  EXPECT_FALSE(fs::exists(dir / "x.html"));
+  RunResult usage = run_illume({"report", "--out", (dir / "x.html").string()});
+  EXPECT_NE(usage.status, 0);
+  EXPECT_NE(usage.err.find("--runs"), std::string::npos) << "--runs is required: " << usage.err;
+}

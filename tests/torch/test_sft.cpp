@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "common.h"
+#include "illume/io/safetensors.h"
+#include "illume/io/safetensors_torch.h"
+#include "illume/model/model.h"
+#include "illume/text/tokenizer.h"
+#include "illume/train/sft.h"
+#include "illume/util/file.h"
+#include "illume/util/json.h"
+
+using namespace illume;
+using namespace illume::train;
+
+TEST(Sft, BatchMarksOnlyResponsePositions) {
+  SftExample a{{5, 6, 7, 8, 9}, 3};  // prompt 5 6 7, response 8 9
+  SftExample b{{1, 2, 3}, 1};        // prompt 1, response 2 3
+  auto batch = make_batch({&a, &b}, 0);
+  ASSERT_EQ(batch.ids.sizes(), (std::vector<std::int64_t>{2, 5}));
+  EXPECT_TRUE(torch::equal(batch.mask, torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(batch.loss_mask, torch::tensor({{0.f, 0.f, 0.f, 1.f, 1.f}, {0.f, 1.f, 1.f, 0.f, 0.f}})));
+  EXPECT_EQ(batch.ids[1][4].item<std::int64_t>(), 0);  // right padding with pad_id
+  EXPECT_EQ(batch.target_tokens, 4);
+}
+
+TEST(Sft, LossCountsResponseTokensOnly) {
+  // Hand-made batch: B=2, T=5, V=7. Response targets: row 0 positions 3, 4; row 1 positions 1, 2.
+  SftExample a{{5, 6, 1, 3, 4}, 3};
+  SftExample b{{1, 2, 3}, 1};
+  auto batch = make_batch({&a, &b}, 0);
+  torch::manual_seed(3);
+  auto logits = torch::randn({2, 5, 7}).requires_grad_(true);
+  auto loss = masked_lm_loss(logits, batch.ids, batch.loss_mask);
+  // Expected: mean of -log_softmax(logits[b, t-1])[ids[b, t]] over the 4 response targets.
+  auto lp = torch::log_softmax(logits.detach(), -1);
+  double expected = -(lp[0][2][3].item<double>() + lp[0][3][4].item<double>() + lp[1][0][2].item<double>() +
+                      lp[1][1][3].item<double>()) / 4.0;
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-5);
+  loss.backward();
+  auto g = logits.grad();
+  // Positions that predict prompt tokens or padding get no gradient; those that predict response tokens do.
+  for (int t : {0, 1, 4}) EXPECT_EQ(g[0][t].abs().sum().item<double>(), 0.0) << "row 0 pos " << t;
+  for (int t : {2, 3, 4}) EXPECT_EQ(g[1][t].abs().sum().item<double>(), 0.0) << "row 1 pos " << t;
+  for (int t : {2, 3}) EXPECT_GT(g[0][t].abs().sum().item<double>(), 0.0);
+  for (int t : {0, 1}) EXPECT_GT(g[1][t].abs().sum().item<double>(), 0.0);
+  // Changing a prompt token (that is not predicted-from) leaves the loss unchanged.
+  SftExample a2{{5, 0, 1, 3, 4}, 3};
+  auto batch2 = make_batch({&a2, &b}, 0);
+  EXPECT_NEAR(masked_lm_loss(logits.detach(), batch2.ids, batch2.loss_mask).item<double>(), expected, 1e-6);
+}
+
+TEST(Sft, LearningRateWarmsUpThenDecaysByCosine) {
+  SftConfig c;
+  c.lr = 1e-3;
+  c.warmup_steps = 10;
+  c.steps = 110;
+  c.min_lr_ratio = 0.1;
+  EXPECT_NEAR(lr_at(c, 0), 1e-4, 1e-12);
+  EXPECT_NEAR(lr_at(c, 9), 1e-3, 1e-12);
+  EXPECT_NEAR(lr_at(c, 10), 1e-3, 1e-12);
+  EXPECT_NEAR(lr_at(c, 60), 1e-3 * (0.1 + 0.9 * 0.5), 1e-12);
+  EXPECT_NEAR(lr_at(c, 110), 1e-4, 1e-12);
+  EXPECT_LT(lr_at(c, 80), lr_at(c, 40));
+}
+
+namespace {
+
+void write_recipe(const std::filesystem::path& path, const std::filesystem::path& tok, const std::filesystem::path& out,
+                  const std::string& extra = "") {
+  std::ofstream f(path);
+  f << "seed: 3\nout: " << out.string() << "\ntokenizer: " << tok.string() << "\nthreads: 1\n"
+    << "model:\n  config: {model_type: qwen3, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
+       "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16, rms_norm_eps: 1.0e-6, "
+       "rope_theta: 10000.0, tie_word_embeddings: true}\n"
+    << "data:\n  generate: {n: 40, seed: 2, difficulty: easy}\n  eval_size: 8\n"
+    << "train: {steps: 4, batch_size: 4, lr: 0.01, warmup_steps: 1, log_every: 1, eval_every: 2, save_every: 2, "
+       "keep_checkpoints: 5}\n"
+    << extra;
+}
+
+at::Tensor weights_of(const std::filesystem::path& dir) {
+  auto model = Model::load(dir);
+  std::vector<at::Tensor> flat;
+  for (auto& p : model.parameters()) flat.push_back(p.flatten());
+  return torch::cat(flat);
+}
+
+}  // namespace
+
+TEST(Sft, TrainsCheckpointsAndResumesToTheSameWeights) {
+  auto dir = test::scratch_dir();
+  auto tok = dir / "tok";
+  auto r = test::run_illume({"countdown-tokenizer", "--out", tok.string(), "--n", "50", "--merges", "20"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  write_recipe(dir / "a.yaml", tok, dir / "a");
+  r = test::run_illume({"sft", "--config", (dir / "a.yaml").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir / "a" / "final" / f)) << f;
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "checkpoint-2" / "optimizer.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "checkpoint-4" / "trainer_state.json"));
+  auto metrics = read_jsonl_file(dir / "a" / "metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 4u);
+  EXPECT_EQ(metrics[3]["step"], 4);
+  EXPECT_TRUE(metrics[1].contains("eval_loss"));
+  EXPECT_TRUE(std::isfinite(metrics[3]["loss"].get<double>()));
+  // The weights moved away from the same random initialisation.
+  auto fresh = Model::random(Model::load(dir / "a" / "final").config(), 3);
+  std::vector<at::Tensor> flat;
+  for (auto& p : fresh.parameters()) flat.push_back(p.flatten());
+  auto final_a = weights_of(dir / "a" / "final");
+  EXPECT_GT((final_a - torch::cat(flat)).abs().max().item<double>(), 1e-4);
+
+  // Resume: a run that starts from A's checkpoint-2 ends with A's weights.
+  std::filesystem::create_directories(dir / "b");
+  std::filesystem::copy(dir / "a" / "checkpoint-2", dir / "b" / "checkpoint-2", std::filesystem::copy_options::recursive);
+  write_recipe(dir / "b.yaml", tok, dir / "b", "resume: true\n");
+  r = test::run_illume({"sft", "--config", (dir / "b.yaml").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming"), std::string::npos) << r.err;
+  EXPECT_TRUE(torch::allclose(weights_of(dir / "b" / "final"), final_a, 1e-5, 1e-6));
+  EXPECT_EQ(read_jsonl_file(dir / "b" / "metrics.jsonl").size(), 2u);  // steps 3 and 4 only
+}
+
+TEST(Sft, RecipeErrorsNameTheFileAndKey) {
+  auto dir = test::scratch_dir();
+  write_recipe(dir / "bad.yaml", dir / "tok", dir / "out", "accuracy: {n: 3, nn: 4}\n");
+  auto r = test::run_illume({"sft", "--config", (dir / "bad.yaml").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("bad.yaml: unknown key 'accuracy.nn'"), std::string::npos) << r.err;
+  write_recipe(dir / "ok.yaml", dir / "tok", dir / "out");
+  r = test::run_illume({"sft", "--config", (dir / "ok.yaml").string(), "train.lr=abc"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("'train.lr' has the wrong type"), std::string::npos) << r.err;
+  r = test::run_illume({"sft", "--config", (dir / "missing.yaml").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
+}
