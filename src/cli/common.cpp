@@ -52,15 +52,5 @@ void check_ids_in_vocabulary(const std::vector<std::int32_t>& ids, std::int64_t 
     if (id < 0 || id >= vocab) fail("{}: id {} is outside the vocabulary (size {})", source, id, vocab);
 }
 
-std::vector<std::int32_t> default_stop_tokens(const ModelConfig& config, const Tokenizer& tokenizer) {
-  std::vector<std::int32_t> stops;
-  for (auto id : config.eos_token_ids) stops.push_back(static_cast<std::int32_t>(id));
-  if (auto eos = tokenizer.eos_token_id()) stops.push_back(*eos);
-  for (const char* name : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>"})
-    if (auto id = tokenizer.token_to_id(name)) stops.push_back(*id);
-  std::sort(stops.begin(), stops.end());
-  stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
-  return stops;
-}
 
 }  // namespace illume::cli

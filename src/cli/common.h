@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "illume/infer/generate.h"
 #include "illume/model/model.h"
 #include "illume/text/tokenizer.h"
 
@@ -27,7 +28,7 @@ std::vector<std::int32_t> parse_id_list(const std::string& text, const std::stri
 // Ids must lie in [0, vocab): "SOURCE: id 999999 is outside the vocabulary (size N)".
 void check_ids_in_vocabulary(const std::vector<std::int32_t>& ids, std::int64_t vocab, const std::string& source);
 
-// Stop tokens for generation: config's eos ids + the tokenizer's eos + <|im_end|>/<|endoftext|> when present.
-std::vector<std::int32_t> default_stop_tokens(const ModelConfig& config, const Tokenizer& tokenizer);
+// Stop tokens for generation (infer/generate.h).
+using illume::default_stop_tokens;
 
 }  // namespace illume::cli

@@ -3,9 +3,12 @@
 #include <fstream>
 
 #include "common.h"
+#include "illume/attention/reference.h"
+#include "illume/attention/streaming.h"
 #include "illume/rl/advantage.h"
 #include "illume/rl/credit.h"
 #include "illume/rl/policy_loss.h"
+#include "illume/train/attention_pass.h"
 #include "illume/train/grpo_trainer.h"
 #include "illume/train/train_config.h"
 #include "illume/util/config.h"
@@ -154,6 +157,45 @@ TEST(TrainLogprobs, ResponseLogprobsMatchFullForward) {
       EXPECT_NEAR(lp.entropy[b][t].item<double>(), ent, 1e-4);
     }
   }
+}
+
+// The trainer's attention pass rides on the old-log-prob forward: its WAAD/FAI/Delta equal the
+// materialising reference over the same rows, and the log-probs equal those of a forward without it.
+TEST(TrainAttentionPass, FusedWithTheLogprobForwardMatchesTheReference) {
+  auto dir = test::make_tiny_model(test::scratch_dir() / "model", 3, 3);
+  auto model = Model::load(dir);
+  const std::vector<std::int64_t> prompt = {6, 3}, response = {20, 14};
+  const std::int64_t T = 26;
+  auto gen = at::detail::createCPUGenerator(5);
+  auto ids = torch::randint(0, model.config().vocab_size, {2, T}, gen, torch::kLong);
+  auto mask = torch::zeros({2, T}, torch::kLong);
+  for (int b = 0; b < 2; ++b) mask[b].narrow(0, 0, prompt[b] + response[b]).fill_(1);
+  train::AttentionPassOptions options{{}, 4, 2, 9};
+  torch::NoGradGuard no_grad;
+  train::ResponseLogprobs fused;
+  auto stats = train::attention_pass(model, prompt, response, options, [&](AttentionObserver* observer) {
+    fused = train::response_logprobs(model, ids, mask, prompt, response, 1.0, true, observer);
+  });
+  EXPECT_GE(stats.statistics_seconds, 0.0);
+  auto plain = train::response_logprobs(model, ids, mask, prompt, response, 1.0, true);
+  EXPECT_TRUE(torch::equal(fused.logprobs, plain.logprobs));
+
+  auto config = rl_attention_config(static_cast<int>(model.config().num_layers));
+  config.window = 4;
+  config.fai_horizon_lo = 2;
+  config.fai_horizon_hi = 9;
+  std::vector<SequenceLayout> layouts = {{0, prompt[0], response[0]}, {0, prompt[1], response[1]}};
+  FullMapRecorder recorder(config.layers);
+  model.forward_hidden(ids, mask, &recorder);
+  auto expected = reference_attention_stats(recorder.maps(), layouts, config);
+  for (int b = 0; b < 2; ++b) {
+    const auto n = response[b];
+    EXPECT_TRUE(torch::allclose(stats.waad[b].narrow(0, 0, n).to(torch::kDouble), expected[b].waad, 1e-5, 1e-6)) << b;
+    EXPECT_TRUE(torch::allclose(stats.fai[b].narrow(0, 0, n).to(torch::kDouble), expected[b].fai, 1e-5, 1e-6)) << b;
+    EXPECT_TRUE(torch::allclose(stats.delta[b].narrow(0, 0, n).to(torch::kDouble), expected[b].delta, 1e-5, 1e-6)) << b;
+    if (n < response[0]) EXPECT_EQ(stats.waad[b].narrow(0, n, response[0] - n).abs().sum().item<double>(), 0.0);
+  }
+  EXPECT_GT(stats.waad.max().item<double>(), 0.0);
 }
 
 namespace {

@@ -41,7 +41,7 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
     s.max_new_tokens = options.max_new_tokens;
     s.num_samples = k;
     s.seed = options.seed + begin;  // per-sample streams also depend on the prompt index within the call
-    s.stop_token_ids = options.stop_token_ids;
+    s.stop_token_ids = options.stop_token_ids.empty() ? default_stop_tokens(model.config(), tokenizer) : options.stop_token_ids;
     std::vector<Completion> completions;
     {
       torch::NoGradGuard no_grad;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "illume/model/model.h"
+#include "illume/text/tokenizer.h"
 
 namespace illume {
 
@@ -38,6 +39,10 @@ struct Completion {
 
 // Turns ids into text (the tokenizer's decode without special tokens). Needed for stop strings/text.
 using Detokenizer = std::function<std::string(const std::vector<std::int32_t>&)>;
+
+// Stop tokens for generation: the config's eos ids, the tokenizer's eos, and <|im_end|>,
+// <|endoftext|>, <|eot_id|>, <|end_of_text|> where the vocabulary has them; sorted, unique.
+std::vector<std::int32_t> default_stop_tokens(const ModelConfig& config, const Tokenizer& tokenizer);
 
 // Returns prompts.size() * num_samples completions ordered by (prompt, sample).
 std::vector<Completion> generate(const Model& model, const std::vector<std::vector<std::int32_t>>& prompts,

@@ -2,14 +2,38 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+
 #include "illume/attention/streaming.h"
 
 namespace illume::train {
 
-ResponseAttentionStats attention_pass(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
-                                      const std::vector<std::int64_t>& prompt_lengths,
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Times the calls into the statistics observer (the cost the attention pass adds to a forward).
+class TimedObserver : public AttentionObserver {
+ public:
+  explicit TimedObserver(AttentionObserver& inner) : inner_(inner) {}
+  bool wants_layer(int layer) const override { return inner_.wants_layer(layer); }
+  void on_block(const AttentionBlock& block) override {
+    auto t0 = Clock::now();
+    inner_.on_block(block);
+    seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  double seconds = 0;
+
+ private:
+  AttentionObserver& inner_;
+};
+
+}  // namespace
+
+ResponseAttentionStats attention_pass(const Model& model, const std::vector<std::int64_t>& prompt_lengths,
                                       const std::vector<std::int64_t>& response_lengths,
-                                      const AttentionPassOptions& options) {
+                                      const AttentionPassOptions& options,
+                                      const std::function<void(AttentionObserver*)>& forward) {
   torch::NoGradGuard no_grad;
   auto config = rl_attention_config(static_cast<int>(model.config().num_layers));
   if (!options.layers.empty()) config.layers = options.layers;
@@ -23,10 +47,14 @@ ResponseAttentionStats attention_pass(const Model& model, const at::Tensor& ids,
     R = std::max(R, response_lengths[i]);
   }
   AttentionStatsAccumulator acc(config, layouts);
+  TimedObserver timed(acc);
   for (int pass = 0; pass < acc.passes(); ++pass) {
-    model.forward_hidden(ids, mask, &acc);
+    forward(&timed);
+    auto t0 = Clock::now();
     acc.end_pass();
+    timed.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   }
+  auto t0 = Clock::now();
   auto stats = acc.finalize();
   const auto B = static_cast<std::int64_t>(layouts.size());
   ResponseAttentionStats out{torch::zeros({B, R}), torch::zeros({B, R}), torch::zeros({B, R})};
@@ -36,7 +64,16 @@ ResponseAttentionStats attention_pass(const Model& model, const at::Tensor& ids,
     out.fai[b].narrow(0, 0, n).copy_(stats[b].fai.to(torch::kCPU, torch::kFloat));
     out.delta[b].narrow(0, 0, n).copy_(stats[b].delta.to(torch::kCPU, torch::kFloat));
   }
+  out.statistics_seconds = timed.seconds + std::chrono::duration<double>(Clock::now() - t0).count();
   return out;
+}
+
+ResponseAttentionStats attention_pass(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
+                                      const std::vector<std::int64_t>& prompt_lengths,
+                                      const std::vector<std::int64_t>& response_lengths,
+                                      const AttentionPassOptions& options) {
+  return attention_pass(model, prompt_lengths, response_lengths, options,
+                        [&](AttentionObserver* observer) { model.forward_hidden(ids, mask, observer); });
 }
 
 }  // namespace illume::train

@@ -73,16 +73,6 @@ at::Tensor pad_columns(const at::Tensor& x, std::int64_t R) {
   return torch::constant_pad_nd(x, {0, R - x.size(1)}, 0);
 }
 
-std::vector<std::int32_t> stop_tokens(const Model& model, const Tokenizer& tokenizer) {
-  std::vector<std::int32_t> out;
-  for (auto id : model.config().eos_token_ids) out.push_back(static_cast<std::int32_t>(id));
-  if (auto e = tokenizer.eos_token_id()) out.push_back(*e);
-  for (const char* t : {"<|im_end|>", "<|endoftext|>"})
-    if (auto id = tokenizer.token_to_id(t)) out.push_back(*id);
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
 
 void write_json_atomic(const fs::path& path, const Json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
@@ -91,7 +81,7 @@ void write_json_atomic(const fs::path& path, const Json& j) { write_file_atomic(
 ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
                                    const std::vector<std::int64_t>& prompt_lengths,
                                    const std::vector<std::int64_t>& response_lengths, double temperature,
-                                   bool want_entropy) {
+                                   bool want_entropy, AttentionObserver* observer) {
   const auto B = ids.size(0), T = ids.size(1);
   std::int64_t R = 1;
   for (auto r : response_lengths) R = std::max(R, r);
@@ -102,7 +92,7 @@ ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, co
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t t = 0; t < R; ++t) ia[b][t] = std::min(prompt_lengths[b] - 1 + t, T - 2);
   index = index.to(ids.device());
-  auto hidden = model.forward_hidden(ids, mask);                                       // [B, T, D]
+  auto hidden = model.forward_hidden(ids, mask, observer);                                       // [B, T, D]
   const auto D = hidden.size(2);
   auto h = hidden.gather(1, index.unsqueeze(-1).expand({B, R, D}));                     // [B, R, D]
   auto logits = model.logits(h);                                                        // [B, R, V] f32
@@ -155,7 +145,7 @@ struct GrpoTrainer::Impl {
         problems(std::move(p)), reward(std::move(r)), task(data::parse_task(config.task)) {
     if (problems.empty()) fail("{}: no training problems", config.data_path);
     prompt_ids.resize(problems.size());
-    stops = stop_tokens(policy, tokenizer);
+    stops = default_stop_tokens(policy.config(), tokenizer);
     if (auto pad = tokenizer.pad_token_id()) pad_id = *pad;
     else if (!stops.empty()) pad_id = stops.front();
     if (config.loss.kl_coef > 0) {
@@ -308,19 +298,44 @@ Json GrpoTrainer::Impl::do_step() {
     return std::make_tuple(rs, pl, rl);
   };
 
-  // 4. old log-probs (+ entropies, reference log-probs) from the training forward, no grad
+  // 4-5. Old log-probs (+ entropies, reference log-probs) from the training forward, no grad; for the
+  // strategies that read WAAD/FAI/Delta the attention statistics ride on that same forward (the
+  // attention pass), so they cost only the observer's time.
   t0 = Clock::now();
   auto old_logprobs = torch::zeros({B, R});
   auto entropy = torch::zeros({B, R});
   at::Tensor ref_logprobs;
   if (reference) ref_logprobs = torch::zeros({B, R});
+  auto resp_mask = response_mask(lengths, R);
+  CreditInputs credit_in;
+  credit_in.response_mask = resp_mask;
+  credit_in.entropy = entropy;
+  const bool with_attention = config.needs_attention() && B > 0;
+  if (with_attention) {
+    credit_in.waad = torch::zeros({B, R});
+    credit_in.fai = torch::zeros({B, R});
+    credit_in.delta = torch::zeros({B, R});
+  }
+  double time_attention = 0;
   {
     torch::NoGradGuard no_grad;
+    const AttentionPassOptions ao{config.attention_layers, config.window, config.horizon_lo, config.horizon_hi};
     for (std::int64_t begin = 0; begin < B; begin += micro) {
       auto end = std::min(B, begin + micro);
       auto [rs, pl, rl] = chunk_of(begin, end);
       auto [ids, mask] = pack_rows(rs, pad_id, device);
-      auto lp = response_logprobs(policy, ids, mask, pl, rl, config.temperature, true);
+      ResponseLogprobs lp;
+      if (with_attention) {
+        auto stats = attention_pass(policy, pl, rl, ao, [&](AttentionObserver* observer) {
+          lp = response_logprobs(policy, ids, mask, pl, rl, config.temperature, true, observer);
+        });
+        credit_in.waad.narrow(0, begin, end - begin).copy_(pad_columns(stats.waad, R));
+        credit_in.fai.narrow(0, begin, end - begin).copy_(pad_columns(stats.fai, R));
+        credit_in.delta.narrow(0, begin, end - begin).copy_(pad_columns(stats.delta, R));
+        time_attention += stats.statistics_seconds;
+      } else {
+        lp = response_logprobs(policy, ids, mask, pl, rl, config.temperature, true);
+      }
       old_logprobs.narrow(0, begin, end - begin).copy_(pad_columns(lp.logprobs.cpu(), R));
       entropy.narrow(0, begin, end - begin).copy_(pad_columns(lp.entropy.cpu(), R));
       if (reference) {
@@ -329,30 +344,7 @@ Json GrpoTrainer::Impl::do_step() {
       }
     }
   }
-  const double time_old = seconds_since(t0);
-  auto resp_mask = response_mask(lengths, R);
-
-  // 5. attention pass (only the strategies that read WAAD/FAI/Delta)
-  t0 = Clock::now();
-  CreditInputs credit_in;
-  credit_in.response_mask = resp_mask;
-  credit_in.entropy = entropy;
-  if (config.needs_attention() && B > 0) {
-    credit_in.waad = torch::zeros({B, R});
-    credit_in.fai = torch::zeros({B, R});
-    credit_in.delta = torch::zeros({B, R});
-    AttentionPassOptions ao{config.attention_layers, config.window, config.horizon_lo, config.horizon_hi};
-    for (std::int64_t begin = 0; begin < B; begin += micro) {
-      auto end = std::min(B, begin + micro);
-      auto [rs, pl, rl] = chunk_of(begin, end);
-      auto [ids, mask] = pack_rows(rs, pad_id, device);
-      auto stats = attention_pass(policy, ids, mask, pl, rl, ao);
-      credit_in.waad.narrow(0, begin, end - begin).copy_(pad_columns(stats.waad, R));
-      credit_in.fai.narrow(0, begin, end - begin).copy_(pad_columns(stats.fai, R));
-      credit_in.delta.narrow(0, begin, end - begin).copy_(pad_columns(stats.delta, R));
-    }
-  }
-  const double time_attention = seconds_since(t0);
+  const double time_old = seconds_since(t0) - time_attention;
 
   // 6. gamma and token advantages (no grad)
   CreditOptions credit = config.credit;

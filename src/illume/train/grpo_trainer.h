@@ -6,7 +6,8 @@
 //      dynamic sampling (drop zero-variance groups),
 //   4. old log-probs (and token entropies) from a no-grad *training* forward, so rollout and update
 //      numerics never disagree; reference log-probs when loss.kl_coef > 0,
-//   5. the attention pass (only for local/global/coupled): the current policy's WAAD/FAI/Delta,
+//   5. the attention pass (only for local/global/coupled): the current policy's WAAD/FAI/Delta from the
+//      streaming statistics attached to step 4's forward (time_attention = the statistics' own time),
 //   6. gamma (no grad), A~ = gamma * A,
 //   7. PPO-clip updates: batch_size / micro_batch_size AdamW steps, one per micro-batch, grad-norm clip.
 // Each step appends one row to OUT/metrics.jsonl; checkpoints go to OUT/checkpoints/step-NNNNNN
@@ -34,14 +35,14 @@ using RewardFn = std::function<reward::RewardResult(const data::Problem&, const 
 // response; rows right-padded). ids/mask [B, T]; prompt_lengths/response_lengths per row.
 // Returns logprobs [B, R] (R = max response length; entries past a row's length are meaningless and
 // must be masked) and, when want_entropy, token entropies [B, R] (no grad). Logits are divided by
-// `temperature` (the sampling distribution).
+// `temperature` (the sampling distribution). An observer, if given, sees the forward's attention.
 struct ResponseLogprobs {
   at::Tensor logprobs, entropy;
 };
 ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
                                    const std::vector<std::int64_t>& prompt_lengths,
                                    const std::vector<std::int64_t>& response_lengths, double temperature,
-                                   bool want_entropy);
+                                   bool want_entropy, AttentionObserver* observer = nullptr);
 
 // The checkpoint folders under OUT/checkpoints, oldest first (complete ones only).
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& out_dir);
