@@ -9,6 +9,7 @@
 #include <random>
 
 #include "illume/data/tasks.h"
+#include "illume/eval/evaluate.h"
 #include "illume/infer/generate.h"
 #include "illume/io/safetensors.h"
 #include "illume/io/safetensors_torch.h"
@@ -94,30 +95,17 @@ double lr_at(const SftConfig& c, std::int64_t step) {
 
 AccuracyResult countdown_accuracy(const Model& model, const Tokenizer& tokenizer, const fs::path& file,
                                   std::int64_t n, std::int64_t max_new_tokens, bool show_progress) {
-  torch::NoGradGuard no_grad;
-  auto problems = data::load_problems(data::Task::Countdown, file);
-  if (n > 0 && static_cast<std::int64_t>(problems.size()) > n) problems.resize(static_cast<std::size_t>(n));
-  std::vector<std::vector<std::int32_t>> prompts;
-  for (auto& p : problems) {
-    prompts.push_back(tokenizer.encode(data::prompt_text(data::Task::Countdown, p, data::PromptStyle::Chat), true, file.string()));
-  }
-  SamplingOptions o;
-  o.temperature = 0;
+  eval::EvalOptions o;
+  o.chat = true;
+  o.limit = n;
   o.max_new_tokens = max_new_tokens;
-  o.max_batch_rows = 128;
+  o.prompts_per_batch = 128;
   o.show_progress = show_progress;
-  for (const char* name : {"<|im_end|>", "<|endoftext|>"})
-    if (auto id = tokenizer.token_to_id(name)) o.stop_token_ids.push_back(*id);
-  auto out = generate(model, prompts, o, [&](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); });
+  auto result = eval::evaluate(model, tokenizer, data::Task::Countdown, data::load_problems(data::Task::Countdown, file), o);
   AccuracyResult r;
-  r.n = static_cast<std::int64_t>(problems.size());
-  double correct = 0, tokens = 0;
-  for (auto& c : out) {
-    correct += data::score_response(data::Task::Countdown, problems[c.prompt_index], c.text).correct ? 1 : 0;
-    tokens += static_cast<double>(c.ids.size());
-  }
-  r.accuracy = r.n ? correct / r.n : 0;
-  r.mean_response_tokens = r.n ? tokens / r.n : 0;
+  r.n = result.summary["problems"].get<std::int64_t>();
+  r.accuracy = result.summary["pass@1"].get<double>();
+  r.mean_response_tokens = result.summary["response_length_mean"].get<double>();
   return r;
 }
 
