@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "illume/util/error.h"
+
 namespace illume::test {
 
 // ../shared (read-only fixtures and data); ILLUME_SHARED overrides the compiled-in path.
@@ -27,6 +29,18 @@ inline std::filesystem::path scratch_dir() {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// The message of the illume::Error that f throws; "<no error>" when it throws none (so a check on the
+// message fails).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const ::illume::Error& e) {
+    return e.what();
+  }
+  return "<no error>";
 }
 
 }  // namespace illume::test

@@ -6,17 +6,7 @@
 #include "illume/util/file.h"
 
 using namespace illume;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using illume::test::error_of;
 
 TEST(Config, YamlScalarsAreTyped) {
   Json j = parse_yaml("a: 3\nb: 1e-6\nc: true\nd: hello\ne: '12'\nf: [10, 100]\ng:\n  h: -2.5\nn: ~\n", "t.yaml");

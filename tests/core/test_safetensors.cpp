@@ -12,6 +12,7 @@
 #include "illume/util/json.h"
 
 using namespace illume;
+using illume::test::error_of;
 using namespace illume::st;
 namespace fs = std::filesystem;
 
@@ -36,16 +37,6 @@ fs::path craft(const fs::path& dir, const std::string& header, const std::string
   auto path = dir / name;
   write_bytes(path, le64(header.size()) + header + data);
   return path;
-}
-
-template <typename F>
-std::string error_of(F&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 // Opening PATH fails with a one-line message naming PATH and containing `problem`.

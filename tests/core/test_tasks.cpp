@@ -10,21 +10,10 @@
 #include "illume/util/json.h"
 
 using namespace illume;
+using illume::test::error_of;
 using namespace illume::data;
 
 namespace {
-
-// The message of the illume::Error that f throws ("" and a test failure if it throws none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an illume::Error";
-  return "";
-}
 
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (haystack) << "' lacks '" << (needle) << "'"

@@ -171,30 +171,8 @@ long long ink(const std::string& dom, const std::string& canvas_id) {
   return v.empty() ? -1 : std::stoll(v);
 }
 
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
-  return n;
-}
 
-// Everything wrong with a loaded page; empty when it is healthy and drew `plots` canvases.
-std::vector<std::string> page_problems(const ChromiumPage& run, int plots) {
-  std::vector<std::string> problems;
-  if (run.status != 0) problems.push_back("chromium exited with status " + std::to_string(run.status));
-  for (const auto& line : run.console) problems.push_back("console: " + line);
-  std::string errors = dom_attribute(run.dom, "<body", "data-js-errors");
-  if (errors != "0") problems.push_back("data-js-errors=\"" + errors + "\"");
-  std::string drawn = dom_attribute(run.dom, "<body", "data-plots-drawn");
-  if (drawn != std::to_string(plots))
-    problems.push_back("data-plots-drawn=\"" + drawn + "\", expected " + std::to_string(plots));
-  return problems;
-}
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += "\n  " + l;
-  return out;
-}
 
 }  // namespace
 

@@ -11,19 +11,10 @@
 #include "illume/util/file.h"
 
 using namespace illume;
+using illume::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 std::string le64(std::uint64_t n) {
   std::string out(8, '\0');

@@ -16,18 +16,10 @@
 #include "train_test_util.h"
 
 using namespace illume;
+using illume::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Json tiny_recipe(const fs::path& model_dir, const fs::path& out) {
   return parse_yaml(fmt::format(R"(

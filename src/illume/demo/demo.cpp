@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 
 #include "illume/attention/analysis.h"
@@ -77,10 +78,19 @@ Json analyse(const Model& model, const Tokenizer& tokenizer, const std::vector<d
   return write_analysis_outputs(out, tokenizer, inputs, analyzed, settings, meta);
 }
 
+// Progress lines on stdout, flushed at once (they interleave with the progress bars on stderr).
+[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vprintf(format, args);
+  va_end(args);
+  std::fflush(stdout);
+}
+
 void print_coupling(const Json& summary) {
   for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"})
     if (summary.contains(key))
-      std::printf("    %-30s observed %.4f  random %.4f  lift %.2f\n", key, summary[key].value("observed", 0.0),
+      say("    %-30s observed %.4f  random %.4f  lift %.2f\n", key, summary[key].value("observed", 0.0),
                   summary[key].value("random", 0.0), summary[key].value("lift", 0.0));
 }
 
@@ -102,7 +112,7 @@ Json run_demo(const DemoOptions& o) {
     train_file = shared_countdown / "train.jsonl";
     test_file = shared_countdown / "test.jsonl";
   } else {
-    std::printf("demo: %s not found; using generated Countdown puzzles (seeds 101/102) in %s\n",
+    say("demo: %s not found; using generated Countdown puzzles (seeds 101/102) in %s\n",
                 shared_countdown.string().c_str(), (o.out_dir / "data").string().c_str());
     ensure_directory(o.out_dir / "data");
     train_file = generated_split(o.out_dir / "data", "train", 101, 4000);
@@ -130,7 +140,7 @@ Json run_demo(const DemoOptions& o) {
                  {"runs", Json::object()}};
 
   // 1-2. The default model: evaluation and analysis.
-  std::printf("demo: [1/%zu] the default model %s\n", o.strategies.size() + 2, o.model_dir.string().c_str());
+  say("demo: [1/%zu] the default model %s\n", o.strategies.size() + 2, o.model_dir.string().c_str());
   auto t0 = Clock::now();
   Json base_summary;
   {
@@ -138,12 +148,12 @@ Json run_demo(const DemoOptions& o) {
     auto base = eval::evaluate(model, tokenizer, data::Task::Countdown, test_problems, eval_options);
     eval::write_eval(o.out_dir / "eval-base", base);
     base_summary = base.summary;
-    std::printf("  accuracy (greedy pass@1) on %lld held-out puzzles: %.3f\n",
+    say("  accuracy (greedy pass@1) on %lld held-out puzzles: %.3f\n",
                 static_cast<long long>(base_summary["problems"].get<std::int64_t>()), base_summary["pass@1"].get<double>());
     auto coupling = analyse(model, tokenizer, test_problems, o.analysis_responses, o.analysis_temperature, o.seed,
                             base_config.max_response_tokens, o.out_dir / "analysis-base",
                             "illume demo: the default model", o.model_dir.string());
-    std::printf("  analysis of %lld responses -> %s\n", static_cast<long long>(o.analysis_responses),
+    say("  analysis of %lld responses -> %s\n", static_cast<long long>(o.analysis_responses),
                 (o.out_dir / "analysis-base" / "report.html").string().c_str());
     print_coupling(coupling);
   }
@@ -161,7 +171,7 @@ Json run_demo(const DemoOptions& o) {
     const auto run_dir = o.out_dir / ("grpo-" + strategy);
     config.out_dir = run_dir.string();
     fs::remove_all(run_dir);  // a demo run always starts from the default model
-    std::printf("demo: [%zu/%zu] GRPO with credit '%s': %lld steps x %lld responses -> %s\n", index++,
+    say("demo: [%zu/%zu] GRPO with credit '%s': %lld steps x %lld responses -> %s\n", index++,
                 o.strategies.size() + 2, strategy.c_str(), static_cast<long long>(config.steps),
                 static_cast<long long>(config.batch_size), run_dir.string().c_str());
     t0 = Clock::now();
@@ -185,7 +195,7 @@ Json run_demo(const DemoOptions& o) {
               {"train_seconds", train_seconds}, {"share_attention", steps > 0 ? share / steps : 0.0},
               {"eval_after", after.summary}, {"coupling_after", coupling}};
     result["runs"][strategy] = r;
-    std::printf("  accuracy %.3f -> %.3f; training %.0f s, attention pass %.1f%% of a step\n",
+    say("  accuracy %.3f -> %.3f; training %.0f s, attention pass %.1f%% of a step\n",
                 base_summary["pass@1"].get<double>(), after.summary["pass@1"].get<double>(), train_seconds,
                 100 * r["share_attention"].get<double>());
     run_dirs.push_back(run_dir);
@@ -208,7 +218,7 @@ Json run_demo(const DemoOptions& o) {
   result["seconds"] = seconds_since(start);
   result["index"] = index_html.string();
   write_file_atomic(o.out_dir / "demo.json", result.dump(2) + "\n");
-  std::printf("demo: done in %.0f s -> %s\n", result["seconds"].get<double>(), index_html.string().c_str());
+  say("demo: done in %.0f s -> %s\n", result["seconds"].get<double>(), index_html.string().c_str());
   return result;
 }
 

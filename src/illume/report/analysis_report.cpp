@@ -167,20 +167,23 @@ std::string json_for_script(const Json& value) {
   return out;
 }
 
-}  // namespace report_detail
-
-std::string render_analysis_report(const Json& data) {
-  std::string json = report_detail::json_for_script(prepared(data));
-  std::string_view page = report_detail::analysis_report_template();
-  auto at = page.find(report_detail::kDataPlaceholder);
-  if (at == std::string_view::npos || page.find(report_detail::kDataPlaceholder, at + 1) != std::string_view::npos)
-    fail("analysis report template: the data placeholder must occur exactly once");
+std::string fill_template(std::string_view page, const Json& data, std::string_view template_name) {
+  std::string json = json_for_script(data);
+  auto at = page.find(kDataPlaceholder);
+  if (at == std::string_view::npos || page.find(kDataPlaceholder, at + 1) != std::string_view::npos)
+    fail("{}: the data placeholder must occur exactly once", template_name);
   std::string html;
   html.reserve(page.size() + json.size());
   html.append(page.substr(0, at));
   html.append(json);
-  html.append(page.substr(at + report_detail::kDataPlaceholder.size()));
+  html.append(page.substr(at + kDataPlaceholder.size()));
   return html;
+}
+
+}  // namespace report_detail
+
+std::string render_analysis_report(const Json& data) {
+  return report_detail::fill_template(report_detail::analysis_report_template(), prepared(data), "analysis report template");
 }
 
 void write_analysis_report(const std::filesystem::path& out_html, const Json& data) {

@@ -278,17 +278,7 @@ Json collect_runs(const std::vector<fs::path>& run_dirs, const fs::path& out_htm
 }
 
 std::string render_dashboard(const Json& data) {
-  std::string json = report_detail::json_for_script(prepared(data));
-  std::string_view page = report_detail::dashboard_template();
-  auto at = page.find(report_detail::kDataPlaceholder);
-  if (at == std::string_view::npos || page.find(report_detail::kDataPlaceholder, at + 1) != std::string_view::npos)
-    fail("dashboard template: the data placeholder must occur exactly once");
-  std::string html;
-  html.reserve(page.size() + json.size());
-  html.append(page.substr(0, at));
-  html.append(json);
-  html.append(page.substr(at + report_detail::kDataPlaceholder.size()));
-  return html;
+  return report_detail::fill_template(report_detail::dashboard_template(), prepared(data), "dashboard template");
 }
 
 void write_dashboard(const fs::path& out_html, const Json& data) {
