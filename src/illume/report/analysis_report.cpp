@@ -13,15 +13,7 @@ namespace {
 using Json = nlohmann::json;
 constexpr const char* kSource = "analysis report data";
 
-// Rounds to `digits` significant digits, so the shortest round-trip form nlohmann writes is short.
-double round_significant(double v, int digits) {
-  if (!std::isfinite(v) || v == 0.0) return v;
-  char buffer[40];
-  auto written = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::general, digits);
-  double out = v;
-  std::from_chars(buffer, written.ptr, out);
-  return out;
-}
+using report_detail::round_significant;
 
 void round_numbers(Json& value, int digits) {
   if (value.is_number_float()) {
@@ -164,6 +156,15 @@ std::string json_for_script(const Json& value) {
       out += c;
     }
   }
+  return out;
+}
+
+double round_significant(double v, int digits) {
+  if (!std::isfinite(v) || v == 0.0) return v;
+  char buffer[40];
+  auto written = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::general, digits);
+  double out = v;
+  std::from_chars(buffer, written.ptr, out);
   return out;
 }
 

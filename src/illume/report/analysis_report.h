@@ -74,6 +74,9 @@ inline constexpr std::string_view kDataPlaceholder = "@@ILLUME_DATA_JSON@@";
 // JSON text safe inside <script type="application/json">: '<', '>', '&', U+2028 and U+2029 are
 // written as \uXXXX escapes (only ever inside JSON strings, so the JSON value is unchanged).
 std::string json_for_script(const nlohmann::json& value);
+// v rounded to `digits` significant digits (so the shortest round-trip form nlohmann writes is short);
+// NaN, inf and 0 unchanged.
+double round_significant(double v, int digits);
 // The page: `page` with its one kDataPlaceholder replaced by json_for_script(data); fails naming
 // `template_name` unless the placeholder occurs exactly once.
 std::string fill_template(std::string_view page, const nlohmann::json& data, std::string_view template_name);

@@ -204,14 +204,7 @@ Json collect_run(const fs::path& dir, const fs::path& out_html) {
 
 // ---------- checking and preparing the data ----------
 
-double round_significant(double v, int digits) {
-  if (!std::isfinite(v) || v == 0.0) return v;
-  char buffer[40];
-  auto written = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::general, digits);
-  double out = v;
-  std::from_chars(buffer, written.ptr, out);
-  return out;
-}
+using report_detail::round_significant;
 
 Json prepared(const Json& data) {
   check(data.is_object(), "{}: expected a JSON object", kSource);
