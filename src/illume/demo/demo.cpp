@@ -164,10 +164,9 @@ Json run_demo(const DemoOptions& o) {
   std::vector<fs::path> run_dirs;
   std::size_t index = 2;
   for (const auto& strategy : o.strategies) {
-    auto config = base_config;
     auto run_recipe = recipe;
     apply_override(run_recipe, "credit.strategy=" + strategy, "demo");
-    config = train::train_config_from_json(run_recipe, o.grpo_config.string());
+    auto config = train::train_config_from_json(run_recipe, o.grpo_config.string());
     const auto run_dir = o.out_dir / ("grpo-" + strategy);
     config.out_dir = run_dir.string();
     fs::remove_all(run_dir);  // a demo run always starts from the default model
@@ -204,12 +203,9 @@ Json run_demo(const DemoOptions& o) {
   // 4. The dashboard.
   const auto index_html = o.out_dir / "index.html";
   auto data = collect_runs(run_dirs, index_html);
-  data["title"] = "illume demo: GRPO on " + o.model_dir.filename().string() + ", credit " +
-                  [&] {
-                    std::string s;
-                    for (const auto& st : o.strategies) s += (s.empty() ? "" : " vs ") + st;
-                    return s;
-                  }();
+  std::string title = "illume demo: GRPO on " + o.model_dir.filename().string() + ", credit ";
+  for (std::size_t i = 0; i < o.strategies.size(); ++i) title += (i ? " vs " : "") + o.strategies[i];
+  data["title"] = title;
   for (auto& run : data["runs"])
     run["reports"].push_back({{"label", "the default model (before training)"},
                               {"path", (o.out_dir / "analysis-base" / "report.html").string()},
