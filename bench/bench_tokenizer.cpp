@@ -14,6 +14,7 @@
 #include "illume/text/tokenizer.h"
 #include "illume/util/error.h"
 #include "illume/util/json.h"
+#include "illume/util/build_paths.h"
 
 namespace {
 
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
   try {
     std::filesystem::path shared = argc > 1                        ? std::filesystem::path(argv[1])
                                    : std::getenv("ILLUME_SHARED") ? std::filesystem::path(std::getenv("ILLUME_SHARED"))
-                                                                  : std::filesystem::path(ILLUME_SOURCE_DIR) / ".." / "shared";
+                                                                  : std::filesystem::path(::illume::build::source_dir()) / ".." / "shared";
     auto start = std::chrono::steady_clock::now();
     const illume::Tokenizer tokenizer = illume::Tokenizer::from_dir(shared / "tokenizer");
     std::printf("load tokenizer.json:  %.3f s (vocab %d)\n", seconds_since(start), tokenizer.vocab_size());

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "illume/util/build_paths.h"
 #include "illume/util/error.h"
 
 namespace illume::test {
@@ -15,7 +16,7 @@ namespace illume::test {
 // ../shared (read-only fixtures and data); ILLUME_SHARED overrides the compiled-in path.
 inline std::filesystem::path shared_dir() {
   if (const char* env = std::getenv("ILLUME_SHARED")) return env;
-  return ILLUME_SHARED_DIR;
+  return ::illume::build::shared_dir();
 }
 
 inline std::filesystem::path shared_path(const std::string& relative) { return shared_dir() / relative; }
@@ -66,14 +67,10 @@ std::string error_of(F&& f) {
 
 namespace illume::test {
 
-// The `illume` binary: $ILLUME_BIN (set by ctest), else the path compiled in.
+// The `illume` binary: $ILLUME_BIN (set by ctest), else the one in the build folder.
 inline std::string illume_binary() {
   if (const char* env = std::getenv("ILLUME_BIN")) return env;
-#ifdef ILLUME_BIN_PATH
-  return ILLUME_BIN_PATH;
-#else
-  return "illume";
-#endif
+  return (std::filesystem::path(::illume::build::binary_dir()) / "illume").string();
 }
 
 struct RunResult {

@@ -7,10 +7,11 @@
 #include "cli/command.h"
 #include "illume/demo/demo.h"
 #include "illume/util/error.h"
+#include "illume/util/build_paths.h"
 
 namespace {
 
-std::filesystem::path source_path(const char* relative) { return std::filesystem::path(ILLUME_SOURCE_DIR) / relative; }
+std::filesystem::path source_path(const char* relative) { return std::filesystem::path(::illume::build::source_dir()) / relative; }
 
 void setup(CLI::App& app) {
   struct Flags {

@@ -10,12 +10,13 @@
 #include "illume/rl/reward/countdown.h"
 #include "illume/text/tokenizer.h"
 #include "illume/util/json.h"
+#include "illume/util/build_paths.h"
 
 using namespace illume;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path default_model() { return fs::path(ILLUME_SOURCE_DIR) / "models" / "illume-countdown-tiny"; }
+fs::path default_model() { return fs::path(::illume::build::source_dir()) / "models" / "illume-countdown-tiny"; }
 }  // namespace
 
 TEST(DefaultModel, LoadsAsAHuggingFaceQwen3Folder) {

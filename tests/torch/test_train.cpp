@@ -14,6 +14,7 @@
 #include "illume/util/config.h"
 #include "illume/util/file.h"
 #include "train_test_util.h"
+#include "illume/util/build_paths.h"
 
 using namespace illume;
 using illume::test::error_of;
@@ -49,7 +50,7 @@ std::vector<Json> read_rows(const fs::path& path) {
 
 TEST(TrainConfig, RepositoryRecipesParse) {
   for (const char* name : {"countdown-qwen3-4b.yaml", "math-qwen3-4b.yaml", "countdown-tiny-cpu.yaml"}) {
-    auto path = fs::path(ILLUME_SOURCE_DIR) / "configs" / name;
+    auto path = fs::path(::illume::build::source_dir()) / "configs" / name;
     auto c = train::train_config_from_json(load_yaml_file(path), path.string());
     if (std::string(name).find("4b") != std::string::npos) {
       // METHOD.md section 4's hyperparameters.
