@@ -1,7 +1,8 @@
 // illume train: GRPO with attention-guided credit (METHOD.md section 4) from a YAML recipe.
-//   illume train --config configs/countdown-tiny-cpu.yaml [key.sub=value ...] [--resume]
+//   illume train --config configs/countdown-tiny-cpu.yaml [key.sub=value ...] [--resume] [--print-config]
 // Overrides use the recipe's dotted keys (e.g. credit.strategy=coupled run.steps=10); values are
-// parsed as YAML. Unknown keys and wrong types fail with the file's name before anything runs.
+// parsed as YAML. Unknown keys, wrong types and unknown names (a task, a dtype) fail naming the file
+// or the override before any model loads.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,7 +11,6 @@
 #include "cli/command.h"
 #include "illume/train/grpo_trainer.h"
 #include "illume/train/train_config.h"
-#include "illume/util/config.h"
 
 namespace {
 
@@ -26,11 +26,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--config", f->config, "the YAML recipe (see configs/)")->required();
   cmd->add_option("overrides", f->overrides, "key.sub=value overrides of the recipe");
   cmd->add_flag("--resume", f->resume, "continue from the newest complete checkpoint in run.out");
-  cmd->add_flag("--print-config", f->print_config, "print the resolved config as JSON and exit");
+  cmd->add_flag("--print-config", f->print_config, "print the resolved config (absolute paths) as JSON and exit");
   cmd->callback([f] {
-    auto root = illume::load_yaml_file(f->config);
-    for (const auto& o : f->overrides) illume::apply_override(root, o, "command line");
-    auto config = illume::train::train_config_from_json(root, f->config);
+    auto config = illume::train::load_train_config(f->config, f->overrides);
     if (f->print_config) {
       std::printf("%s\n", illume::train::train_config_to_json(config).dump(2).c_str());
       return;

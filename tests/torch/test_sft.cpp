@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <regex>
 
 #include "common.h"
 #include "illume/io/safetensors.h"
@@ -11,6 +12,8 @@
 #include "illume/text/tokenizer.h"
 #include "illume/train/sft.h"
 #include "illume/util/file.h"
+#include "illume/util/build_paths.h"
+#include "illume/util/config.h"
 #include "illume/util/json.h"
 
 using namespace illume;
@@ -55,10 +58,10 @@ TEST(Sft, LossCountsResponseTokensOnly) {
 
 TEST(Sft, LearningRateWarmsUpThenDecaysByCosine) {
   SftConfig c;
-  c.lr = 1e-3;
-  c.warmup_steps = 10;
-  c.steps = 110;
-  c.min_lr_ratio = 0.1;
+  c.optim.lr = 1e-3;
+  c.optim.warmup_steps = 10;
+  c.run.steps = 110;
+  c.optim.min_lr_ratio = 0.1;
   EXPECT_NEAR(lr_at(c, 0), 1e-4, 1e-12);
   EXPECT_NEAR(lr_at(c, 9), 1e-3, 1e-12);
   EXPECT_NEAR(lr_at(c, 10), 1e-3, 1e-12);
@@ -69,17 +72,20 @@ TEST(Sft, LearningRateWarmsUpThenDecaysByCosine) {
 
 namespace {
 
+std::string recipe_text(const std::filesystem::path& tok, const std::filesystem::path& out) {
+  return "model:\n  tokenizer: " + tok.string() +
+         "\n  config: {model_type: qwen3, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
+         "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16, rms_norm_eps: 1.0e-6, "
+         "rope_theta: 10000.0, tie_word_embeddings: true}\n"
+         "data:\n  generate: {n: 40, seed: 2, difficulty: easy}\n  eval_size: 8\n"
+         "optim: {batch_size: 4, lr: 0.01, warmup_steps: 1}\n"
+         "run: {out: " + out.string() + ", steps: 4, seed: 3, threads: 1, log_every: 1, eval_every: 2, save_every: 2, "
+         "keep_checkpoints: 5, progress: false}\n";
+}
+
 void write_recipe(const std::filesystem::path& path, const std::filesystem::path& tok, const std::filesystem::path& out,
                   const std::string& extra = "") {
-  std::ofstream f(path);
-  f << "seed: 3\nout: " << out.string() << "\ntokenizer: " << tok.string() << "\nthreads: 1\n"
-    << "model:\n  config: {model_type: qwen3, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
-       "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16, rms_norm_eps: 1.0e-6, "
-       "rope_theta: 10000.0, tie_word_embeddings: true}\n"
-    << "data:\n  generate: {n: 40, seed: 2, difficulty: easy}\n  eval_size: 8\n"
-    << "train: {steps: 4, batch_size: 4, lr: 0.01, warmup_steps: 1, log_every: 1, eval_every: 2, save_every: 2, "
-       "keep_checkpoints: 5}\n"
-    << extra;
+  std::ofstream(path) << recipe_text(tok, out) << extra;
 }
 
 at::Tensor weights_of(const std::filesystem::path& dir) {
@@ -118,25 +124,105 @@ TEST(Sft, TrainsCheckpointsAndResumesToTheSameWeights) {
   // Resume: a run that starts from A's checkpoint-2 ends with A's weights.
   std::filesystem::create_directories(dir / "b");
   std::filesystem::copy(dir / "a" / "checkpoint-2", dir / "b" / "checkpoint-2", std::filesystem::copy_options::recursive);
-  write_recipe(dir / "b.yaml", tok, dir / "b", "resume: true\n");
-  r = test::run_illume({"sft", "--config", (dir / "b.yaml").string()});
+  write_recipe(dir / "b.yaml", tok, dir / "b");
+  r = test::run_illume({"sft", "--config", (dir / "b.yaml").string(), "--resume"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("resuming"), std::string::npos) << r.err;
   EXPECT_TRUE(torch::allclose(weights_of(dir / "b" / "final"), final_a, 1e-5, 1e-6));
   EXPECT_EQ(read_jsonl_file(dir / "b" / "metrics.jsonl").size(), 2u);  // steps 3 and 4 only
 }
 
-TEST(Sft, RecipeErrorsNameTheFileAndKey) {
+TEST(Sft, RecipeErrorsNameTheFileOrTheOverride) {
   auto dir = test::scratch_dir();
-  write_recipe(dir / "bad.yaml", dir / "tok", dir / "out", "accuracy: {n: 3, nn: 4}\n");
-  auto r = test::run_illume({"sft", "--config", (dir / "bad.yaml").string()});
-  EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("bad.yaml: unknown key 'accuracy.nn'"), std::string::npos) << r.err;
-  write_recipe(dir / "ok.yaml", dir / "tok", dir / "out");
-  r = test::run_illume({"sft", "--config", (dir / "ok.yaml").string(), "train.lr=abc"});
-  EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("'train.lr' has the wrong type"), std::string::npos) << r.err;
-  r = test::run_illume({"sft", "--config", (dir / "missing.yaml").string()});
+  auto error_for = [&](const std::string& name, const std::string& text, std::vector<std::string> overrides = {}) {
+    std::ofstream(dir / name) << text;
+    std::vector<std::string> args = {"sft", "--config", (dir / name).string()};
+    args.insert(args.end(), overrides.begin(), overrides.end());
+    auto r = test::run_illume(args);
+    EXPECT_EQ(r.status, 1) << name;
+    return r.err;
+  };
+  const auto ok = recipe_text(dir / "tok", dir / "out");
+  auto err = error_for("bad.yaml", ok + "accuracy: {n: 3, nn: 4}\n");
+  EXPECT_NE(err.find("bad.yaml: unknown key 'accuracy.nn'"), std::string::npos) << err;
+  err = error_for("ok.yaml", ok, {"optim.lr=abc"});
+  EXPECT_NE(err.find("override 'optim.lr=abc': key 'optim.lr' should be a number, got \"abc\""), std::string::npos) << err;
+  err = error_for("ok.yaml", ok, {"optim.lr=inf"});
+  EXPECT_NE(err.find("override 'optim.lr=inf': key 'optim.lr' should be a number"), std::string::npos) << err;
+  err = error_for("nan.yaml", std::regex_replace(ok, std::regex("lr: 0.01"), "lr: .nan"));
+  EXPECT_NE(err.find("nan.yaml: key 'optim.lr' should be a number, got \".nan\""), std::string::npos) << err;
+  err = error_for("dup.yaml", ok + "optim: {lr: 1}\n");
+  EXPECT_NE(err.find("dup.yaml: duplicate key 'optim'"), std::string::npos) << err;
+  err = error_for("ok.yaml", ok, {"model.dtype=bf16"});
+  EXPECT_NE(err.find("key 'model.dtype' must be f32"), std::string::npos) << err;
+  err = error_for("ok.yaml", ok, {"run.export_dtype=bfloat16"});
+  EXPECT_NE(err.find("key 'run.export_dtype' must be one of f32|bf16|f16, got 'bfloat16'"), std::string::npos) << err;
+  err = error_for("ok.yaml", ok, {"data.prompt_style=raw"});
+  EXPECT_NE(err.find("key 'data.prompt_style' must be one of plain|chat, got 'raw'"), std::string::npos) << err;
+  // The keys of the older SFT dialect say where they went.
+  err = error_for("old.yaml", ok + "train: {steps: 4, eps: 1.0e-8}\n");
+  EXPECT_NE(err.find("old.yaml: unknown key 'train.steps' (now 'run.steps')"), std::string::npos) << err;
+  err = error_for("resume.yaml", ok + "resume: true\n");
+  EXPECT_NE(err.find("resume.yaml: unknown key 'resume' (now the --resume flag)"), std::string::npos) << err;
+  err = error_for("ok.yaml", ok, {"data.prompt_format=chat"});
+  EXPECT_NE(err.find("unknown key 'data.prompt_format' (now 'data.prompt_style' (plain|chat))"), std::string::npos) << err;
+  auto r = test::run_illume({"sft", "--config", (dir / "missing.yaml").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
+}
+
+// The recipe that trained the shipped default model still reads to the values it was trained with
+// (docs/default-model.md), with its paths relative to configs/.
+TEST(Sft, DefaultModelRecipeReads) {
+  const std::filesystem::path source = ::illume::build::source_dir();
+  auto c = load_sft_config(source / "configs" / "default-model.yaml", {});
+  const auto model_dir = (source / "models" / "illume-countdown-tiny").lexically_normal();
+  EXPECT_EQ(c.model.tokenizer, model_dir);
+  EXPECT_EQ(c.run.export_dir, model_dir);
+  EXPECT_EQ(c.run.out, (source / "runs" / "default-model").lexically_normal());
+  EXPECT_EQ(c.accuracy.path, (source / ".." / "shared" / "data" / "countdown" / "test.jsonl").lexically_normal());
+  EXPECT_EQ(c.model.config["hidden_size"], 192);
+  EXPECT_EQ(c.data.generate_n, 200000);
+  EXPECT_EQ(c.data.prompt_style, data::PromptStyle::Chat);
+  EXPECT_EQ(c.run.steps, 3000);
+  EXPECT_EQ(c.run.seed, 0u);
+  EXPECT_EQ(c.run.threads, 2);
+  EXPECT_EQ(c.optim.batch_size, 32);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 3e-3);
+  EXPECT_DOUBLE_EQ(c.optim.min_lr_ratio, 0.05);
+  EXPECT_DOUBLE_EQ(c.optim.beta2, 0.95);
+  EXPECT_DOUBLE_EQ(c.optim.weight_decay, 0.1);
+  EXPECT_EQ(c.run.export_dtype, c10::kBFloat16);
+  EXPECT_EQ(c.accuracy.n, 64);
+  // --print-config's JSON reads back to the same config.
+  auto printed = sft_config_to_json(c);
+  EXPECT_EQ(sft_config_to_json(read_sft_config(config_tree(printed, "printed"))), printed);
+}
+
+// Relative paths in the recipe are relative to its folder: it prints and runs the same from another
+// working directory.
+TEST(Sft, RecipePathsWorkFromAnotherWorkingDirectory) {
+  auto dir = test::scratch_dir();
+  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--n", "50", "--merges", "20"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::filesystem::create_directories(dir / "recipes");
+  std::filesystem::create_directories(dir / "elsewhere");
+  std::ofstream(dir / "recipes" / "r.yaml")
+      << std::regex_replace(recipe_text("../tok", "../out"), std::regex("progress: false"), "progress: false, export_dir: ../export");
+  struct WorkingDirectory {
+    std::filesystem::path saved = std::filesystem::current_path();
+    explicit WorkingDirectory(const std::filesystem::path& to) { std::filesystem::current_path(to); }
+    ~WorkingDirectory() { std::filesystem::current_path(saved); }
+  } cd(dir / "elsewhere");
+  r = test::run_illume({"sft", "--config", "../recipes/r.yaml", "--print-config", "run.steps=2"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto printed = Json::parse(r.out);
+  EXPECT_EQ(printed["model"]["tokenizer"], (dir / "tok").string());
+  EXPECT_EQ(printed["run"]["out"], (dir / "out").string());
+  EXPECT_EQ(printed["run"]["export_dir"], (dir / "export").string());
+  EXPECT_EQ(printed["run"]["steps"], 2);
+  r = test::run_illume({"sft", "--config", "../recipes/r.yaml", "run.steps=2"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "out" / "final" / "model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "export" / "model.safetensors"));
 }

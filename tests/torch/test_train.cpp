@@ -49,26 +49,43 @@ std::vector<Json> read_rows(const fs::path& path) {
 }  // namespace
 
 TEST(TrainConfig, RepositoryRecipesParse) {
-  for (const char* name : {"countdown-qwen3-4b.yaml", "math-qwen3-4b.yaml", "countdown-tiny-cpu.yaml"}) {
-    auto path = fs::path(::illume::build::source_dir()) / "configs" / name;
-    auto c = train::train_config_from_json(load_yaml_file(path), path.string());
+  const fs::path source = ::illume::build::source_dir();
+  for (const char* name : {"countdown-qwen3-4b.yaml", "math-qwen3-4b.yaml", "countdown-tiny-cpu.yaml", "demo-grpo.yaml"}) {
+    auto path = source / "configs" / name;
+    auto c = train::load_train_config(path, {});
+    // Paths in a recipe are relative to configs/, whatever the working directory.
+    EXPECT_TRUE(c.model.dir.is_absolute()) << name;
+    EXPECT_EQ(c.run.out.parent_path().lexically_normal(), (source / "runs").lexically_normal()) << name;
     if (std::string(name).find("4b") != std::string::npos) {
       // METHOD.md section 4's hyperparameters.
-      EXPECT_EQ(c.batch_size, 512);
-      EXPECT_EQ(c.micro_batch_size, 32);
-      EXPECT_DOUBLE_EQ(c.lr, 1e-6);
+      EXPECT_EQ(c.model.dir, (source / "models" / "Qwen3-4B-Base").lexically_normal());
+      EXPECT_EQ(c.model.device, c10::Device(c10::kCUDA));
+      EXPECT_EQ(c.model.dtype, c10::kBFloat16);
+      EXPECT_EQ(c.optim.batch_size, 512);
+      EXPECT_EQ(c.optim.micro_batch_size, 32);
+      EXPECT_DOUBLE_EQ(c.optim.lr, 1e-6);
       EXPECT_EQ(c.group_size, 8);
       EXPECT_DOUBLE_EQ(c.temperature, 1.0);
       EXPECT_EQ(c.max_response_tokens, 1024);
-      EXPECT_EQ(c.steps, 500);
+      EXPECT_EQ(c.run.steps, 500);
       EXPECT_DOUBLE_EQ(c.credit.q, 0.4);
       EXPECT_DOUBLE_EQ(c.credit.gamma_amp, 1.5);
       EXPECT_EQ(c.window, 10);
       EXPECT_EQ(c.horizon_lo, 10);
       EXPECT_EQ(c.horizon_hi, 100);
       EXPECT_DOUBLE_EQ(c.loss.clip_low, 0.2);
-      EXPECT_DOUBLE_EQ(c.grad_clip, 1.0);
+      EXPECT_DOUBLE_EQ(c.optim.grad_clip, 1.0);
       EXPECT_EQ(c.loss.aggregation, "seq-mean-token-mean");
+    }
+    if (std::string(name) == "countdown-tiny-cpu.yaml") {
+      EXPECT_EQ(c.model.dir, (source / ".." / "shared" / "fixtures" / "tiny-qwen3").lexically_normal());
+      EXPECT_EQ(c.data.path, (source / ".." / "shared" / "data" / "countdown" / "train.jsonl").lexically_normal());
+      EXPECT_EQ(c.data.task, data::Task::Countdown);
+      EXPECT_EQ(c.data.prompt_style, data::PromptStyle::Plain);
+    }
+    if (std::string(name) == "demo-grpo.yaml") {
+      EXPECT_EQ(c.model.dir, (source / "models" / "illume-countdown-tiny").lexically_normal());
+      EXPECT_EQ(c.data.prompt_style, data::PromptStyle::Chat);
     }
   }
 }
@@ -77,20 +94,117 @@ TEST(TrainConfig, UnknownKeysWrongTypesAndBadValuesFail) {
   auto root = tiny_recipe("m", "o");
   auto ok = train::train_config_from_json(root, "tiny.yaml");
   EXPECT_EQ(ok.prompts_per_step(), 4);
+  // Each override's error names the override.
   auto with = [&](const std::string& o) {
-    Json r = root;
-    apply_override(r, o);
-    return error_of([&] { train::train_config_from_json(r, "tiny.yaml"); });
+    auto tree = config_tree(root, "tiny.yaml");
+    apply_override(tree, o);
+    return error_of([&] { train::read_train_config(tree); });
   };
-  EXPECT_EQ(with("optim.learning_rate=1"), "tiny.yaml: unknown key 'optim.learning_rate'");
-  EXPECT_EQ(with("extra=1"), "tiny.yaml: unknown key 'extra'");
-  EXPECT_NE(with("optim.lr=fast").find("key 'optim.lr' should be a number"), std::string::npos);
-  EXPECT_NE(with("credit.strategy=magic").find("must be one of"), std::string::npos);
-  EXPECT_NE(with("optim.batch_size=10").find("must be a multiple of rollout.group_size"), std::string::npos);
-  EXPECT_NE(with("credit.q=0").find("credit.q"), std::string::npos);
+  EXPECT_EQ(with("optim.learning_rate=1"), "override 'optim.learning_rate=1': unknown key 'optim.learning_rate'");
+  EXPECT_EQ(with("extra=1"), "override 'extra=1': unknown key 'extra'");
+  EXPECT_EQ(with("optim.lr=fast"), "override 'optim.lr=fast': key 'optim.lr' should be a number, got \"fast\"");
+  for (const char* not_finite : {"nan", ".inf", "-inf", "1e999"})
+    EXPECT_NE(with(fmt::format("optim.lr={}", not_finite)).find("key 'optim.lr' should be a number"), std::string::npos);
+  EXPECT_NE(with("credit.strategy=magic").find("key 'credit.strategy' must be one of"), std::string::npos);
+  EXPECT_EQ(with("optim.batch_size=10"),
+            "override 'optim.batch_size=10': key 'optim.batch_size' (10) must be a multiple of rollout.group_size (4)");
+  EXPECT_NE(with("credit.q=0").find("override 'credit.q=0': key 'credit.q'"), std::string::npos);
+  EXPECT_NE(with("optim.lr=0").find("key 'optim.lr' must be positive"), std::string::npos);
+  EXPECT_NE(with("optim.betas=[0.9]").find("key 'optim.betas' must be [beta1, beta2]"), std::string::npos);
+  // Enumerations are typed when read.
+  EXPECT_EQ(with("data.task=countdwn"), "override 'data.task=countdwn': key 'data.task' must be one of "
+                                        "countdown|gsm8k|math500|aime24|aime25|amc23, got 'countdwn'");
+  EXPECT_NE(with("data.prompt_style=raw").find("key 'data.prompt_style' must be one of plain|chat, got 'raw'"), std::string::npos);
+  EXPECT_NE(with("model.dtype=float32").find("key 'model.dtype' must be one of f32|bf16|f16"), std::string::npos);
+  EXPECT_NE(with("model.device=gpu").find("key 'model.device' must be cpu, cuda or cuda:N, got 'gpu'"), std::string::npos);
+  EXPECT_EQ(train::read_train_config([&] {
+              auto tree = config_tree(root, "tiny.yaml");
+              apply_override(tree, "model.device=cuda:1");
+              return tree;
+            }()).model.device, c10::Device(c10::kCUDA, 1));
+  // Keys of the older SFT dialect say where they went.
+  EXPECT_EQ(with("optim.eps=1e-8"), "override 'optim.eps=1e-8': unknown key 'optim.eps' (now 'optim.adam_eps')");
+  EXPECT_EQ(with("resume=true"), "override 'resume=true': unknown key 'resume' (now the --resume flag)");
   // Round trip: the resolved config reads back to the same values.
   auto again = train::train_config_from_json(train::train_config_to_json(ok), "round trip");
   EXPECT_EQ(train::train_config_to_json(again), train::train_config_to_json(ok));
+  EXPECT_EQ(again.model.dir, fs::current_path() / "m");  // relative in memory: the working directory
+}
+
+// A mistyped enumeration fails while the recipe is read, before the model (here: absent) loads.
+TEST(TrainConfig, MistypedTaskFailsBeforeTheModelLoads) {
+  auto dir = test::scratch_dir();
+  write_file_atomic(dir / "r.yaml", R"(
+model: {dir: no-such-model}
+data: {task: countdown, path: no-such-data.jsonl}
+optim: {batch_size: 4, micro_batch_size: 4}
+rollout: {group_size: 4}
+run: {out: out}
+)");
+  auto r = test::run_illume({"train", "--config", (dir / "r.yaml").string(), "data.task=countdwn"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("override 'data.task=countdwn': key 'data.task' must be one of countdown|"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("no-such-model"), std::string::npos) << r.err;
+  // The same typo in the file, with a model that would load: the file is named, nothing runs.
+  auto model_dir = test::make_tiny_model(dir / "model");
+  write_file_atomic(dir / "s.yaml", R"(
+model: {dir: model}
+data: {task: countdwn, path: no-such-data.jsonl}
+run: {out: out}
+)");
+  r = test::run_illume({"train", "--config", (dir / "s.yaml").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("s.yaml: key 'data.task' must be one of"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  // Without the typo, the run gets as far as the data (the model loaded).
+  r = test::run_illume({"train", "--config", (dir / "s.yaml").string(), "data.task=countdown"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("no-such-data.jsonl"), std::string::npos) << r.err;
+}
+
+// A recipe's relative paths are relative to the recipe's folder, so it runs from any working
+// directory; --print-config shows them absolute; an override's relative path is the working
+// directory's.
+TEST(TrainConfig, RecipePathsWorkFromAnotherWorkingDirectory) {
+  auto dir = test::scratch_dir();
+  test::make_tiny_model(dir / "model");
+  std::vector<Json> rows;
+  for (const auto& p : test::tiny_countdown_problems(8)) rows.push_back(p.raw);
+  fs::create_directories(dir / "data");
+  {
+    JsonlWriter data(dir / "data" / "train.jsonl", false);
+    for (const auto& row : rows) data.write(row);
+  }
+  fs::create_directories(dir / "recipes");
+  fs::create_directories(dir / "elsewhere");
+  write_file_atomic(dir / "recipes" / "r.yaml", R"(
+model: {dir: ../model}
+data: {task: countdown, path: ../data/train.jsonl}
+rollout: {group_size: 2, max_response_tokens: 4}
+optim: {batch_size: 4, micro_batch_size: 4, lr: 1.0e-3}
+credit: {strategy: coupled}
+attention: {layers: [0], window: 2, horizon: [1, 4]}
+run: {out: ../runs/a, steps: 1, save_every: 0, progress: false}
+)");
+  struct WorkingDirectory {
+    fs::path saved = fs::current_path();
+    explicit WorkingDirectory(const fs::path& to) { fs::current_path(to); }
+    ~WorkingDirectory() { fs::current_path(saved); }
+  } cd(dir / "elsewhere");
+  auto r = test::run_illume({"train", "--config", "../recipes/r.yaml", "--print-config"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto printed = Json::parse(r.out);
+  EXPECT_EQ(printed["model"]["dir"], (dir / "model").string());
+  EXPECT_EQ(printed["data"]["path"], (dir / "data" / "train.jsonl").string());
+  EXPECT_EQ(printed["run"]["out"], (dir / "runs" / "a").string());
+  r = test::run_illume({"train", "--config", "../recipes/r.yaml", "run.out=here", "--print-config"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["run"]["out"], (dir / "elsewhere" / "here").string());
+  // The run itself finds its model and data and writes where the recipe says.
+  r = test::run_illume({"train", "--config", "../recipes/r.yaml"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_jsonl_file(dir / "runs" / "a" / "metrics.jsonl").size(), 1u);
+  EXPECT_EQ(read_json_file(dir / "runs" / "a" / "config.json")["model"]["dir"], (dir / "model").string());
 }
 
 // METHOD.md section 4: gamma is computed without gradient. Even a gamma that requires grad must not
@@ -276,10 +390,10 @@ TEST(TrainCli, TrainsFromYamlWithOverridesAndResumes) {
                           "time_train", "share_generate", "share_attention", "share_train"})
     EXPECT_TRUE(rows[2].contains(key)) << key;
   EXPECT_GT(rows[2]["gamma_amplified_fraction"].get<double>(), 0.0);  // entropy credit amplifies a q share
-  // Errors name the file.
+  // Errors name the override, or the file.
   r = test::run_illume({"train", "--config", yaml.string(), "optim.lr_typo=1"});
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("unknown key 'optim.lr_typo'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("override 'optim.lr_typo=1': unknown key 'optim.lr_typo'"), std::string::npos) << r.err;
   r = test::run_illume({"train", "--config", (dir / "missing.yaml").string()});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;

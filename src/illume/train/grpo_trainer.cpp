@@ -142,8 +142,8 @@ struct GrpoTrainer::Impl {
 
   Impl(TrainConfig c, Model m, Tokenizer t, fs::path tdir, std::vector<data::Problem> p, RewardFn r)
       : config(std::move(c)), policy(std::move(m)), tokenizer(std::move(t)), tokenizer_dir(std::move(tdir)),
-        problems(std::move(p)), reward(std::move(r)), task(data::parse_task(config.task)) {
-    if (problems.empty()) fail("{}: no training problems", config.data_path);
+        problems(std::move(p)), reward(std::move(r)), task(config.data.task) {
+    if (problems.empty()) fail("{}: no training problems", config.data.path.string());
     prompt_ids.resize(problems.size());
     stops = default_stop_tokens(policy.config(), tokenizer);
     if (auto pad = tokenizer.pad_token_id()) pad_id = *pad;
@@ -152,7 +152,7 @@ struct GrpoTrainer::Impl {
       LoadOptions o;
       o.device = policy.device();
       o.dtype = policy.dtype();
-      reference = Model::load(config.model_dir, o);
+      reference = Model::load(config.model.dir, o);
       reference->set_requires_grad(false);
     }
     make_optimizer();
@@ -160,17 +160,16 @@ struct GrpoTrainer::Impl {
 
   void make_optimizer() {
     policy.set_requires_grad(true);
-    torch::optim::AdamWOptions o(config.lr);
-    o.betas({config.beta1, config.beta2}).eps(config.adam_eps).weight_decay(config.weight_decay);
+    torch::optim::AdamWOptions o(config.optim.lr);
+    o.betas({config.optim.beta1, config.optim.beta2}).eps(config.optim.adam_eps).weight_decay(config.optim.weight_decay);
     optimizer = std::make_unique<torch::optim::AdamW>(policy.parameters(), o);
   }
 
   const std::vector<std::int32_t>& prompt_of(std::size_t index) {
     auto& ids = prompt_ids[index];
     if (ids.empty()) {
-      auto style = config.prompt_style == "chat" ? data::PromptStyle::Chat : data::PromptStyle::Plain;
-      ids = tokenizer.encode(data::prompt_text(task, problems[index], style), true);
-      if (ids.empty()) fail("{}: problem '{}' has an empty prompt", config.data_path, problems[index].id);
+      ids = tokenizer.encode(data::prompt_text(task, problems[index], config.data.prompt_style), true);
+      if (ids.empty()) fail("{}: problem '{}' has an empty prompt", config.data.path.string(), problems[index].id);
     }
     return ids;
   }
@@ -182,8 +181,8 @@ struct GrpoTrainer::Impl {
     if (epoch != cached_epoch) {
       permutation.resize(problems.size());
       std::iota(permutation.begin(), permutation.end(), 0);
-      if (config.shuffle) {
-        std::mt19937_64 rng(mix_seed(config.seed, static_cast<std::uint64_t>(epoch), 1));
+      if (config.data.shuffle) {
+        std::mt19937_64 rng(mix_seed(config.run.seed, static_cast<std::uint64_t>(epoch), 1));
         // Fisher-Yates with our own index draws (std::shuffle's algorithm is library-defined).
         for (std::size_t i = permutation.size(); i > 1; --i) std::swap(permutation[i - 1], permutation[rng() % i]);
       }
@@ -224,7 +223,7 @@ Json GrpoTrainer::Impl::do_step() {
   SamplingOptions sampling;
   sampling.temperature = config.temperature;
   sampling.top_p = config.top_p;
-  sampling.seed = mix_seed(config.seed, static_cast<std::uint64_t>(step), 2);
+  sampling.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), 2);
   sampling.max_new_tokens = config.max_response_tokens;
   sampling.num_samples = G;
   sampling.stop_token_ids = stops;
@@ -285,7 +284,7 @@ Json GrpoTrainer::Impl::do_step() {
   const auto B = static_cast<std::int64_t>(rows.size());
   std::int64_t R = 1;
   for (auto l : lengths) R = std::max(R, l);
-  const auto micro = config.micro_batch_size;
+  const auto micro = config.optim.micro_batch_size;
 
   auto chunk_of = [&](std::int64_t begin, std::int64_t end) {
     std::vector<const Row*> rs;
@@ -348,7 +347,7 @@ Json GrpoTrainer::Impl::do_step() {
 
   // 6. gamma and token advantages (no grad)
   CreditOptions credit = config.credit;
-  credit.seed = mix_seed(config.seed, static_cast<std::uint64_t>(step), 3);
+  credit.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), 3);
   at::Tensor gamma, token_adv;
   {
     torch::NoGradGuard no_grad;
@@ -370,7 +369,7 @@ Json GrpoTrainer::Impl::do_step() {
   std::vector<std::int64_t> order(B);
   std::iota(order.begin(), order.end(), 0);
   {
-    std::mt19937_64 rng(mix_seed(config.seed, static_cast<std::uint64_t>(step), 4));
+    std::mt19937_64 rng(mix_seed(config.run.seed, static_cast<std::uint64_t>(step), 4));
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
   }
   double loss_sum = 0, clip_sum = 0, kl_old_sum = 0, kl_ref_sum = 0, grad_norm_sum = 0, tokens_sum = 0;
@@ -397,7 +396,7 @@ Json GrpoTrainer::Impl::do_step() {
     optimizer->zero_grad();
     result.loss.backward();
     double grad_norm = 0;
-    if (config.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(params, config.grad_clip);
+    if (config.optim.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(params, config.optim.grad_clip);
     else {
       for (auto& p : params)
         if (p.grad().defined()) grad_norm += p.grad().pow(2).sum().item<double>();
@@ -422,7 +421,7 @@ Json GrpoTrainer::Impl::do_step() {
   m["kl_ref"] = kl_ref_sum / tok;
   m["grad_norm_mean"] = optimizer_steps ? grad_norm_sum / optimizer_steps : 0.0;
   m["optimizer_steps"] = optimizer_steps;
-  m["lr"] = config.lr;
+  m["lr"] = config.optim.lr;
 
   const double total = seconds_since(step_start);
   m["time_generate"] = time_generate;
@@ -470,13 +469,13 @@ void GrpoTrainer::Impl::save(const fs::path& out_dir) {
   save_safetensors(tmp / "optimizer.safetensors", tensors);
   write_json_atomic(tmp / "optimizer.json", {{"type", "AdamW"}, {"num_params", group_params.size()}, {"step", steps}});
   write_json_atomic(tmp / "trainer_state.json",
-                    {{"step", step}, {"data_position", data_position}, {"seed", config.seed},
+                    {{"step", step}, {"data_position", data_position}, {"seed", config.run.seed},
                      {"rng", "every random stream is derived from (seed, step); nothing else to store"},
                      {"config", train_config_to_json(config)}});
   fs::remove_all(final_dir);
   fs::rename(tmp, final_dir);
   auto all = list_checkpoints(out_dir);
-  for (std::size_t i = 0; i + static_cast<std::size_t>(config.keep_checkpoints) < all.size(); ++i) fs::remove_all(all[i]);
+  for (std::size_t i = 0; i + static_cast<std::size_t>(config.run.keep_checkpoints) < all.size(); ++i) fs::remove_all(all[i]);
 }
 
 void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
@@ -518,18 +517,18 @@ GrpoTrainer::GrpoTrainer(TrainConfig config, Model policy, Tokenizer tokenizer, 
 GrpoTrainer::~GrpoTrainer() = default;
 
 Json GrpoTrainer::step() { return impl_->do_step(); }
-void GrpoTrainer::save_checkpoint() { impl_->save(impl_->config.out_dir); }
+void GrpoTrainer::save_checkpoint() { impl_->save(impl_->config.run.out); }
 std::int64_t GrpoTrainer::current_step() const { return impl_->step; }
 std::int64_t GrpoTrainer::data_position() const { return impl_->data_position; }
 const Model& GrpoTrainer::policy() const { return impl_->policy; }
 const TrainConfig& GrpoTrainer::config() const { return impl_->config; }
 
 bool GrpoTrainer::resume() {
-  auto all = list_checkpoints(impl_->config.out_dir);
+  auto all = list_checkpoints(impl_->config.run.out);
   if (all.empty()) return false;
   impl_->load(all.back());
   // Rows written after the checkpoint (by a run killed later) are dropped: they will be redone.
-  auto metrics = fs::path(impl_->config.out_dir) / "metrics.jsonl";
+  auto metrics = impl_->config.run.out / "metrics.jsonl";
   if (fs::exists(metrics)) {
     std::string kept;
     auto text = read_file(metrics);
@@ -550,21 +549,21 @@ bool GrpoTrainer::resume() {
 
 void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   auto& c = impl_->config;
-  ensure_directory(c.out_dir);
-  write_json_atomic(fs::path(c.out_dir) / "config.json", train_config_to_json(c));
+  ensure_directory(c.run.out);
+  write_json_atomic(c.run.out / "config.json", train_config_to_json(c));
   // A fresh run starts a new metrics file; a resumed one appends after the rows resume() kept.
-  JsonlWriter metrics(fs::path(c.out_dir) / "metrics.jsonl", /*append=*/impl_->step > 0);
-  Progress progress("train", c.steps, "step", c.progress);
+  JsonlWriter metrics(c.run.out / "metrics.jsonl", /*append=*/impl_->step > 0);
+  Progress progress("train", c.run.steps, "step", c.run.progress);
   progress.set(impl_->step);
   std::int64_t done = 0;
-  while (impl_->step < c.steps && (!stop_after || done < *stop_after)) {
+  while (impl_->step < c.run.steps && (!stop_after || done < *stop_after)) {
     auto row = impl_->do_step();
     metrics.write(row);
     ++done;
     progress.advance(1, fmt::format("reward {:.3f} acc {:.3f} len {:.0f} attn {:.1f}%", row["reward_mean"].get<double>(),
                                     row["accuracy"].get<double>(), row["response_length_mean"].get<double>(),
                                     100 * row["share_attention"].get<double>()));
-    if ((c.save_every > 0 && impl_->step % c.save_every == 0) || impl_->step == c.steps) impl_->save(c.out_dir);
+    if ((c.run.save_every > 0 && impl_->step % c.run.save_every == 0) || impl_->step == c.run.steps) impl_->save(c.run.out);
   }
   progress.finish();
 }
@@ -572,22 +571,21 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
 void run_training(const TrainConfig& config, bool resume) {
   init_torch_runtime();
   LoadOptions o;
-  o.device = parse_device(config.device);
-  o.dtype = parse_dtype(config.dtype);
-  auto model = Model::load(config.model_dir, o);
-  auto tokenizer = Tokenizer::from_dir(config.model_dir);
-  auto task = data::parse_task(config.task);
-  auto problems = data::load_problems(task, config.data_path);
-  if (config.data_limit > 0 && static_cast<std::int64_t>(problems.size()) > config.data_limit)
-    problems.resize(static_cast<std::size_t>(config.data_limit));
-  GrpoTrainer trainer(config, std::move(model), std::move(tokenizer), config.model_dir, std::move(problems));
+  o.device = parse_device(config.model.device.str());  // checks that CUDA is present
+  o.dtype = config.model.dtype;
+  auto model = Model::load(config.model.dir, o);
+  auto tokenizer = Tokenizer::from_dir(config.model.dir);
+  auto problems = data::load_problems(config.data.task, config.data.path);
+  if (config.data.limit > 0 && static_cast<std::int64_t>(problems.size()) > config.data.limit)
+    problems.resize(static_cast<std::size_t>(config.data.limit));
+  GrpoTrainer trainer(config, std::move(model), std::move(tokenizer), config.model.dir, std::move(problems));
   if (resume) {
     if (trainer.resume())
       std::printf("train: resumed from step %lld\n", static_cast<long long>(trainer.current_step()));
     else
-      std::printf("train: no checkpoint under %s; starting fresh\n", config.out_dir.c_str());
-  } else if (!list_checkpoints(config.out_dir).empty()) {
-    fail("{}: has checkpoints already; pass --resume to continue or choose another run.out", config.out_dir);
+      std::printf("train: no checkpoint under %s; starting fresh\n", config.run.out.c_str());
+  } else if (!list_checkpoints(config.run.out).empty()) {
+    fail("{}: has checkpoints already; pass --resume to continue or choose another run.out", config.run.out.string());
   }
   trainer.run();
 }

@@ -26,18 +26,18 @@ namespace illume::train {
 namespace fs = std::filesystem;
 
 SftExample encode_example(const Tokenizer& tokenizer, const std::string& prompt, const std::string& response,
-                          const std::string& prompt_format) {
+                          data::PromptStyle prompt_style) {
   SftExample e;
   std::int32_t end_id;
-  if (prompt_format == "chat") {
+  if (prompt_style == data::PromptStyle::Chat) {
     e.ids = tokenizer.encode(format_chat({{"user", prompt}}, true, true), true, "sft prompt");
     auto id = tokenizer.token_to_id("<|im_end|>");
-    if (!id) fail("sft: the tokenizer has no <|im_end|> token (needed by prompt_format: chat)");
+    if (!id) fail("sft: the tokenizer has no <|im_end|> token (needed by data.prompt_style: chat)");
     end_id = *id;
   } else {
     e.ids = tokenizer.encode(prompt, false, "sft prompt");
     auto id = tokenizer.eos_token_id();
-    if (!id) fail("sft: the tokenizer has no EOS token (needed by prompt_format: raw)");
+    if (!id) fail("sft: the tokenizer has no EOS token (needed by data.prompt_style: plain)");
     end_id = *id;
   }
   e.prompt_length = static_cast<std::int64_t>(e.ids.size());
@@ -86,11 +86,12 @@ at::Tensor masked_lm_loss(const at::Tensor& logits, const at::Tensor& ids, const
 }
 
 double lr_at(const SftConfig& c, std::int64_t step) {
-  if (c.warmup_steps > 0 && step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / c.warmup_steps;
-  double span = std::max<double>(1.0, static_cast<double>(c.steps - c.warmup_steps));
-  double progress = std::clamp((step - c.warmup_steps) / span, 0.0, 1.0);
+  const auto& o = c.optim;
+  if (o.warmup_steps > 0 && step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
+  double span = std::max<double>(1.0, static_cast<double>(c.run.steps - o.warmup_steps));
+  double progress = std::clamp((step - o.warmup_steps) / span, 0.0, 1.0);
   double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
-  return c.lr * (c.min_lr_ratio + (1.0 - c.min_lr_ratio) * cosine);
+  return o.lr * (o.min_lr_ratio + (1.0 - o.min_lr_ratio) * cosine);
 }
 
 AccuracyResult countdown_accuracy(const Model& model, const Tokenizer& tokenizer, const fs::path& file,
@@ -118,10 +119,11 @@ struct Examples {
 
 Examples load_examples(const SftConfig& c, const Tokenizer& tokenizer) {
   std::vector<std::pair<std::string, std::string>> pairs;
-  if (!c.train_file.empty()) {
-    auto rows = read_jsonl_file(c.train_file);
+  if (!c.data.path.empty()) {
+    auto rows = read_jsonl_file(c.data.path);
+    if (c.data.limit > 0 && static_cast<std::int64_t>(rows.size()) > c.data.limit) rows.resize(static_cast<std::size_t>(c.data.limit));
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      std::string source = fmt::format("{}: row {}", c.train_file.string(), i + 1);
+      std::string source = fmt::format("{}: row {}", c.data.path.string(), i + 1);
       auto response = json_get<std::string>(rows[i], "response", source);
       if (rows[i].contains("prompt")) {
         pairs.emplace_back(json_get<std::string>(rows[i], "prompt", source), response);
@@ -130,11 +132,11 @@ Examples load_examples(const SftConfig& c, const Tokenizer& tokenizer) {
         pairs.emplace_back(data::build_prompt(data::Task::Countdown, p, data::PromptStyle::Chat), response);
       }
     }
-    if (pairs.empty()) fail("{}: no examples", c.train_file.string());
+    if (pairs.empty()) fail("{}: no examples", c.data.path.string());
   } else {
-    Progress progress("sft: generating puzzles", c.generate_n, "puzzle");
-    for (std::int64_t i = 0; i < c.generate_n; ++i) {
-      auto puzzle = data::generate_countdown(c.generate_seed, static_cast<std::uint64_t>(i), c.generate_options);
+    Progress progress("sft: generating puzzles", c.data.generate_n, "puzzle");
+    for (std::int64_t i = 0; i < c.data.generate_n; ++i) {
+      auto puzzle = data::generate_countdown(c.data.generate_seed, static_cast<std::uint64_t>(i), c.data.generate_options);
       data::Problem p;
       p.nums = puzzle.nums;
       p.target = puzzle.target;
@@ -143,19 +145,19 @@ Examples load_examples(const SftConfig& c, const Tokenizer& tokenizer) {
     }
     progress.finish();
   }
-  if (static_cast<std::int64_t>(pairs.size()) <= c.eval_size)
-    fail("sft: {} examples, but eval_size is {} (nothing left to train on)", pairs.size(), c.eval_size);
+  if (static_cast<std::int64_t>(pairs.size()) <= c.data.eval_size)
+    fail("sft: {} examples, but data.eval_size is {} (nothing left to train on)", pairs.size(), c.data.eval_size);
   Examples ex;
-  std::size_t n_train = pairs.size() - static_cast<std::size_t>(c.eval_size);
+  std::size_t n_train = pairs.size() - static_cast<std::size_t>(c.data.eval_size);
   for (std::size_t i = 0; i < pairs.size(); ++i) {
-    auto e = encode_example(tokenizer, pairs[i].first, pairs[i].second, c.prompt_format);
-    if (static_cast<std::int64_t>(e.ids.size()) > c.max_length) {
+    auto e = encode_example(tokenizer, pairs[i].first, pairs[i].second, c.data.prompt_style);
+    if (static_cast<std::int64_t>(e.ids.size()) > c.data.max_length) {
       ++ex.dropped;
       continue;
     }
     (i < n_train ? ex.train : ex.eval).push_back(std::move(e));
   }
-  if (ex.train.empty()) fail("sft: every training example is longer than max_length {}", c.max_length);
+  if (ex.train.empty()) fail("sft: every training example is longer than data.max_length {}", c.data.max_length);
   return ex;
 }
 
@@ -228,41 +230,36 @@ std::optional<std::pair<std::int64_t, fs::path>> newest_checkpoint(const fs::pat
   return best;
 }
 
-c10::ScalarType dtype_named(const std::string& name) {
-  return name == "bfloat16" ? c10::kBFloat16 : c10::kFloat;
-}
-
 }  // namespace
 
-fs::path run_sft(const SftConfig& c) {
+fs::path run_sft(const SftConfig& c, bool resume) {
   init_torch_runtime();  // first, so that the recipe's thread count is not reset by the model loader
-  if (c.threads > 0) torch::set_num_threads(c.threads);
-  torch::manual_seed(c.seed);
-  fs::path tokenizer_dir = !c.tokenizer.empty() ? c.tokenizer : c.init_from;
-  if (tokenizer_dir.empty()) fail("sft: give 'tokenizer' (a folder with tokenizer.json) or 'init_from'");
+  if (c.run.threads > 0) torch::set_num_threads(c.run.threads);
+  torch::manual_seed(c.run.seed);
+  const fs::path& tokenizer_dir = c.model.tokenizer;
   auto tokenizer = Tokenizer::from_dir(tokenizer_dir);
   auto pad = tokenizer.pad_token_id().value_or(tokenizer.eos_token_id().value_or(0));
-  ensure_directory(c.out);
+  ensure_directory(c.run.out);
 
   std::int64_t start_step = 0;
   std::optional<Model> model_holder;
-  auto resume_from = c.resume ? newest_checkpoint(c.out) : std::nullopt;
+  auto resume_from = resume ? newest_checkpoint(c.run.out) : std::nullopt;
   if (resume_from) {
     model_holder.emplace(Model::load(resume_from->second));
     start_step = json_get<std::int64_t>(read_json_file(resume_from->second / "trainer_state.json"), "step",
                                         (resume_from->second / "trainer_state.json").string());
     std::fprintf(stderr, "sft: resuming from %s (step %lld)\n", resume_from->second.string().c_str(),
                  static_cast<long long>(start_step));
-  } else if (!c.init_from.empty()) {
-    model_holder.emplace(Model::load(c.init_from));
+  } else if (!c.model.dir.empty()) {
+    model_holder.emplace(Model::load(c.model.dir));
   } else {
-    Json cfg = c.model_config;
+    Json cfg = c.model.config;
     if (!cfg.contains("vocab_size")) cfg["vocab_size"] = tokenizer.vocab_size();
     if (!cfg.contains("eos_token_id") && tokenizer.eos_token_id()) cfg["eos_token_id"] = *tokenizer.eos_token_id();
     auto config = ModelConfig::from_json(cfg, "sft config: model");
     if (config.vocab_size < tokenizer.vocab_size())
       fail("sft config: model.vocab_size {} is smaller than the tokenizer's {}", config.vocab_size, tokenizer.vocab_size());
-    model_holder.emplace(Model::random(config, c.seed));
+    model_holder.emplace(Model::random(config, c.run.seed));
   }
   Model& model = *model_holder;
   model.set_requires_grad(true);
@@ -273,7 +270,7 @@ fs::path run_sft(const SftConfig& c) {
   auto examples = load_examples(c, tokenizer);
   std::fprintf(stderr, "sft: %zu training examples, %zu held out, %lld dropped (longer than %lld tokens)\n",
                examples.train.size(), examples.eval.size(), static_cast<long long>(examples.dropped),
-               static_cast<long long>(c.max_length));
+               static_cast<long long>(c.data.max_length));
 
   // AdamW moments.
   std::vector<at::Tensor> m, v;
@@ -294,7 +291,7 @@ fs::path run_sft(const SftConfig& c) {
     copy_tokenizer_files(tokenizer_dir, dir);
   };
   auto save_checkpoint = [&](std::int64_t step) {
-    write_dir_atomic(c.out / fmt::format("checkpoint-{}", step), [&](const fs::path& dir) {
+    write_dir_atomic(c.run.out / fmt::format("checkpoint-{}", step), [&](const fs::path& dir) {
       save_model_files(dir, c10::kFloat);
       std::vector<std::pair<std::string, at::Tensor>> state;
       for (std::size_t i = 0; i < params.size(); ++i) {
@@ -302,41 +299,41 @@ fs::path run_sft(const SftConfig& c) {
         state.emplace_back(fmt::format("v.{}", i), v[i]);
       }
       save_safetensors(dir / "optimizer.safetensors", state);
-      write_file_atomic(dir / "trainer_state.json", Json{{"step", step}, {"seed", c.seed}}.dump(2) + "\n");
+      write_file_atomic(dir / "trainer_state.json", Json{{"step", step}, {"seed", c.run.seed}}.dump(2) + "\n");
     });
     // Keep the newest keep_checkpoints.
     std::vector<std::int64_t> steps;
-    for (auto& entry : fs::directory_iterator(c.out)) {
+    for (auto& entry : fs::directory_iterator(c.run.out)) {
       auto name = entry.path().filename().string();
       if (name.rfind("checkpoint-", 0) == 0 && name.find(".tmp") == std::string::npos)
         steps.push_back(std::atoll(name.c_str() + 11));
     }
     std::sort(steps.begin(), steps.end());
-    for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<std::int64_t>(c.keep_checkpoints, 1)) < steps.size(); ++i)
-      fs::remove_all(c.out / fmt::format("checkpoint-{}", steps[i]));
+    for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<std::int64_t>(c.run.keep_checkpoints, 1)) < steps.size(); ++i)
+      fs::remove_all(c.run.out / fmt::format("checkpoint-{}", steps[i]));
   };
 
-  JsonlWriter metrics(c.out / "metrics.jsonl", resume_from.has_value());
-  Sampler sampler(examples.train.size(), c.seed);
-  Progress progress("sft", c.steps, "step");
+  JsonlWriter metrics(c.run.out / "metrics.jsonl", resume_from.has_value());
+  Sampler sampler(examples.train.size(), c.run.seed);
+  Progress progress("sft", c.run.steps, "step", c.run.progress);
   progress.set(start_step);
   double time_train = 0;
   std::int64_t tokens_seen = 0;
   auto evaluate = [&](std::int64_t step, Json& row) {
     model.set_requires_grad(false);
-    row["eval_loss"] = eval_loss(model, examples.eval, c.batch_size, pad);
-    if (c.accuracy_n > 0 && !c.accuracy_file.empty()) {
-      auto acc = countdown_accuracy(model, tokenizer, c.accuracy_file, c.accuracy_n, c.accuracy_max_new_tokens, false);
+    row["eval_loss"] = eval_loss(model, examples.eval, c.optim.batch_size, pad);
+    if (c.accuracy.n > 0) {
+      auto acc = countdown_accuracy(model, tokenizer, c.accuracy.path, c.accuracy.n, c.accuracy.max_new_tokens, false);
       row["accuracy"] = acc.accuracy;
       row["response_length"] = acc.mean_response_tokens;
     }
     model.set_requires_grad(true);
     std::fprintf(stderr, "\nsft: step %lld %s\n", static_cast<long long>(step), row.dump().c_str());
   };
-  for (std::int64_t step = start_step; step < c.steps; ++step) {
+  for (std::int64_t step = start_step; step < c.run.steps; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<const SftExample*> part;
-    for (std::int64_t j = 0; j < c.batch_size; ++j) part.push_back(&examples.train[sampler.at(step * c.batch_size + j)]);
+    for (std::int64_t j = 0; j < c.optim.batch_size; ++j) part.push_back(&examples.train[sampler.at(step * c.optim.batch_size + j)]);
     auto batch = make_batch(part, pad);
     for (auto& p : params)
       if (p.grad().defined()) p.mutable_grad() = at::Tensor();
@@ -350,17 +347,17 @@ fs::path run_sft(const SftConfig& c) {
       for (auto& p : params)
         if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
       grad_norm = std::sqrt(sq);
-      double scale = (c.grad_clip > 0 && grad_norm > c.grad_clip) ? c.grad_clip / (grad_norm + 1e-12) : 1.0;
+      double scale = (c.optim.grad_clip > 0 && grad_norm > c.optim.grad_clip) ? c.optim.grad_clip / (grad_norm + 1e-12) : 1.0;
       double t = static_cast<double>(step + 1);
-      double bc1 = 1.0 - std::pow(c.beta1, t), bc2 = 1.0 - std::pow(c.beta2, t);
+      double bc1 = 1.0 - std::pow(c.optim.beta1, t), bc2 = 1.0 - std::pow(c.optim.beta2, t);
       for (std::size_t i = 0; i < params.size(); ++i) {
         auto& p = params[i];
         if (!p.grad().defined()) continue;
         auto g = p.grad() * scale;
-        m[i].mul_(c.beta1).add_(g, 1.0 - c.beta1);
-        v[i].mul_(c.beta2).addcmul_(g, g, 1.0 - c.beta2);
-        if (p.dim() >= 2 && c.weight_decay > 0) p.mul_(1.0 - lr * c.weight_decay);
-        auto denom = (v[i] / bc2).sqrt_().add_(c.eps);
+        m[i].mul_(c.optim.beta1).add_(g, 1.0 - c.optim.beta1);
+        v[i].mul_(c.optim.beta2).addcmul_(g, g, 1.0 - c.optim.beta2);
+        if (p.dim() >= 2 && c.optim.weight_decay > 0) p.mul_(1.0 - lr * c.optim.weight_decay);
+        auto denom = (v[i] / bc2).sqrt_().add_(c.optim.adam_eps);
         p.addcdiv_(m[i], denom, -lr / bc1);
       }
     }
@@ -369,29 +366,29 @@ fs::path run_sft(const SftConfig& c) {
     tokens_seen += batch.ids.numel();
     double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value)) fail("sft: the loss is not finite at step {} (lower lr?)", step);
-    bool last = step + 1 == c.steps;
-    bool do_log = (step + 1) % std::max<std::int64_t>(c.log_every, 1) == 0 || last;
-    bool do_eval = c.eval_every > 0 && ((step + 1) % c.eval_every == 0 || last);
+    bool last = step + 1 == c.run.steps;
+    bool do_log = (step + 1) % std::max<std::int64_t>(c.run.log_every, 1) == 0 || last;
+    bool do_eval = c.run.eval_every > 0 && ((step + 1) % c.run.eval_every == 0 || last);
     if (do_log || do_eval) {
       Json row = {{"step", step + 1}, {"loss", loss_value}, {"lr", lr}, {"grad_norm", grad_norm},
                   {"tokens", tokens_seen}, {"time_train", time_train}};
       if (do_eval) evaluate(step + 1, row);
       metrics.write(row);
     }
-    if (c.save_every > 0 && ((step + 1) % c.save_every == 0) && !last) save_checkpoint(step + 1);
+    if (c.run.save_every > 0 && ((step + 1) % c.run.save_every == 0) && !last) save_checkpoint(step + 1);
     progress.advance(1, fmt::format("loss {:.3f} lr {:.2e}", loss_value, lr));
   }
   progress.finish();
-  if (start_step < c.steps) save_checkpoint(c.steps);
+  if (start_step < c.run.steps) save_checkpoint(c.run.steps);
   model.set_requires_grad(false);
-  auto final_dir = c.out / "final";
-  write_dir_atomic(final_dir, [&](const fs::path& dir) { save_model_files(dir, dtype_named(c.save_dtype)); });
-  if (!c.export_dir.empty()) {
-    write_dir_atomic(c.export_dir, [&](const fs::path& dir) {
+  auto final_dir = c.run.out / "final";
+  write_dir_atomic(final_dir, [&](const fs::path& dir) { save_model_files(dir, c.run.export_dtype); });
+  if (!c.run.export_dir.empty()) {
+    write_dir_atomic(c.run.export_dir, [&](const fs::path& dir) {
       for (const char* name : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
         if (fs::exists(final_dir / name)) write_file_atomic(dir / name, read_file(final_dir / name));
     });
-    std::fprintf(stderr, "sft: exported %s\n", c.export_dir.string().c_str());
+    std::fprintf(stderr, "sft: exported %s\n", c.run.export_dir.string().c_str());
   }
   return final_dir;
 }

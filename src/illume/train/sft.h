@@ -1,26 +1,40 @@
-// Supervised fine-tuning (and tiny pre-training from random weights): `illume sft --config FILE.yaml`.
+// Supervised fine-tuning (and tiny pre-training from random weights):
+// `illume sft --config FILE.yaml [key.sub=value ...] [--resume] [--print-config]`.
 //
 // Data: JSONL rows {"prompt": TEXT, "response": TEXT}, or Countdown rows {"nums", "target",
 // "response"} (the prompt is then the task's Chat prompt, tasks.h), or puzzles generated on the fly
-// by the Countdown generator. Each example is tokenised as
-//   chat: format_chat([user: prompt], generation prompt, thinking on) + response + "<|im_end|>"
-//   raw:  prompt + response + EOS
+// by the Countdown generator. Each example is tokenised by data.prompt_style as
+//   chat:  format_chat([user: prompt], generation prompt, thinking on) + response + "<|im_end|>"
+//   plain: prompt + response + EOS
 // and the loss is the mean next-token cross-entropy over the RESPONSE tokens (and the closing
 // token) only; prompt and padding positions contribute nothing. Batches are right-padded.
 //
 // Optimiser: AdamW (decoupled weight decay on matrices only, not on norms), linear warm-up then cosine
-// decay to min_lr_ratio * lr, global gradient-norm clipping. Every `eval_every` steps: the mean loss
-// on a held-out split (and, if configured, greedy Countdown accuracy on a test file).
+// decay to min_lr_ratio * lr, global gradient-norm clipping. Every `run.eval_every` steps: the mean
+// loss on a held-out split (and, if configured, greedy Countdown accuracy on a test file).
 //
-// Output folder OUT:
+// Output folder run.out:
 //   metrics.jsonl          one line per logged step: step, loss, lr, grad_norm, tokens, time_train
 //                          (+ eval_loss, accuracy at evaluation steps)
 //   checkpoint-STEP/       HF layout (config.json, model.safetensors, tokenizer.json,
 //                          tokenizer_config.json) + optimizer.safetensors + trainer_state.json;
 //                          written to a temporary folder, then renamed (a crash leaves no half folder)
-//   final/                 the last weights in HF layout (save_dtype), the same files
-// resume: true continues from the newest checkpoint-STEP (weights, optimiser moments, step); the data
+//   final/                 the last weights in HF layout (run.export_dtype), the same files
+// --resume continues from the newest checkpoint-STEP (weights, optimiser moments, step); the data
 // order is a function of (seed, step), so a resumed run sees the same batches as an uninterrupted one.
+//
+// The recipe: model, data, optim and run are the sections both trainers share (recipe.h); SFT adds
+//   model:    config (config.json fields: random init, vocab_size from the tokenizer when absent),
+//             exclusive with model.dir; tokenizer (a folder with tokenizer.json; default model.dir).
+//             model.device must be cpu and model.dtype f32 (SFT trains on the CPU in f32).
+//   data:     generate {n, seed, difficulty (easy|standard|hard), numbers (K or [MIN, MAX]),
+//             max_number, max_target, false_starts, mul_div}, exclusive with data.path;
+//             eval_size (held out from the end), max_length (longer examples are dropped);
+//             prompt_style defaults to chat.
+//   optim:    batch_size (examples per step), min_lr_ratio, warmup_steps
+//   run:      threads (0: torch's default), log_every, eval_every, export_dtype (f32|bf16|f16, of
+//             final/ and export_dir), export_dir (final/ is also copied here, atomically)
+//   accuracy: path (Countdown JSONL), n (0: off), max_new_tokens
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -31,6 +45,8 @@
 #include <vector>
 
 #include "illume/data/countdown_gen.h"
+#include "illume/data/tasks.h"
+#include "illume/train/recipe.h"
 #include "illume/util/json.h"
 
 namespace illume {
@@ -40,42 +56,65 @@ class Tokenizer;
 
 namespace train {
 
-struct SftConfig {
-  std::uint64_t seed = 0;
-  std::filesystem::path out = "runs/sft";
-  bool resume = false;
-  int threads = 0;  // 0: torch's default
-  // model: exactly one of init_from (an HF folder) or model_config (config.json fields; random init,
-  // vocab_size filled from the tokenizer when absent).
-  std::filesystem::path init_from;
-  Json model_config;
-  std::filesystem::path tokenizer;  // folder with tokenizer.json (default: init_from)
-  // data
-  std::filesystem::path train_file;            // JSONL; or:
-  std::int64_t generate_n = 0;                 // puzzles from the generator (when > 0)
-  std::uint64_t generate_seed = 1;
-  data::CountdownGenOptions generate_options;
-  std::string prompt_format = "chat";          // chat | raw
-  std::int64_t eval_size = 256;                // held out from the end of the data
-  std::int64_t max_length = 384;               // longer examples are dropped (counted, reported)
-  // optimisation
-  std::int64_t steps = 1000;
-  std::int64_t batch_size = 32;
-  double lr = 1e-3, min_lr_ratio = 0.1, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, grad_clip = 1.0;
-  std::int64_t warmup_steps = 50;
-  std::int64_t log_every = 10, eval_every = 200, save_every = 500, keep_checkpoints = 2;
-  // accuracy evaluation (Countdown, greedy, chat prompt), at eval steps and at the end
-  std::filesystem::path accuracy_file;
-  std::int64_t accuracy_n = 0;  // 0: off
-  std::int64_t accuracy_max_new_tokens = 160;
-  std::string save_dtype = "float32";  // float32 | bfloat16
-  std::filesystem::path export_dir;    // also copy final/ here (atomically) when set
+// The shared sections (recipe.h) with SFT's own keys.
+struct SftModelSection : ModelSection {
+  Json config;                      // config.json fields for a random init (null: load model.dir)
+  std::filesystem::path tokenizer;  // folder with tokenizer.json
 };
 
-// Parses the YAML-derived JSON tree; every unknown key fails ("SOURCE: unknown key 'train.lr_x'").
-SftConfig sft_config_from_json(const Json& root, const std::string& source);
-// Loads FILE.yaml and applies "a.b=value" overrides.
+struct SftDataSection : DataSection {
+  SftDataSection() { prompt_style = data::PromptStyle::Chat; }
+  std::int64_t generate_n = 0;  // puzzles from the generator (when > 0), instead of path
+  std::uint64_t generate_seed = 1;
+  data::CountdownGenOptions generate_options;
+  std::int64_t eval_size = 256;   // held out from the end of the data
+  std::int64_t max_length = 384;  // longer examples are dropped (counted, reported)
+};
+
+struct SftOptimSection : OptimSection {
+  SftOptimSection() {
+    lr = 1e-3;
+    weight_decay = 0.1;
+    beta2 = 0.95;
+  }
+  std::int64_t batch_size = 32;  // examples per step
+  double min_lr_ratio = 0.1;
+  std::int64_t warmup_steps = 50;
+};
+
+struct SftRunSection : RunSection {
+  SftRunSection() {
+    steps = 1000;
+    save_every = 500;
+  }
+  int threads = 0;  // 0: torch's default
+  std::int64_t log_every = 10, eval_every = 200;
+  c10::ScalarType export_dtype = c10::kFloat;  // of final/ and export_dir
+  std::filesystem::path export_dir;            // also copy final/ here (atomically) when set
+};
+
+// Greedy Countdown accuracy (chat prompt), at eval steps and at the end.
+struct AccuracySection {
+  std::filesystem::path path;
+  std::int64_t n = 0;  // 0: off
+  std::int64_t max_new_tokens = 160;
+};
+
+struct SftConfig {
+  SftModelSection model;
+  SftDataSection data;
+  SftOptimSection optim;
+  SftRunSection run;
+  AccuracySection accuracy;
+};
+
+// Reads every section; fails on unknown keys ("SOURCE: unknown key 'accuracy.nn'"), retired keys
+// ("SOURCE: unknown key 'train.eps' (now 'optim.adam_eps')"), wrong types and inconsistent values.
+SftConfig read_sft_config(const ConfigTree& tree);
+// FILE.yaml plus "key.sub=value" overrides.
 SftConfig load_sft_config(const std::filesystem::path& yaml, const std::vector<std::string>& overrides);
+// The full resolved config with absolute paths (--print-config). Reads back to the same config.
+Json sft_config_to_json(const SftConfig& config);
 
 struct SftExample {
   std::vector<std::int32_t> ids;
@@ -97,7 +136,7 @@ at::Tensor masked_lm_loss(const at::Tensor& logits, const at::Tensor& ids, const
 
 // The examples of a prompt/response pair in the given format.
 SftExample encode_example(const Tokenizer& tokenizer, const std::string& prompt, const std::string& response,
-                          const std::string& prompt_format);
+                          data::PromptStyle prompt_style);
 
 // The learning rate at `step` (0-based): warm-up, then cosine decay.
 double lr_at(const SftConfig& config, std::int64_t step);
@@ -111,8 +150,9 @@ struct AccuracyResult {
 AccuracyResult countdown_accuracy(const Model& model, const Tokenizer& tokenizer, const std::filesystem::path& file,
                                   std::int64_t n, std::int64_t max_new_tokens, bool show_progress);
 
-// Runs the whole job (see the top of this file). Returns the final folder.
-std::filesystem::path run_sft(const SftConfig& config);
+// Runs the whole job (see the top of this file); `resume`: from the newest checkpoint in run.out.
+// Returns the final folder.
+std::filesystem::path run_sft(const SftConfig& config, bool resume = false);
 
 }  // namespace train
 }  // namespace illume

@@ -1,245 +1,165 @@
-// SFT recipes: YAML -> JSON (yaml-cpp), "a.b=value" overrides, then a strict typed read where every
-// key must be known.
+// The SFT recipe (sft.h): the shared sections through recipe.h, then SFT's own keys.
 //
-//   seed: 0
-//   out: runs/default-model
-//   resume: false
-//   threads: 2
-//   model:                      # random init from config.json fields (vocab_size from the tokenizer) ...
-//     config: {model_type: qwen3, hidden_size: 192, ...}
-//     init_from: DIR            # ... or an HF folder to fine-tune (exactly one of the two)
-//   tokenizer: models/illume-countdown-tiny
-//   data:
-//     train: FILE.jsonl         # prompt/response rows (or countdown rows with response) ...
-//     generate: {n: 20000, seed: 1, difficulty: standard, numbers: [3, 4], max_number: 99,
-//                false_starts: 1, mul_div: true}     # ... or puzzles made on the fly
-//     prompt_format: chat       # chat | raw
-//     eval_size: 256
-//     max_length: 384
-//   train: {steps, batch_size, lr, min_lr_ratio, warmup_steps, weight_decay, beta1, beta2, eps, grad_clip,
-//           log_every, eval_every, save_every, keep_checkpoints}
-//   accuracy: {file: test.jsonl, n: 128, max_new_tokens: 160}
-//   save_dtype: bfloat16        # float32 | bfloat16 (final/ and export_dir)
-//   export_dir: models/illume-countdown-tiny
-#include <yaml-cpp/yaml.h>
-
-#include <set>
-
+//   model:    {config: {model_type: qwen3, hidden_size: 192, ...}, tokenizer: ../models/x}
+//             (or dir: an HF folder to fine-tune)
+//   data:     {generate: {n: 20000, seed: 1, difficulty: standard}, prompt_style: chat,
+//              eval_size: 256, max_length: 384}                 (or path: FILE.jsonl)
+//   optim:    {batch_size, lr, min_lr_ratio, warmup_steps, weight_decay, betas, adam_eps, grad_clip}
+//   run:      {out, steps, seed, threads, log_every, eval_every, save_every, keep_checkpoints,
+//              progress, export_dtype, export_dir}
+//   accuracy: {path: test.jsonl, n: 128, max_new_tokens: 160}
 #include "illume/train/sft.h"
 #include "illume/util/error.h"
-#include "illume/util/file.h"
 
 namespace illume::train {
 
 namespace {
 
-Json scalar_to_json(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  if (node.Tag() == "!") return s;  // quoted: a string
-  if (s == "null" || s == "~" || s.empty()) return nullptr;
-  if (s == "true" || s == "True") return true;
-  if (s == "false" || s == "False") return false;
-  try {
-    std::size_t used = 0;
-    long long i = std::stoll(s, &used);
-    if (used == s.size()) return i;
-  } catch (...) {
-  }
-  try {
-    std::size_t used = 0;
-    double d = std::stod(s, &used);
-    if (used == s.size()) return d;
-  } catch (...) {
-  }
-  return s;
+void read_model(ConfigReader& model, SftModelSection& m) {
+  read_model_section(model, m);
+  if (m.device != c10::Device(c10::kCPU)) model.invalid("device", "must be cpu (sft trains on the CPU)");
+  if (m.dtype != c10::kFloat) model.invalid("dtype", "must be f32 (sft trains in f32; run.export_dtype sets the saved dtype)");
+  m.config = model.get_json("config");
+  if (!m.config.is_null() && !m.config.is_object()) model.invalid("config", "must be a mapping of config.json fields");
+  if (m.dir.empty() && m.config.is_null())
+    fail("{}: missing key 'model.dir' (a folder to fine-tune) or 'model.config' (a shape to initialise at random)",
+         model.source());
+  if (!m.dir.empty() && !m.config.is_null())
+    model.invalid("dir", "and model.config are both given: give one (a folder to fine-tune, or a shape to initialise)");
+  m.tokenizer = model.get_path("tokenizer", m.dir);
+  if (m.tokenizer.empty()) fail("{}: missing key 'model.tokenizer' (a folder with tokenizer.json)", model.source());
 }
 
-Json yaml_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      Json out = Json::object();
-      for (auto it = node.begin(); it != node.end(); ++it) out[it->first.as<std::string>()] = yaml_to_json(it->second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      Json out = Json::array();
-      for (auto it = node.begin(); it != node.end(); ++it) out.push_back(yaml_to_json(*it));
-      return out;
-    }
-    case YAML::NodeType::Scalar:
-      return scalar_to_json(node);
-    default:
-      return nullptr;
+void read_generator(ConfigReader& generate, SftDataSection& d) {
+  d.generate_n = generate.get_int("n", d.generate_n);
+  if (d.generate_n < 0) generate.invalid("n", "must be >= 0");
+  auto seed = generate.get_int("seed", static_cast<long long>(d.generate_seed));
+  if (seed < 0) generate.invalid("seed", "must be >= 0");
+  d.generate_seed = static_cast<std::uint64_t>(seed);
+  auto& o = d.generate_options;
+  o = data::countdown_difficulty(generate.get_choice("difficulty", "standard", {"easy", "standard", "hard"}));
+  Json numbers = generate.get_json("numbers");
+  if (numbers.is_number_integer()) {
+    o.min_numbers = o.max_numbers = numbers.get<int>();
+  } else if (numbers.is_array() && numbers.size() == 2 && numbers[0].is_number_integer() &&
+             numbers[1].is_number_integer()) {
+    o.min_numbers = numbers[0].get<int>();
+    o.max_numbers = numbers[1].get<int>();
+  } else if (!numbers.is_null()) {
+    generate.invalid("numbers", "must be K or [MIN, MAX]");
+  }
+  o.max_number = generate.get_int("max_number", o.max_number);
+  o.max_target = generate.get_int("max_target", o.max_target);
+  o.max_false_starts = static_cast<int>(generate.get_int("false_starts", o.max_false_starts));
+  o.allow_mul_div = generate.get_bool("mul_div", o.allow_mul_div);
+  try {
+    data::validate(o);
+  } catch (const Error& e) {
+    fail("{}: data.generate: {}", generate.source(), e.what());
   }
 }
 
-// Typed reads of one object; remembers the keys read, and finish() fails on the others.
-class Reader {
- public:
-  Reader(const Json& object, std::string source, std::string prefix)
-      : object_(object), source_(std::move(source)), prefix_(std::move(prefix)) {
-    if (!object_.is_object() && !object_.is_null())
-      fail("{}: '{}' must be a mapping", source_, prefix_.empty() ? "(top)" : prefix_);
-  }
-  const Json* find(const std::string& key) {
-    read_.insert(key);
-    if (!object_.is_object()) return nullptr;
-    auto it = object_.find(key);
-    return it == object_.end() || it->is_null() ? nullptr : &*it;
-  }
-  template <typename T>
-  T get(const std::string& key, T fallback) {
-    const Json* v = find(key);
-    if (v == nullptr) return fallback;
-    bool ok = std::is_same_v<T, bool> ? v->is_boolean()
-              : std::is_integral_v<T> ? v->is_number_integer()
-              : std::is_floating_point_v<T> ? v->is_number()
-                                            : v->is_string();
-    if (!ok) fail("{}: key '{}' has the wrong type ({})", source_, full(key), v->type_name());
-    return v->get<T>();
-  }
-  Json raw(const std::string& key) {
-    const Json* v = find(key);
-    return v ? *v : Json();
-  }
-  Reader section(const std::string& key) {
-    const Json* v = find(key);
-    return Reader(v ? *v : Json(), source_, full(key));
-  }
-  void finish() const {
-    if (!object_.is_object()) return;
-    for (auto& [k, v] : object_.items())
-      if (!read_.count(k)) fail("{}: unknown key '{}'", source_, full(k));
-  }
+void read_data(ConfigReader& data, SftDataSection& d) {
+  read_data_section(data, d);
+  d.eval_size = data.get_int("eval_size", d.eval_size);
+  if (d.eval_size < 0) data.invalid("eval_size", "must be >= 0");
+  d.max_length = data.get_int("max_length", d.max_length);
+  if (d.max_length < 2) data.invalid("max_length", "must be >= 2");
+  auto generate = data.section("generate");
+  read_generator(generate, d);
+  generate.finish();
+  if (d.path.empty() == (d.generate_n == 0))
+    fail("{}: give exactly one of data.path (a JSONL file) and data.generate.n (puzzles made on the fly)", data.source());
+}
 
- private:
-  std::string full(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
-  Json object_;
-  std::string source_, prefix_;
-  std::set<std::string> read_;
-};
+void read_optim(ConfigReader& optim, SftOptimSection& o) {
+  read_optim_section(optim, o);
+  o.batch_size = optim.get_int("batch_size", o.batch_size);
+  if (o.batch_size < 1) optim.invalid("batch_size", "must be positive");
+  o.min_lr_ratio = optim.get_double("min_lr_ratio", o.min_lr_ratio);
+  if (o.min_lr_ratio < 0 || o.min_lr_ratio > 1) optim.invalid("min_lr_ratio", "must be in [0, 1]");
+  o.warmup_steps = optim.get_int("warmup_steps", o.warmup_steps);
+  if (o.warmup_steps < 0) optim.invalid("warmup_steps", "must be >= 0");
+}
+
+void read_run(ConfigReader& run, SftRunSection& r) {
+  read_run_section(run, r);
+  r.threads = static_cast<int>(run.get_int("threads", r.threads));
+  if (r.threads < 0) run.invalid("threads", "must be >= 0 (0: torch's default)");
+  r.log_every = run.get_int("log_every", r.log_every);
+  if (r.log_every < 1) run.invalid("log_every", "must be positive");
+  r.eval_every = run.get_int("eval_every", r.eval_every);
+  if (r.eval_every < 0) run.invalid("eval_every", "must be >= 0 (0: never)");
+  r.export_dtype = read_dtype(run, "export_dtype", r.export_dtype);
+  r.export_dir = run.get_path("export_dir", r.export_dir);
+}
+
+void read_accuracy(ConfigReader& accuracy, AccuracySection& a) {
+  a.path = accuracy.get_path("path", a.path);
+  a.n = accuracy.get_int("n", a.n);
+  if (a.n < 0) accuracy.invalid("n", "must be >= 0 (0: off)");
+  if (a.n > 0 && a.path.empty()) fail("{}: missing key 'accuracy.path' (accuracy.n is {})", accuracy.source(), a.n);
+  a.max_new_tokens = accuracy.get_int("max_new_tokens", a.max_new_tokens);
+  if (a.max_new_tokens < 1) accuracy.invalid("max_new_tokens", "must be positive");
+}
 
 }  // namespace
 
-SftConfig sft_config_from_json(const Json& root, const std::string& source) {
+SftConfig read_sft_config(const ConfigTree& tree) {
   SftConfig c;
-  Reader r(root, source, "");
-  c.seed = r.get<std::uint64_t>("seed", c.seed);
-  c.out = r.get<std::string>("out", c.out.string());
-  c.resume = r.get<bool>("resume", c.resume);
-  c.threads = r.get<int>("threads", c.threads);
-  c.tokenizer = r.get<std::string>("tokenizer", "");
-  c.save_dtype = r.get<std::string>("save_dtype", c.save_dtype);
-  if (c.save_dtype != "float32" && c.save_dtype != "bfloat16")
-    fail("{}: save_dtype must be float32 or bfloat16, got '{}'", source, c.save_dtype);
-  c.export_dir = r.get<std::string>("export_dir", "");
-  {
-    auto m = r.section("model");
-    c.init_from = m.get<std::string>("init_from", "");
-    c.model_config = m.raw("config");
-    if (c.init_from.empty() == c.model_config.is_null())
-      fail("{}: give exactly one of model.init_from (a folder) and model.config (a config.json shape)", source);
-    if (!c.model_config.is_null() && !c.model_config.is_object()) fail("{}: model.config must be a mapping", source);
-    m.finish();
-  }
-  {
-    auto d = r.section("data");
-    c.train_file = d.get<std::string>("train", "");
-    c.prompt_format = d.get<std::string>("prompt_format", c.prompt_format);
-    if (c.prompt_format != "chat" && c.prompt_format != "raw")
-      fail("{}: data.prompt_format must be chat or raw, got '{}'", source, c.prompt_format);
-    c.eval_size = d.get<std::int64_t>("eval_size", c.eval_size);
-    c.max_length = d.get<std::int64_t>("max_length", c.max_length);
-    auto g = d.section("generate");
-    c.generate_n = g.get<std::int64_t>("n", 0);
-    c.generate_seed = g.get<std::uint64_t>("seed", c.generate_seed);
-    c.generate_options = data::countdown_difficulty(g.get<std::string>("difficulty", "standard"));
-    auto& o = c.generate_options;
-    auto numbers = g.raw("numbers");
-    if (!numbers.is_null()) {
-      if (numbers.is_number_integer()) o.min_numbers = o.max_numbers = numbers.get<int>();
-      else if (numbers.is_array() && numbers.size() == 2 && numbers[0].is_number_integer() && numbers[1].is_number_integer()) {
-        o.min_numbers = numbers[0].get<int>();
-        o.max_numbers = numbers[1].get<int>();
-      } else fail("{}: data.generate.numbers must be K or [MIN, MAX]", source);
-    }
-    o.max_number = g.get<std::int64_t>("max_number", o.max_number);
-    o.max_target = g.get<std::int64_t>("max_target", o.max_target);
-    o.max_false_starts = g.get<int>("false_starts", o.max_false_starts);
-    o.allow_mul_div = g.get<bool>("mul_div", o.allow_mul_div);
-    g.finish();
-    data::validate(o);
-    if (c.train_file.empty() == (c.generate_n <= 0))
-      fail("{}: give exactly one of data.train (a JSONL file) and data.generate.n", source);
-    d.finish();
-  }
-  {
-    auto t = r.section("train");
-    c.steps = t.get<std::int64_t>("steps", c.steps);
-    c.batch_size = t.get<std::int64_t>("batch_size", c.batch_size);
-    c.lr = t.get<double>("lr", c.lr);
-    c.min_lr_ratio = t.get<double>("min_lr_ratio", c.min_lr_ratio);
-    c.warmup_steps = t.get<std::int64_t>("warmup_steps", c.warmup_steps);
-    c.weight_decay = t.get<double>("weight_decay", c.weight_decay);
-    c.beta1 = t.get<double>("beta1", c.beta1);
-    c.beta2 = t.get<double>("beta2", c.beta2);
-    c.eps = t.get<double>("eps", c.eps);
-    c.grad_clip = t.get<double>("grad_clip", c.grad_clip);
-    c.log_every = t.get<std::int64_t>("log_every", c.log_every);
-    c.eval_every = t.get<std::int64_t>("eval_every", c.eval_every);
-    c.save_every = t.get<std::int64_t>("save_every", c.save_every);
-    c.keep_checkpoints = t.get<std::int64_t>("keep_checkpoints", c.keep_checkpoints);
-    t.finish();
-    if (c.steps < 1 || c.batch_size < 1) fail("{}: train.steps and train.batch_size must be positive", source);
-    if (!(c.lr > 0) || c.min_lr_ratio < 0 || c.min_lr_ratio > 1) fail("{}: need lr > 0 and 0 <= min_lr_ratio <= 1", source);
-  }
-  {
-    auto a = r.section("accuracy");
-    c.accuracy_file = a.get<std::string>("file", "");
-    c.accuracy_n = a.get<std::int64_t>("n", c.accuracy_n);
-    c.accuracy_max_new_tokens = a.get<std::int64_t>("max_new_tokens", c.accuracy_max_new_tokens);
-    a.finish();
-  }
-  r.finish();
+  auto top = recipe_reader(tree);
+  auto model = top.section("model");
+  read_model(model, c.model);
+  model.finish();
+  auto data = top.section("data");
+  read_data(data, c.data);
+  data.finish();
+  auto optim = top.section("optim");
+  read_optim(optim, c.optim);
+  optim.finish();
+  auto run = top.section("run");
+  read_run(run, c.run);
+  run.finish();
+  auto accuracy = top.section("accuracy");
+  read_accuracy(accuracy, c.accuracy);
+  accuracy.finish();
+  top.finish();
   return c;
 }
 
 SftConfig load_sft_config(const std::filesystem::path& yaml, const std::vector<std::string>& overrides) {
-  Json root;
-  try {
-    root = yaml_to_json(YAML::Load(read_file(yaml)));
-  } catch (const YAML::Exception& e) {
-    fail("{}: malformed YAML ({})", yaml.string(), e.what());
-  }
-  if (root.is_null()) root = Json::object();
-  if (!root.is_object()) fail("{}: the top level must be a mapping", yaml.string());
-  for (const auto& o : overrides) {
-    auto eq = o.find('=');
-    if (eq == std::string::npos || eq == 0) fail("override '{}' is not key=value", o);
-    Json* node = &root;
-    std::string path = o.substr(0, eq);
-    std::size_t start = 0;
-    for (;;) {
-      auto dot = path.find('.', start);
-      std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      if (key.empty()) fail("override '{}' has an empty key", o);
-      if (!node->is_object()) fail("override '{}': '{}' is not a section", o, key);
-      if (dot == std::string::npos) {
-        YAML::Node value;
-        try {
-          value = YAML::Load(o.substr(eq + 1));
-        } catch (const YAML::Exception& e) {
-          fail("override '{}': malformed value ({})", o, e.what());
-        }
-        (*node)[key] = yaml_to_json(value);
-        break;
-      }
-      if (!node->contains(key)) (*node)[key] = Json::object();
-      node = &(*node)[key];
-      start = dot + 1;
-    }
-  }
-  return sft_config_from_json(root, yaml.string());
+  return read_sft_config(load_recipe(yaml, overrides));
+}
+
+Json sft_config_to_json(const SftConfig& c) {
+  Json model = section_json(static_cast<const ModelSection&>(c.model));
+  model["config"] = c.model.config;
+  model["tokenizer"] = path_json(c.model.tokenizer);
+  const auto& g = c.data.generate_options;
+  Json data = section_json(static_cast<const DataSection&>(c.data));
+  data["eval_size"] = c.data.eval_size;
+  data["max_length"] = c.data.max_length;
+  // The generator's options as numbers (the difficulty name only picks their defaults).
+  data["generate"] = {{"n", c.data.generate_n}, {"seed", c.data.generate_seed},
+                      {"numbers", {g.min_numbers, g.max_numbers}}, {"max_number", g.max_number},
+                      {"max_target", g.max_target}, {"false_starts", g.max_false_starts},
+                      {"mul_div", g.allow_mul_div}};
+  Json optim = section_json(static_cast<const OptimSection&>(c.optim));
+  optim["batch_size"] = c.optim.batch_size;
+  optim["min_lr_ratio"] = c.optim.min_lr_ratio;
+  optim["warmup_steps"] = c.optim.warmup_steps;
+  Json run = section_json(static_cast<const RunSection&>(c.run));
+  run["threads"] = c.run.threads;
+  run["log_every"] = c.run.log_every;
+  run["eval_every"] = c.run.eval_every;
+  run["export_dtype"] = dtype_key_name(c.run.export_dtype);
+  run["export_dir"] = path_json(c.run.export_dir);
+  return {{"model", model},
+          {"data", data},
+          {"optim", optim},
+          {"run", run},
+          {"accuracy", {{"path", path_json(c.accuracy.path)}, {"n", c.accuracy.n},
+                        {"max_new_tokens", c.accuracy.max_new_tokens}}}};
 }
 
 }  // namespace illume::train

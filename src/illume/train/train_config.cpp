@@ -1,6 +1,6 @@
 #include "illume/train/train_config.h"
 
-#include <algorithm>
+#include <optional>
 
 #include "illume/rl/advantage.h"
 
@@ -10,22 +10,37 @@ bool TrainConfig::needs_attention() const {
   return credit.strategy == "local" || credit.strategy == "global" || credit.strategy == "coupled";
 }
 
-TrainConfig train_config_from_json(const Json& root, const std::string& source) {
+namespace {
+
+// The task names of data/tasks.h ("countdown, gsm8k, ...").
+std::vector<std::string> task_name_list() {
+  std::vector<std::string> names;
+  std::string all = data::task_names();
+  for (size_t start = 0; start < all.size();) {
+    size_t comma = all.find(',', start);
+    names.push_back(all.substr(start, comma - start));
+    start = comma == std::string::npos ? all.size() : all.find_first_not_of(' ', comma + 1);
+  }
+  return names;
+}
+
+}  // namespace
+
+TrainConfig read_train_config(const ConfigTree& tree) {
   TrainConfig c;
-  ConfigReader top(root, source);
+  auto top = recipe_reader(tree);
 
   auto model = top.section("model");
-  c.model_dir = model.require_string("dir");
-  c.device = model.get_string("device", c.device);
-  c.dtype = model.get_choice("dtype", c.dtype, {"f32", "bf16", "f16"});
+  model.require("dir");
+  read_model_section(model, c.model);
   model.finish();
 
   auto data = top.section("data");
-  c.task = data.require_string("task");
-  c.data_path = data.require_string("path");
-  c.prompt_style = data.get_choice("prompt_style", c.prompt_style, {"plain", "chat"});
-  c.shuffle = data.get_bool("shuffle", c.shuffle);
-  c.data_limit = data.get_int("limit", c.data_limit);
+  data.require("task");
+  data.require("path");
+  read_data_section(data, c.data);
+  c.data.task = data::parse_task(data.get_choice("task", "", task_name_list()));
+  c.data.shuffle = data.get_bool("shuffle", c.data.shuffle);
   data.finish();
 
   auto rollout = top.section("rollout");
@@ -37,16 +52,9 @@ TrainConfig train_config_from_json(const Json& root, const std::string& source) 
   rollout.finish();
 
   auto optim = top.section("optim");
-  c.batch_size = optim.get_int("batch_size", c.batch_size);
-  c.micro_batch_size = optim.get_int("micro_batch_size", c.micro_batch_size);
-  c.lr = optim.get_double("lr", c.lr);
-  c.weight_decay = optim.get_double("weight_decay", c.weight_decay);
-  auto betas = optim.get_double_list("betas", {c.beta1, c.beta2});
-  if (betas.size() != 2) fail("{}: optim.betas must have two numbers", source);
-  c.beta1 = betas[0];
-  c.beta2 = betas[1];
-  c.adam_eps = optim.get_double("adam_eps", c.adam_eps);
-  c.grad_clip = optim.get_double("grad_clip", c.grad_clip);
+  read_optim_section(optim, c.optim);
+  c.optim.batch_size = optim.get_int("batch_size", c.optim.batch_size);
+  c.optim.micro_batch_size = optim.get_int("micro_batch_size", c.optim.micro_batch_size);
   optim.finish();
 
   auto adv = top.section("advantage");
@@ -70,17 +78,23 @@ TrainConfig train_config_from_json(const Json& root, const std::string& source) 
   c.credit.gamma_amp = credit.get_double("gamma_amp", c.credit.gamma_amp);
   c.credit.k = static_cast<int>(credit.get_int("k", c.credit.k));
   c.credit.alpha = credit.get_double("alpha", c.credit.alpha);
-  if (credit.has("tau_waad")) c.credit.tau_waad = credit.get_double("tau_waad", 0);
-  else credit.get_double("tau_waad", 0);  // marks null as read
-  if (credit.has("tau_delta")) c.credit.tau_delta = credit.get_double("tau_delta", 0);
-  else credit.get_double("tau_delta", 0);
+  // Absent or null: the per-response median.
+  auto threshold = [&](const std::string& key) -> std::optional<double> {
+    if (!credit.has(key)) {
+      credit.get_json(key);  // a null is read, not unknown
+      return std::nullopt;
+    }
+    return credit.get_double(key, 0);
+  };
+  c.credit.tau_waad = threshold("tau_waad");
+  c.credit.tau_delta = threshold("tau_delta");
   c.sign = credit.get_choice("sign", c.sign, advantage_sign_modes());
   credit.finish();
 
   auto att = top.section("attention");
   c.window = att.get_int("window", c.window);
   auto horizon = att.get_double_list("horizon", {double(c.horizon_lo), double(c.horizon_hi)});
-  if (horizon.size() != 2) fail("{}: attention.horizon must be [H_lo, H_hi]", source);
+  if (horizon.size() != 2) att.invalid("horizon", "must be [H_lo, H_hi]");
   c.horizon_lo = static_cast<std::int64_t>(horizon[0]);
   c.horizon_hi = static_cast<std::int64_t>(horizon[1]);
   for (double l : att.get_double_list("layers", {})) c.attention_layers.push_back(static_cast<int>(l));
@@ -92,48 +106,53 @@ TrainConfig train_config_from_json(const Json& root, const std::string& source) 
   reward.finish();
 
   auto run = top.section("run");
-  c.out_dir = run.require_string("out");
-  c.steps = run.get_int("steps", c.steps);
-  c.seed = static_cast<std::uint64_t>(run.get_int("seed", 0));
-  c.save_every = run.get_int("save_every", c.save_every);
-  c.keep_checkpoints = run.get_int("keep_checkpoints", c.keep_checkpoints);
-  c.progress = run.get_bool("progress", c.progress);
+  read_run_section(run, c.run);
   run.finish();
   top.finish();
 
-  auto positive = [&](const char* name, double v) {
-    if (!(v > 0)) fail("{}: {} must be positive, got {}", source, name, v);
+  // Values that are well-typed but out of range, named by where they were set.
+  auto positive = [&](const std::string& key, double v) {
+    if (!(v > 0)) fail("{}: key '{}' must be positive, got {}", top.origin(key), key, v);
   };
   positive("rollout.group_size", double(c.group_size));
   positive("rollout.max_response_tokens", double(c.max_response_tokens));
-  positive("optim.batch_size", double(c.batch_size));
-  positive("optim.micro_batch_size", double(c.micro_batch_size));
-  positive("optim.lr", c.lr);
-  positive("run.steps", double(c.steps));
-  if (c.batch_size % c.group_size != 0)
-    fail("{}: optim.batch_size ({}) must be a multiple of rollout.group_size ({})", source, c.batch_size, c.group_size);
-  if (c.credit.q <= 0 || c.credit.q > 1) fail("{}: credit.q must be in (0, 1], got {}", source, c.credit.q);
-  if (c.credit.k < 1) fail("{}: credit.k must be >= 1", source);
-  if (c.credit.alpha < 0 || c.credit.alpha > 1) fail("{}: credit.alpha must be in [0, 1]", source);
-  if (c.temperature <= 0) fail("{}: rollout.temperature must be > 0 for GRPO sampling", source);
+  positive("optim.batch_size", double(c.optim.batch_size));
+  positive("optim.micro_batch_size", double(c.optim.micro_batch_size));
+  positive("rollout.temperature", c.temperature);  // GRPO samples
+  if (c.optim.batch_size % c.group_size != 0)
+    fail("{}: key 'optim.batch_size' ({}) must be a multiple of rollout.group_size ({})", top.origin("optim.batch_size"),
+         c.optim.batch_size, c.group_size);
+  if (c.credit.q <= 0 || c.credit.q > 1) fail("{}: key 'credit.q' must be in (0, 1], got {}", top.origin("credit.q"), c.credit.q);
+  if (c.credit.k < 1) fail("{}: key 'credit.k' must be >= 1", top.origin("credit.k"));
+  if (c.credit.alpha < 0 || c.credit.alpha > 1) fail("{}: key 'credit.alpha' must be in [0, 1]", top.origin("credit.alpha"));
   if (c.loss.aggregation == "seq-mean-token-sum-norm" && c.loss.norm_length <= 0)
     c.loss.norm_length = static_cast<double>(c.max_response_tokens);
-  if (c.save_every < 0 || c.keep_checkpoints < 1) fail("{}: run.save_every >= 0 and run.keep_checkpoints >= 1", source);
   return c;
+}
+
+TrainConfig load_train_config(const std::filesystem::path& yaml, const std::vector<std::string>& overrides) {
+  return read_train_config(load_recipe(yaml, overrides));
+}
+
+TrainConfig train_config_from_json(const Json& root, const std::string& source) {
+  return read_train_config(config_tree(root, source));
 }
 
 Json train_config_to_json(const TrainConfig& c) {
   Json tau_waad = c.credit.tau_waad ? Json(*c.credit.tau_waad) : Json(nullptr);
   Json tau_delta = c.credit.tau_delta ? Json(*c.credit.tau_delta) : Json(nullptr);
+  Json data = section_json(static_cast<const DataSection&>(c.data));
+  data["task"] = data::task_name(c.data.task);
+  data["shuffle"] = c.data.shuffle;
+  Json optim = section_json(static_cast<const OptimSection&>(c.optim));
+  optim["batch_size"] = c.optim.batch_size;
+  optim["micro_batch_size"] = c.optim.micro_batch_size;
   return {
-      {"model", {{"dir", c.model_dir}, {"device", c.device}, {"dtype", c.dtype}}},
-      {"data", {{"task", c.task}, {"path", c.data_path}, {"prompt_style", c.prompt_style}, {"shuffle", c.shuffle},
-                {"limit", c.data_limit}}},
+      {"model", section_json(c.model)},
+      {"data", data},
       {"rollout", {{"group_size", c.group_size}, {"temperature", c.temperature}, {"top_p", c.top_p},
                    {"max_response_tokens", c.max_response_tokens}, {"max_batch_rows", c.max_batch_rows}}},
-      {"optim", {{"batch_size", c.batch_size}, {"micro_batch_size", c.micro_batch_size}, {"lr", c.lr},
-                 {"weight_decay", c.weight_decay}, {"betas", {c.beta1, c.beta2}}, {"adam_eps", c.adam_eps},
-                 {"grad_clip", c.grad_clip}}},
+      {"optim", optim},
       {"advantage", {{"eps", c.adv_eps}, {"scale_by_std", c.scale_by_std}, {"dynamic_sampling", c.dynamic_sampling}}},
       {"loss", {{"clip_low", c.loss.clip_low}, {"clip_high", c.loss.clip_high}, {"aggregation", c.loss.aggregation},
                 {"kl_coef", c.loss.kl_coef}, {"norm_length", c.loss.norm_length}}},
@@ -143,8 +162,7 @@ Json train_config_to_json(const TrainConfig& c) {
       {"attention", {{"window", c.window}, {"horizon", {c.horizon_lo, c.horizon_hi}}, {"layers", c.attention_layers}}},
       {"reward", {{"countdown_format_reward", c.countdown_format_reward},
                   {"countdown_use_all_numbers", c.countdown_use_all_numbers}}},
-      {"run", {{"out", c.out_dir}, {"steps", c.steps}, {"seed", c.seed}, {"save_every", c.save_every},
-               {"keep_checkpoints", c.keep_checkpoints}, {"progress", c.progress}}},
+      {"run", section_json(c.run)},
   };
 }
 

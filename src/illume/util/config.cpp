@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 
@@ -96,9 +97,13 @@ Json parse_yaml_value(const std::string& text, const std::string& source) {
   return to_json(node, source, 0);
 }
 
-void apply_override(Json& root, const std::string& assignment, const std::string& source) {
+namespace {
+
+// Sets the value of "a.b.c=value" in `root`; returns the dotted key.
+std::string set_override(Json& root, const std::string& assignment) {
+  const std::string source = fmt::format("override '{}'", assignment);
   auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) fail("{}: override '{}' is not key=value", source, assignment);
+  if (eq == std::string::npos || eq == 0) fail("override '{}' is not key=value", assignment);
   std::string key = assignment.substr(0, eq);
   Json value = parse_yaml_value(assignment.substr(eq + 1), source);
   Json* node = &root;
@@ -106,11 +111,11 @@ void apply_override(Json& root, const std::string& assignment, const std::string
   while (true) {
     size_t dot = key.find('.', start);
     std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) fail("{}: override '{}' has an empty key part", source, assignment);
-    if (!node->is_object()) fail("{}: override '{}': '{}' is not a section", source, assignment, key.substr(0, start ? start - 1 : 0));
+    if (part.empty()) fail("{}: the key has an empty part", source);
+    if (!node->is_object()) fail("{}: '{}' is not a section", source, key.substr(0, start ? start - 1 : 0));
     if (dot == std::string::npos) {
       (*node)[part] = value;
-      return;
+      return key;
     }
     Json& child = (*node)[part];
     if (child.is_null()) child = Json::object();
@@ -119,17 +124,79 @@ void apply_override(Json& root, const std::string& assignment, const std::string
   }
 }
 
-ConfigReader::ConfigReader(Json object, std::string source, std::string prefix)
-    : object_(std::move(object)), source_(std::move(source)), prefix_(std::move(prefix)) {
+}  // namespace
+
+void apply_override(Json& root, const std::string& assignment) { set_override(root, assignment); }
+
+ConfigTree load_config(const std::filesystem::path& yaml) {
+  ConfigTree tree;
+  tree.root = load_yaml_file(yaml);
+  tree.source = yaml.string();
+  tree.folder = std::filesystem::absolute(yaml).lexically_normal().parent_path();
+  return tree;
+}
+
+ConfigTree config_tree(Json root, std::string source) {
+  ConfigTree tree;
+  tree.root = std::move(root);
+  tree.source = std::move(source);
+  tree.folder = std::filesystem::current_path();
+  return tree;
+}
+
+void apply_override(ConfigTree& tree, const std::string& assignment) {
+  std::string key = set_override(tree.root, assignment);
+  // The new value replaces whatever earlier overrides set below this key.
+  for (auto it = tree.overrides.lower_bound(key + "."); it != tree.overrides.end() && it->first.rfind(key + ".", 0) == 0;)
+    it = tree.overrides.erase(it);
+  tree.overrides[key] = assignment;
+}
+
+ConfigReader::ConfigReader(ConfigTree tree) : object_(tree.root) {
+  tree_ = std::make_shared<const ConfigTree>(std::move(tree));
+  if (!object_.is_object()) fail("{}: expected a mapping at the top", tree_->source);
+}
+
+ConfigReader::ConfigReader(Json object, std::string source)
+    : tree_(std::make_shared<const ConfigTree>(config_tree(Json(), std::move(source)))), object_(std::move(object)) {
   if (object_.is_null()) object_ = Json::object();
-  if (!object_.is_object()) fail("{}: '{}' should be a mapping", source_, prefix_.empty() ? "<top>" : prefix_);
+  if (!object_.is_object()) fail("{}: expected a mapping at the top", tree_->source);
+}
+
+ConfigReader::ConfigReader(std::shared_ptr<const ConfigTree> tree, Json object, std::string prefix)
+    : tree_(std::move(tree)), object_(std::move(object)), prefix_(std::move(prefix)) {
+  if (object_.is_null()) object_ = Json::object();
 }
 
 std::string ConfigReader::full(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
 
+const std::string* ConfigReader::override_of(const std::string& key) const {
+  // The longest dotted prefix of the key that an override set (an override of `optim` sets optim.lr).
+  for (std::string name = full(key);;) {
+    auto it = tree_->overrides.find(name);
+    if (it != tree_->overrides.end()) return &it->second;
+    auto dot = name.rfind('.');
+    if (dot == std::string::npos) return nullptr;
+    name.resize(dot);
+  }
+}
+
+std::string ConfigReader::origin(const std::string& key) const {
+  const std::string* assignment = override_of(key);
+  return assignment ? fmt::format("override '{}'", *assignment) : tree_->source;
+}
+
+void ConfigReader::invalid(const std::string& key, const std::string& problem) const {
+  fail("{}: key '{}' {}", origin(key), full(key), problem);
+}
+
 bool ConfigReader::has(const std::string& key) const {
   auto it = object_.find(key);
   return it != object_.end() && !it->is_null();
+}
+
+void ConfigReader::require(const std::string& key) const {
+  if (!has(key)) fail("{}: missing key '{}'", tree_->source, full(key));
 }
 
 const Json* ConfigReader::find(const std::string& key) {
@@ -140,7 +207,7 @@ const Json* ConfigReader::find(const std::string& key) {
 }
 
 void ConfigReader::wrong_type(const std::string& key, const char* type, const Json& value) const {
-  fail("{}: key '{}' should be {}, got {}", source_, full(key), type, short_dump(value));
+  invalid(key, fmt::format("should be {}, got {}", type, short_dump(value)));
 }
 
 bool ConfigReader::get_bool(const std::string& key, bool fallback) {
@@ -154,13 +221,16 @@ long long ConfigReader::get_int(const std::string& key, long long fallback) {
   const Json* v = find(key);
   if (!v) return fallback;
   if (!v->is_number_integer()) wrong_type(key, "an integer", *v);
+  if (v->is_number_unsigned() && v->get<unsigned long long>() > static_cast<unsigned long long>(LLONG_MAX))
+    wrong_type(key, "an integer below 2^63", *v);
   return v->get<long long>();
 }
 
 double ConfigReader::get_double(const std::string& key, double fallback) {
   const Json* v = find(key);
   if (!v) return fallback;
-  if (!v->is_number()) wrong_type(key, "a number", *v);
+  // YAML's nan and inf arrive as strings; a tree built in memory may still hold them as numbers.
+  if (!v->is_number() || !std::isfinite(v->get<double>())) wrong_type(key, "a number", *v);
   return v->get<double>();
 }
 
@@ -178,7 +248,7 @@ std::string ConfigReader::get_choice(const std::string& key, const std::string& 
     if (a == value) return value;
   std::string list;
   for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
-  fail("{}: key '{}' must be one of {}, got '{}'", source_, full(key), list, value);
+  invalid(key, fmt::format("must be one of {}, got '{}'", list, value));
 }
 
 std::vector<double> ConfigReader::get_double_list(const std::string& key, const std::vector<double>& fallback) {
@@ -187,26 +257,50 @@ std::vector<double> ConfigReader::get_double_list(const std::string& key, const 
   if (!v->is_array()) wrong_type(key, "a list of numbers", *v);
   std::vector<double> out;
   for (const auto& item : *v) {
-    if (!item.is_number()) wrong_type(key, "a list of numbers", *v);
+    if (!item.is_number() || !std::isfinite(item.get<double>())) wrong_type(key, "a list of numbers", *v);
     out.push_back(item.get<double>());
   }
   return out;
 }
 
-std::string ConfigReader::require_string(const std::string& key) {
-  if (!has(key)) fail("{}: missing key '{}'", source_, full(key));
-  return get_string(key, "");
+std::filesystem::path ConfigReader::get_path(const std::string& key, const std::filesystem::path& fallback) {
+  const Json* v = find(key);
+  if (!v) return fallback;
+  if (!v->is_string() || v->get<std::string>().empty()) wrong_type(key, "a path", *v);
+  std::filesystem::path path = v->get<std::string>();
+  if (path.is_relative()) {
+    path = (override_of(key) ? std::filesystem::current_path() : tree_->folder) / path;
+  }
+  return path.lexically_normal();
+}
+
+Json ConfigReader::get_json(const std::string& key) {
+  const Json* v = find(key);
+  return v ? *v : Json();
 }
 
 ConfigReader ConfigReader::section(const std::string& key) {
   const Json* v = find(key);
   if (v && !v->is_object()) wrong_type(key, "a mapping", *v);
-  return ConfigReader(v ? *v : Json::object(), source_, full(key));
+  return ConfigReader(tree_, v ? *v : Json::object(), full(key));
 }
 
 void ConfigReader::finish() const {
-  for (auto it = object_.begin(); it != object_.end(); ++it)
-    if (!read_.count(it.key())) fail("{}: unknown key '{}'", source_, full(it.key()));
+  for (auto it = object_.begin(); it != object_.end(); ++it) {
+    if (read_.count(it.key())) continue;
+    // A retired key says where it went; for a retired section, the first retired key inside it.
+    std::string name = full(it.key());
+    auto moved = tree_->moved.find(name);
+    if (it->is_object())
+      for (auto child = it->begin(); child != it->end(); ++child)
+        if (auto m = tree_->moved.find(name + "." + child.key()); m != tree_->moved.end()) {
+          name += "." + child.key();
+          moved = m;
+          break;
+        }
+    if (moved != tree_->moved.end()) fail("{}: unknown key '{}' (now {})", origin(it.key()), name, moved->second);
+    fail("{}: unknown key '{}'", origin(it.key()), name);
+  }
 }
 
 }  // namespace illume
