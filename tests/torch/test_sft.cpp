@@ -161,7 +161,12 @@ TEST(Sft, RecipeErrorsNameTheFileOrTheOverride) {
   EXPECT_NE(err.find("key 'data.prompt_style' must be one of plain|chat, got 'raw'"), std::string::npos) << err;
   // The keys of the older SFT dialect say where they went.
   err = error_for("old.yaml", ok + "train: {steps: 4, eps: 1.0e-8}\n");
-  EXPECT_NE(err.find("old.yaml: unknown key 'train.steps' (now 'run.steps')"), std::string::npos) << err;
+  EXPECT_NE(err.find("old.yaml: unknown key 'train.eps' (now 'optim.adam_eps')"), std::string::npos) << err;
+  // Reported before the keys the new dialect misses (here run.out: the old recipe has 'out').
+  err = error_for("old-out.yaml", std::regex_replace(ok, std::regex("run: \\{out: [^,]*, "), "out: x\nrun: {"));
+  EXPECT_NE(err.find("old-out.yaml: unknown key 'out' (now 'run.out')"), std::string::npos) << err;
+  err = error_for("typo.yaml", ok + "accuracy: {pth: test.jsonl, n: 3}\n");
+  EXPECT_NE(err.find("typo.yaml: unknown key 'accuracy.pth'"), std::string::npos) << err;
   err = error_for("resume.yaml", ok + "resume: true\n");
   EXPECT_NE(err.find("resume.yaml: unknown key 'resume' (now the --resume flag)"), std::string::npos) << err;
   err = error_for("ok.yaml", ok, {"data.prompt_format=chat"});

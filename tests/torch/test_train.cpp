@@ -55,7 +55,7 @@ TEST(TrainConfig, RepositoryRecipesParse) {
     auto c = train::load_train_config(path, {});
     // Paths in a recipe are relative to configs/, whatever the working directory.
     EXPECT_TRUE(c.model.dir.is_absolute()) << name;
-    EXPECT_EQ(c.run.out.parent_path().lexically_normal(), (source / "runs").lexically_normal()) << name;
+    EXPECT_EQ(c.run.out.string().rfind((source / "runs").lexically_normal().string(), 0), 0u) << c.run.out;
     if (std::string(name).find("4b") != std::string::npos) {
       // METHOD.md section 4's hyperparameters.
       EXPECT_EQ(c.model.dir, (source / "models" / "Qwen3-4B-Base").lexically_normal());

@@ -101,7 +101,6 @@ void read_optim_section(ConfigReader& reader, OptimSection& s) {
 }
 
 void read_run_section(ConfigReader& reader, RunSection& s) {
-  reader.require("out");
   s.out = reader.get_path("out", s.out);
   s.steps = reader.get_int("steps", s.steps);
   if (s.steps < 1) reader.invalid("steps", "must be positive");

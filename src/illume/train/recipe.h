@@ -54,11 +54,13 @@ struct RunSection {
 };
 
 // Each reads its section's shared keys into `section` (its current values are the defaults) and
-// checks them; the caller reads its own keys from the same reader, then calls finish().
+// checks each value; the caller reads its own keys from the same reader, calls finish(), and then
+// checks what is required (run.out, in both) and what depends on several keys, so that an unknown
+// (or retired) key is reported before a missing one.
 void read_model_section(ConfigReader& reader, ModelSection& section);
 void read_data_section(ConfigReader& reader, DataSection& section);
 void read_optim_section(ConfigReader& reader, OptimSection& section);
-void read_run_section(ConfigReader& reader, RunSection& section);  // run.out is required
+void read_run_section(ConfigReader& reader, RunSection& section);
 
 // The resolved sections (absolute paths; an empty path is null), for --print-config and config.json.
 Json section_json(const ModelSection& section);

@@ -21,12 +21,13 @@ void read_model(ConfigReader& model, SftModelSection& m) {
   if (m.dtype != c10::kFloat) model.invalid("dtype", "must be f32 (sft trains in f32; run.export_dtype sets the saved dtype)");
   m.config = model.get_json("config");
   if (!m.config.is_null() && !m.config.is_object()) model.invalid("config", "must be a mapping of config.json fields");
+  m.tokenizer = model.get_path("tokenizer", m.dir);
+  model.finish();
   if (m.dir.empty() && m.config.is_null())
     fail("{}: missing key 'model.dir' (a folder to fine-tune) or 'model.config' (a shape to initialise at random)",
          model.source());
   if (!m.dir.empty() && !m.config.is_null())
     model.invalid("dir", "and model.config are both given: give one (a folder to fine-tune, or a shape to initialise)");
-  m.tokenizer = model.get_path("tokenizer", m.dir);
   if (m.tokenizer.empty()) fail("{}: missing key 'model.tokenizer' (a folder with tokenizer.json)", model.source());
 }
 
@@ -52,6 +53,7 @@ void read_generator(ConfigReader& generate, SftDataSection& d) {
   o.max_target = generate.get_int("max_target", o.max_target);
   o.max_false_starts = static_cast<int>(generate.get_int("false_starts", o.max_false_starts));
   o.allow_mul_div = generate.get_bool("mul_div", o.allow_mul_div);
+  generate.finish();
   try {
     data::validate(o);
   } catch (const Error& e) {
@@ -66,8 +68,8 @@ void read_data(ConfigReader& data, SftDataSection& d) {
   d.max_length = data.get_int("max_length", d.max_length);
   if (d.max_length < 2) data.invalid("max_length", "must be >= 2");
   auto generate = data.section("generate");
+  data.finish();
   read_generator(generate, d);
-  generate.finish();
   if (d.path.empty() == (d.generate_n == 0))
     fail("{}: give exactly one of data.path (a JSONL file) and data.generate.n (puzzles made on the fly)", data.source());
 }
@@ -80,6 +82,7 @@ void read_optim(ConfigReader& optim, SftOptimSection& o) {
   if (o.min_lr_ratio < 0 || o.min_lr_ratio > 1) optim.invalid("min_lr_ratio", "must be in [0, 1]");
   o.warmup_steps = optim.get_int("warmup_steps", o.warmup_steps);
   if (o.warmup_steps < 0) optim.invalid("warmup_steps", "must be >= 0");
+  optim.finish();
 }
 
 void read_run(ConfigReader& run, SftRunSection& r) {
@@ -92,15 +95,18 @@ void read_run(ConfigReader& run, SftRunSection& r) {
   if (r.eval_every < 0) run.invalid("eval_every", "must be >= 0 (0: never)");
   r.export_dtype = read_dtype(run, "export_dtype", r.export_dtype);
   r.export_dir = run.get_path("export_dir", r.export_dir);
+  run.finish();
+  run.require("out");
 }
 
 void read_accuracy(ConfigReader& accuracy, AccuracySection& a) {
   a.path = accuracy.get_path("path", a.path);
   a.n = accuracy.get_int("n", a.n);
   if (a.n < 0) accuracy.invalid("n", "must be >= 0 (0: off)");
-  if (a.n > 0 && a.path.empty()) fail("{}: missing key 'accuracy.path' (accuracy.n is {})", accuracy.source(), a.n);
   a.max_new_tokens = accuracy.get_int("max_new_tokens", a.max_new_tokens);
   if (a.max_new_tokens < 1) accuracy.invalid("max_new_tokens", "must be positive");
+  accuracy.finish();
+  if (a.n > 0 && a.path.empty()) fail("{}: missing key 'accuracy.path' (accuracy.n is {})", accuracy.source(), a.n);
 }
 
 }  // namespace
@@ -108,22 +114,16 @@ void read_accuracy(ConfigReader& accuracy, AccuracySection& a) {
 SftConfig read_sft_config(const ConfigTree& tree) {
   SftConfig c;
   auto top = recipe_reader(tree);
-  auto model = top.section("model");
-  read_model(model, c.model);
-  model.finish();
-  auto data = top.section("data");
-  read_data(data, c.data);
-  data.finish();
-  auto optim = top.section("optim");
-  read_optim(optim, c.optim);
-  optim.finish();
-  auto run = top.section("run");
-  read_run(run, c.run);
-  run.finish();
-  auto accuracy = top.section("accuracy");
-  read_accuracy(accuracy, c.accuracy);
-  accuracy.finish();
+  auto model = top.section("model"), data = top.section("data"), optim = top.section("optim"),
+       run = top.section("run"), accuracy = top.section("accuracy");
+  // Unknown sections first, and in each section unknown keys before missing ones: a key of an older
+  // recipe is reported where it went, not as a missing key of the new one.
   top.finish();
+  read_model(model, c.model);
+  read_data(data, c.data);
+  read_optim(optim, c.optim);
+  read_run(run, c.run);
+  read_accuracy(accuracy, c.accuracy);
   return c;
 }
 

@@ -29,21 +29,25 @@ std::vector<std::string> task_name_list() {
 TrainConfig read_train_config(const ConfigTree& tree) {
   TrainConfig c;
   auto top = recipe_reader(tree);
+  auto model = top.section("model"), data = top.section("data"), rollout = top.section("rollout"),
+       optim = top.section("optim"), adv = top.section("advantage"), loss = top.section("loss"),
+       credit = top.section("credit"), att = top.section("attention"), reward = top.section("reward"),
+       run = top.section("run");
+  // Unknown sections first (and in each section, unknown keys before missing ones): a key of an
+  // older recipe is reported where it went, not as a missing key of the new one.
+  top.finish();
 
-  auto model = top.section("model");
-  model.require("dir");
   read_model_section(model, c.model);
   model.finish();
+  model.require("dir");
 
-  auto data = top.section("data");
-  data.require("task");
-  data.require("path");
   read_data_section(data, c.data);
-  c.data.task = data::parse_task(data.get_choice("task", "", task_name_list()));
+  c.data.task = data::parse_task(data.get_choice("task", data::task_name(c.data.task), task_name_list()));
   c.data.shuffle = data.get_bool("shuffle", c.data.shuffle);
   data.finish();
+  data.require("task");
+  data.require("path");
 
-  auto rollout = top.section("rollout");
   c.group_size = rollout.get_int("group_size", c.group_size);
   c.temperature = rollout.get_double("temperature", c.temperature);
   c.top_p = rollout.get_double("top_p", c.top_p);
@@ -51,19 +55,16 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   c.max_batch_rows = rollout.get_int("max_batch_rows", c.max_batch_rows);
   rollout.finish();
 
-  auto optim = top.section("optim");
   read_optim_section(optim, c.optim);
   c.optim.batch_size = optim.get_int("batch_size", c.optim.batch_size);
   c.optim.micro_batch_size = optim.get_int("micro_batch_size", c.optim.micro_batch_size);
   optim.finish();
 
-  auto adv = top.section("advantage");
   c.adv_eps = adv.get_double("eps", c.adv_eps);
   c.scale_by_std = adv.get_bool("scale_by_std", c.scale_by_std);
   c.dynamic_sampling = adv.get_bool("dynamic_sampling", c.dynamic_sampling);
   adv.finish();
 
-  auto loss = top.section("loss");
   c.loss.clip_low = loss.get_double("clip_low", c.loss.clip_low);
   c.loss.clip_high = loss.get_double("clip_high", c.loss.clip_high);
   c.loss.aggregation = loss.get_choice("aggregation", c.loss.aggregation, loss_aggregation_names());
@@ -71,7 +72,6 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   c.loss.norm_length = loss.get_double("norm_length", c.loss.norm_length);
   loss.finish();
 
-  auto credit = top.section("credit");
   c.credit.strategy = credit.get_choice("strategy", c.credit.strategy, credit_strategy_names());
   c.credit.select = credit.get_choice("select", c.credit.select, {"top", "bottom"});
   c.credit.q = credit.get_double("q", c.credit.q);
@@ -91,7 +91,6 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   c.sign = credit.get_choice("sign", c.sign, advantage_sign_modes());
   credit.finish();
 
-  auto att = top.section("attention");
   c.window = att.get_int("window", c.window);
   auto horizon = att.get_double_list("horizon", {double(c.horizon_lo), double(c.horizon_hi)});
   if (horizon.size() != 2) att.invalid("horizon", "must be [H_lo, H_hi]");
@@ -100,15 +99,13 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   for (double l : att.get_double_list("layers", {})) c.attention_layers.push_back(static_cast<int>(l));
   att.finish();
 
-  auto reward = top.section("reward");
   c.countdown_format_reward = reward.get_double("countdown_format_reward", c.countdown_format_reward);
   c.countdown_use_all_numbers = reward.get_bool("countdown_use_all_numbers", c.countdown_use_all_numbers);
   reward.finish();
 
-  auto run = top.section("run");
   read_run_section(run, c.run);
   run.finish();
-  top.finish();
+  run.require("out");
 
   // Values that are well-typed but out of range, named by where they were set.
   auto positive = [&](const std::string& key, double v) {
