@@ -143,10 +143,10 @@ TEST(TrainCheckpointLayout, ListsNewestPrunesAndReadsState) {
   ensure_directory(dir / "checkpoints" / ".step-000200.tmp");  // a writer's temporary folder
   auto all = list_checkpoints(dir);
   ASSERT_EQ(all.size(), 4u);
-  EXPECT_EQ(all[0].filename(), "step-000002");
-  EXPECT_EQ(all[1].filename(), "step-000004");
-  EXPECT_EQ(all[2].filename(), "step-000010");
-  EXPECT_EQ(all[3].filename(), "step-1000000");
+  EXPECT_EQ(all[0].filename().string(), "step-000002");
+  EXPECT_EQ(all[1].filename().string(), "step-000004");
+  EXPECT_EQ(all[2].filename().string(), "step-000010");
+  EXPECT_EQ(all[3].filename().string(), "step-1000000");
   auto state = read_trainer_state(*newest_checkpoint(dir));
   EXPECT_EQ(state.trainer, TrainerKind::Sft);
   EXPECT_EQ(state.step, 1000000);
@@ -155,7 +155,7 @@ TEST(TrainCheckpointLayout, ListsNewestPrunesAndReadsState) {
   prune_checkpoints(dir, 2);
   all = list_checkpoints(dir);
   ASSERT_EQ(all.size(), 2u);
-  EXPECT_EQ(all[0].filename(), "step-000010");
+  EXPECT_EQ(all[0].filename().string(), "step-000010");
   EXPECT_FALSE(newest_checkpoint(dir / "nowhere"));
 
   write_file_atomic(dir / "bad" / "trainer_state.json", R"({"trainer": "ppo", "step": 1, "data_position": 0, "seed": 0})");
@@ -282,7 +282,7 @@ TEST(TrainCrossResume, GrpoResumesFromAnSftCheckpoint) {
   trainer.run();
   EXPECT_EQ(trainer.current_step(), 3);
   const auto newest = *newest_checkpoint(dir / "grpo");
-  EXPECT_EQ(newest.filename(), "step-000003");
+  EXPECT_EQ(newest.filename().string(), "step-000003");
   EXPECT_EQ(read_trainer_state(newest).trainer, TrainerKind::Grpo);
   EXPECT_EQ(optimizer_steps_of(newest), "4");  // 2 from SFT + batch 8 / micro-batch 4
   auto rows = read_jsonl_file(dir / "grpo" / "metrics.jsonl");
@@ -310,7 +310,7 @@ TEST(TrainCrossResume, SftResumesFromAGrpoCheckpoint) {
   config.steps = 3;
   run_sft(config);
   const auto newest = *newest_checkpoint(dir / "sft");
-  EXPECT_EQ(newest.filename(), "step-000003");
+  EXPECT_EQ(newest.filename().string(), "step-000003");
   EXPECT_EQ(read_trainer_state(newest).trainer, TrainerKind::Sft);
   EXPECT_EQ(optimizer_steps_of(newest), "5");
   auto rows = read_jsonl_file(dir / "sft" / "metrics.jsonl");

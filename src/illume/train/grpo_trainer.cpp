@@ -461,7 +461,7 @@ TrainerState GrpoTrainer::Impl::state() const {
 }
 
 void GrpoTrainer::Impl::save() {
-  save_checkpoint(config.out_dir, policy, *optimizer, tokenizer_dir, state(), config.keep_checkpoints);
+  train::save_checkpoint(config.out_dir, policy, *optimizer, tokenizer_dir, state(), config.keep_checkpoints);
 }
 
 void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
