@@ -85,6 +85,13 @@ void write_recipe(const std::filesystem::path& path, const std::filesystem::path
     << extra;
 }
 
+// The Countdown tokenizer (a small one) in `dir`.
+std::filesystem::path make_tokenizer(const std::filesystem::path& dir) {
+  auto r = test::run_illume({"countdown-tokenizer", "--out", dir.string(), "--n", "50", "--merges", "20"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return dir;
+}
+
 at::Tensor weights_of(const std::filesystem::path& dir) {
   auto model = Model::load(dir);
   std::vector<at::Tensor> flat;
@@ -96,11 +103,9 @@ at::Tensor weights_of(const std::filesystem::path& dir) {
 
 TEST(Sft, TrainsCheckpointsAndResumesToTheSameWeights) {
   auto dir = test::scratch_dir();
-  auto tok = dir / "tok";
-  auto r = test::run_illume({"countdown-tokenizer", "--out", tok.string(), "--n", "50", "--merges", "20"});
-  ASSERT_EQ(r.status, 0) << r.err;
+  const auto tok = make_tokenizer(dir / "tok");
   write_recipe(dir / "a.yaml", tok, dir / "a");
-  r = test::run_illume({"sft", "--config", (dir / "a.yaml").string()});
+  auto r = test::run_illume({"sft", "--config", (dir / "a.yaml").string()});
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
     EXPECT_TRUE(std::filesystem::exists(dir / "a" / "final" / f)) << f;
@@ -165,9 +170,7 @@ std::vector<Json> rows_without_times(const std::filesystem::path& path) {
 // ends with the uninterrupted run's weights, bit for bit, and its metrics, each step once.
 TEST(Sft, KillAndResumeGivesIdenticalWeightsAndMetrics) {
   auto dir = test::scratch_dir();
-  auto tok = dir / "tok";
-  auto r = test::run_illume({"countdown-tokenizer", "--out", tok.string(), "--n", "50", "--merges", "20"});
-  ASSERT_EQ(r.status, 0) << r.err;
+  const auto tok = make_tokenizer(dir / "tok");
   write_recipe(dir / "a.yaml", tok, dir / "a");
   write_recipe(dir / "b.yaml", tok, dir / "b");
   const auto config_a = load_sft_config(dir / "a.yaml", {"train.steps=5"});
