@@ -6,21 +6,23 @@
 //   chat: format_chat([user: prompt], generation prompt, thinking on) + response + "<|im_end|>"
 //   raw:  prompt + response + EOS
 // and the loss is the mean next-token cross-entropy over the RESPONSE tokens (and the closing
-// token) only; prompt and padding positions contribute nothing. Batches are right-padded.
+// token) only; prompt and padding positions contribute nothing. Batches are right-padded
+// (train/batch.h); their order is a seeded per-epoch permutation (util/random.h), the same on every
+// platform, and a function of (seed, step), so a resumed run sees the batches an uninterrupted one does.
 //
-// Optimiser: AdamW (decoupled weight decay on matrices only, not on norms), linear warm-up then cosine
-// decay to min_lr_ratio * lr, global gradient-norm clipping. Every `eval_every` steps: the mean loss
-// on a held-out split (and, if configured, greedy Countdown accuracy on a test file).
+// Optimiser (train/adamw.h): AdamW with decoupled weight decay on matrices only (not on norms or
+// biases), linear warm-up then cosine decay to min_lr_ratio * lr, global gradient-norm clipping.
+// Every `eval_every` steps: the mean loss on a held-out split (and, if configured, greedy Countdown
+// accuracy on a test file).
 //
 // Output folder OUT:
-//   metrics.jsonl          one line per logged step: step, loss, lr, grad_norm, tokens, time_train
-//                          (+ eval_loss, accuracy at evaluation steps)
-//   checkpoint-STEP/       HF layout (config.json, model.safetensors, tokenizer.json,
-//                          tokenizer_config.json) + optimizer.safetensors + trainer_state.json;
-//                          written to a temporary folder, then renamed (a crash leaves no half folder)
-//   final/                 the last weights in HF layout (save_dtype), the same files
-// resume: true continues from the newest checkpoint-STEP (weights, optimiser moments, step); the data
-// order is a function of (seed, step), so a resumed run sees the same batches as an uninterrupted one.
+//   metrics.jsonl          one line per logged step: step, loss, lr, grad_norm, tokens,
+//                          time_train_seconds (+ eval_loss, accuracy at evaluation steps)
+//   checkpoints/step-NNNNNN/  the layout every trainer shares (train/checkpoint.h): HF folder +
+//                          optimizer.safetensors + trainer_state.json, written atomically
+//   final/                 the last weights in HF layout (save_dtype) with the tokenizer files
+// resume: true continues from the newest checkpoint (weights, optimiser moments, step), GRPO's
+// included; metrics.jsonl loses the rows logged after that checkpoint (train/run_log.h).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -31,6 +33,8 @@
 #include <vector>
 
 #include "illume/data/countdown_gen.h"
+#include "illume/train/adamw.h"
+#include "illume/train/batch.h"
 #include "illume/util/json.h"
 
 namespace illume {
@@ -77,30 +81,16 @@ SftConfig sft_config_from_json(const Json& root, const std::string& source);
 // Loads FILE.yaml and applies "a.b=value" overrides.
 SftConfig load_sft_config(const std::filesystem::path& yaml, const std::vector<std::string>& overrides);
 
-struct SftExample {
-  std::vector<std::int32_t> ids;
-  std::int64_t prompt_length = 0;  // ids[0, prompt_length) are prompt; the rest are targets
-};
-
-struct SftBatch {
-  at::Tensor ids;        // [B, T] int64, right-padded with pad_id
-  at::Tensor mask;       // [B, T] int64, 1 = token
-  at::Tensor loss_mask;  // [B, T] float, 1 where ids[b, t] is a response token (predicted at t-1)
-  std::int64_t target_tokens = 0;
-};
-
-SftBatch make_batch(const std::vector<const SftExample*>& examples, std::int32_t pad_id);
-
 // Mean cross-entropy of logits [B, T, V] predicting ids[:, 1:] from positions [:, :-1], over the
 // positions where loss_mask[:, 1:] is 1. Differentiable.
 at::Tensor masked_lm_loss(const at::Tensor& logits, const at::Tensor& ids, const at::Tensor& loss_mask);
 
-// The examples of a prompt/response pair in the given format.
-SftExample encode_example(const Tokenizer& tokenizer, const std::string& prompt, const std::string& response,
+// The example of a prompt/response pair in the given format.
+TokenSequence encode_example(const Tokenizer& tokenizer, const std::string& prompt, const std::string& response,
                           const std::string& prompt_format);
 
-// The learning rate at `step` (0-based): warm-up, then cosine decay.
-double lr_at(const SftConfig& config, std::int64_t step);
+// The recipe's learning rate per step: warm-up, then cosine decay to min_lr_ratio * lr.
+LrSchedule lr_schedule(const SftConfig& config);
 
 // Greedy Countdown accuracy of `model` on the first n rows of `file` (chat prompt); also returns the
 // mean response length in tokens.
@@ -111,8 +101,9 @@ struct AccuracyResult {
 AccuracyResult countdown_accuracy(const Model& model, const Tokenizer& tokenizer, const std::filesystem::path& file,
                                   std::int64_t n, std::int64_t max_new_tokens, bool show_progress);
 
-// Runs the whole job (see the top of this file). Returns the final folder.
-std::filesystem::path run_sft(const SftConfig& config);
+// Runs the whole job (see the top of this file). Returns the final folder. With stop_after (tests),
+// stops after that many steps as a killed run would: no final checkpoint, no final/; returns {}.
+std::filesystem::path run_sft(const SftConfig& config, std::optional<std::int64_t> stop_after = std::nullopt);
 
 }  // namespace train
 }  // namespace illume

@@ -6,10 +6,6 @@
 
 namespace illume::train {
 
-bool TrainConfig::needs_attention() const {
-  return credit.strategy == "local" || credit.strategy == "global" || credit.strategy == "coupled";
-}
-
 TrainConfig train_config_from_json(const Json& root, const std::string& source) {
   TrainConfig c;
   ConfigReader top(root, source);

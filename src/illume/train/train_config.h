@@ -72,7 +72,6 @@ struct TrainConfig {
   bool progress = true;
 
   std::int64_t prompts_per_step() const { return batch_size / group_size; }
-  bool needs_attention() const;  // local, global, coupled
 };
 
 // Reads every section; fails on unknown keys, wrong types, and inconsistent values
