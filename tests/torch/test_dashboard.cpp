@@ -13,8 +13,8 @@
 
 #include "chromium_page.h"
 #include "common.h"
-#include "illume/report/analysis_report.h"
 #include "illume/report/dashboard.h"
+#include "illume/report/page_assets.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 #include "illume/util/json.h"
@@ -69,10 +69,10 @@ void make_run(const fs::path& dir, const RunSpec& spec) {
                 {"clip_fraction", 0.01 + 0.002 * (s % 5)},
                 {"gamma_mean", coupled ? 1.15 + 0.01 * std::sin(s * 0.5) : 1.0},
                 {"gamma_amplified_fraction", coupled ? 0.2 + 0.01 * (s % 3) : 0.0},
-                {"time_generate", t_gen},
-                {"time_attention", t_attn},
-                {"time_train", t_train},
-                {"time_step", total},
+                {"time_generate_seconds", t_gen},
+                {"time_attention_seconds", t_attn},
+                {"time_train_seconds", t_train},
+                {"time_step_seconds", total},
                 {"share_attention", t_attn / total},
                 {"note", "not a number"}};
     if (s == 10) row.erase("entropy");
@@ -108,10 +108,11 @@ TwoRuns make_two_runs(const fs::path& scratch) {
 }
 
 // The curve canvases the two synthetic runs fill: 8 main panels + 3 under "More metrics" (loss,
-// time_step, share_attention; reward_std is the reward band, response_length_max shares the length panel).
+// time_step_seconds, share_attention; reward_std is the reward band, response_length_max shares the
+// length panel).
 const std::vector<std::string> kCanvases = {"cv-reward", "cv-accuracy", "cv-length", "cv-entropy", "cv-gamma_mean",
                                             "cv-gamma_amplified", "cv-clip", "cv-time", "cv-m-loss",
-                                            "cv-m-time_step", "cv-m-share_attention"};
+                                            "cv-m-time_step_seconds", "cv-m-share_attention"};
 
 long long ink(const std::string& dom, const std::string& canvas_id) {
   std::string v = dom_attribute(dom, "<canvas class=\"curve\" id=\"" + canvas_id + "\"", "data-ink");

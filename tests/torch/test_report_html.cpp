@@ -26,6 +26,7 @@
 #include "chromium_page.h"
 #include "common.h"
 #include "illume/report/analysis_report.h"
+#include "illume/report/page_assets.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 #include "illume/util/json.h"
@@ -148,8 +149,8 @@ Json synthetic_data() {
   Lcg rng{42};
   Json data = {{"title", "Synthetic check: a 4,000-token response <i>&</i>"},
                {"model", "models/synthetic"},
-               {"settings", {{"layers", {12, 15, 18, 21, 24}}, {"window", 10}, {"fai_lo", 1}, {"fai_hi", "end"},
-                             {"head_quantile", 0.3}}},
+               {"settings", {{"layers", {12, 15, 18, 21, 24}}, {"window", 10}, {"fai_horizon_lo", 1},
+                             {"fai_horizon_hi", "end"}, {"head_quantile", 0.3}}},
                {"summary",
                 {{"entropy_at_waad_peaks", {{"observed", 0.3608}, {"random", 0.2386}, {"lift", 1.512}}},
                  {"receiver_fai_peak_coincidence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 2.715}}},

@@ -126,6 +126,35 @@ TEST(CreditStrategies, EachStrategyReadsItsOwnInput) {
   EXPECT_EQ(amplified(compute_gamma(in, options_for("entropy", q))), (std::vector<std::vector<int>>{{0, 0, 1, 0}}));
 }
 
+// Each strategy's declared needs are exactly what it reads: given only those inputs it runs, and
+// without any one of them it fails naming it. (The trainer computes only the declared inputs.)
+TEST(CreditStrategies, DeclaredNeedsAreExactlyTheInputsRead) {
+  EXPECT_FALSE(credit_strategy_needs("none").attention());
+  EXPECT_FALSE(credit_strategy_needs("random").attention());
+  EXPECT_FALSE(credit_strategy_needs("entropy").attention());
+  EXPECT_TRUE(credit_strategy_needs("entropy").entropy);
+  EXPECT_TRUE(credit_strategy_needs("local").attention());
+  EXPECT_TRUE(credit_strategy_needs("global").attention());
+  EXPECT_TRUE(credit_strategy_needs("coupled").waad && credit_strategy_needs("coupled").delta);
+  expect_error([] { credit_strategy_needs("coupld"); }, "unknown strategy 'coupld'");
+  for (const auto& name : credit_strategy_names()) {
+    const auto needs = credit_strategy_needs(name);
+    CreditInputs full;
+    full.response_mask = mask_of_lengths({4}, 4);
+    if (needs.entropy) full.entropy = rows({{0, 0, 1, 0}});
+    if (needs.waad) full.waad = rows({{1, 2, 3, 4}});
+    if (needs.fai) full.fai = rows({{1, 0, 0, 0}});
+    if (needs.delta) full.delta = rows({{0, 1, 0, 0}});
+    EXPECT_EQ(compute_gamma(full, options_for(name)).size(1), 4) << name;
+    for (auto member : {&CreditInputs::entropy, &CreditInputs::waad, &CreditInputs::fai, &CreditInputs::delta}) {
+      if (!(full.*member).defined()) continue;
+      CreditInputs less = full;
+      less.*member = at::Tensor();
+      expect_error([&] { compute_gamma(less, options_for(name)); }, "needs");
+    }
+  }
+}
+
 TEST(CreditStrategies, RandomSelectsTheCountDeterministicallyPerSeedAndRow) {
   const std::vector<std::int64_t> lengths = {50, 50, 7, 1, 0};
   CreditInputs in;

@@ -11,30 +11,32 @@
 #include "illume/model/model.h"
 #include "illume/text/tokenizer.h"
 #include "illume/train/sft.h"
-#include "illume/util/file.h"
 #include "illume/util/build_paths.h"
 #include "illume/util/config.h"
+#include "illume/util/file.h"
 #include "illume/util/json.h"
 
 using namespace illume;
 using namespace illume::train;
 
 TEST(Sft, BatchMarksOnlyResponsePositions) {
-  SftExample a{{5, 6, 7, 8, 9}, 3};  // prompt 5 6 7, response 8 9
-  SftExample b{{1, 2, 3}, 1};        // prompt 1, response 2 3
-  auto batch = make_batch({&a, &b}, 0);
+  TokenSequence a{{5, 6, 7, 8, 9}, 3};  // prompt 5 6 7, response 8 9
+  TokenSequence b{{1, 2, 3}, 1};        // prompt 1, response 2 3
+  auto batch = pack_batch({&a, &b}, 0);
   ASSERT_EQ(batch.ids.sizes(), (std::vector<std::int64_t>{2, 5}));
   EXPECT_TRUE(torch::equal(batch.mask, torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(batch.loss_mask, torch::tensor({{0.f, 0.f, 0.f, 1.f, 1.f}, {0.f, 1.f, 1.f, 0.f, 0.f}})));
   EXPECT_EQ(batch.ids[1][4].item<std::int64_t>(), 0);  // right padding with pad_id
   EXPECT_EQ(batch.target_tokens, 4);
+  EXPECT_EQ(batch.prompt_lengths, (std::vector<std::int64_t>{3, 1}));
+  EXPECT_EQ(batch.response_lengths, (std::vector<std::int64_t>{2, 2}));
 }
 
 TEST(Sft, LossCountsResponseTokensOnly) {
   // Hand-made batch: B=2, T=5, V=7. Response targets: row 0 positions 3, 4; row 1 positions 1, 2.
-  SftExample a{{5, 6, 1, 3, 4}, 3};
-  SftExample b{{1, 2, 3}, 1};
-  auto batch = make_batch({&a, &b}, 0);
+  TokenSequence a{{5, 6, 1, 3, 4}, 3};
+  TokenSequence b{{1, 2, 3}, 1};
+  auto batch = pack_batch({&a, &b}, 0);
   torch::manual_seed(3);
   auto logits = torch::randn({2, 5, 7}).requires_grad_(true);
   auto loss = masked_lm_loss(logits, batch.ids, batch.loss_mask);
@@ -51,8 +53,8 @@ TEST(Sft, LossCountsResponseTokensOnly) {
   for (int t : {2, 3}) EXPECT_GT(g[0][t].abs().sum().item<double>(), 0.0);
   for (int t : {0, 1}) EXPECT_GT(g[1][t].abs().sum().item<double>(), 0.0);
   // Changing a prompt token (that is not predicted-from) leaves the loss unchanged.
-  SftExample a2{{5, 0, 1, 3, 4}, 3};
-  auto batch2 = make_batch({&a2, &b}, 0);
+  TokenSequence a2{{5, 0, 1, 3, 4}, 3};
+  auto batch2 = pack_batch({&a2, &b}, 0);
   EXPECT_NEAR(masked_lm_loss(logits.detach(), batch2.ids, batch2.loss_mask).item<double>(), expected, 1e-6);
 }
 
@@ -62,12 +64,13 @@ TEST(Sft, LearningRateWarmsUpThenDecaysByCosine) {
   c.optim.warmup_steps = 10;
   c.run.steps = 110;
   c.optim.min_lr_ratio = 0.1;
-  EXPECT_NEAR(lr_at(c, 0), 1e-4, 1e-12);
-  EXPECT_NEAR(lr_at(c, 9), 1e-3, 1e-12);
-  EXPECT_NEAR(lr_at(c, 10), 1e-3, 1e-12);
-  EXPECT_NEAR(lr_at(c, 60), 1e-3 * (0.1 + 0.9 * 0.5), 1e-12);
-  EXPECT_NEAR(lr_at(c, 110), 1e-4, 1e-12);
-  EXPECT_LT(lr_at(c, 80), lr_at(c, 40));
+  const auto lr = lr_schedule(c);
+  EXPECT_NEAR(lr.at(0), 1e-4, 1e-12);
+  EXPECT_NEAR(lr.at(9), 1e-3, 1e-12);
+  EXPECT_NEAR(lr.at(10), 1e-3, 1e-12);
+  EXPECT_NEAR(lr.at(60), 1e-3 * (0.1 + 0.9 * 0.5), 1e-12);
+  EXPECT_NEAR(lr.at(110), 1e-4, 1e-12);
+  EXPECT_LT(lr.at(80), lr.at(40));
 }
 
 namespace {
@@ -88,6 +91,13 @@ void write_recipe(const std::filesystem::path& path, const std::filesystem::path
   std::ofstream(path) << recipe_text(tok, out) << extra;
 }
 
+// The Countdown tokenizer (a small one) in `dir`.
+std::filesystem::path make_tokenizer(const std::filesystem::path& dir) {
+  auto r = test::run_illume({"countdown-tokenizer", "--out", dir.string(), "--n", "50", "--merges", "20"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return dir;
+}
+
 at::Tensor weights_of(const std::filesystem::path& dir) {
   auto model = Model::load(dir);
   std::vector<at::Tensor> flat;
@@ -99,16 +109,14 @@ at::Tensor weights_of(const std::filesystem::path& dir) {
 
 TEST(Sft, TrainsCheckpointsAndResumesToTheSameWeights) {
   auto dir = test::scratch_dir();
-  auto tok = dir / "tok";
-  auto r = test::run_illume({"countdown-tokenizer", "--out", tok.string(), "--n", "50", "--merges", "20"});
-  ASSERT_EQ(r.status, 0) << r.err;
+  const auto tok = make_tokenizer(dir / "tok");
   write_recipe(dir / "a.yaml", tok, dir / "a");
-  r = test::run_illume({"sft", "--config", (dir / "a.yaml").string()});
+  auto r = test::run_illume({"sft", "--config", (dir / "a.yaml").string()});
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
     EXPECT_TRUE(std::filesystem::exists(dir / "a" / "final" / f)) << f;
-  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "checkpoint-2" / "optimizer.safetensors"));
-  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "checkpoint-4" / "trainer_state.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "checkpoints" / "step-000002" / "optimizer.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "checkpoints" / "step-000004" / "trainer_state.json"));
   auto metrics = read_jsonl_file(dir / "a" / "metrics.jsonl");
   ASSERT_EQ(metrics.size(), 4u);
   EXPECT_EQ(metrics[3]["step"], 4);
@@ -121,9 +129,10 @@ TEST(Sft, TrainsCheckpointsAndResumesToTheSameWeights) {
   auto final_a = weights_of(dir / "a" / "final");
   EXPECT_GT((final_a - torch::cat(flat)).abs().max().item<double>(), 1e-4);
 
-  // Resume: a run that starts from A's checkpoint-2 ends with A's weights.
-  std::filesystem::create_directories(dir / "b");
-  std::filesystem::copy(dir / "a" / "checkpoint-2", dir / "b" / "checkpoint-2", std::filesystem::copy_options::recursive);
+  // Resume: a run that starts from A's step-2 checkpoint ends with A's weights.
+  std::filesystem::create_directories(dir / "b" / "checkpoints");
+  std::filesystem::copy(dir / "a" / "checkpoints" / "step-000002", dir / "b" / "checkpoints" / "step-000002",
+                        std::filesystem::copy_options::recursive);
   write_recipe(dir / "b.yaml", tok, dir / "b");
   r = test::run_illume({"sft", "--config", (dir / "b.yaml").string(), "--resume"});
   ASSERT_EQ(r.status, 0) << r.err;
@@ -208,8 +217,7 @@ TEST(Sft, DefaultModelRecipeReads) {
 // working directory.
 TEST(Sft, RecipePathsWorkFromAnotherWorkingDirectory) {
   auto dir = test::scratch_dir();
-  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--n", "50", "--merges", "20"});
-  ASSERT_EQ(r.status, 0) << r.err;
+  make_tokenizer(dir / "tok");
   std::filesystem::create_directories(dir / "recipes");
   std::filesystem::create_directories(dir / "elsewhere");
   std::ofstream(dir / "recipes" / "r.yaml")
@@ -219,7 +227,7 @@ TEST(Sft, RecipePathsWorkFromAnotherWorkingDirectory) {
     explicit WorkingDirectory(const std::filesystem::path& to) { std::filesystem::current_path(to); }
     ~WorkingDirectory() { std::filesystem::current_path(saved); }
   } cd(dir / "elsewhere");
-  r = test::run_illume({"sft", "--config", "../recipes/r.yaml", "--print-config", "run.steps=2"});
+  auto r = test::run_illume({"sft", "--config", "../recipes/r.yaml", "--print-config", "run.steps=2"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto printed = Json::parse(r.out);
   EXPECT_EQ(printed["model"]["tokenizer"], (dir / "tok").string());
@@ -230,4 +238,52 @@ TEST(Sft, RecipePathsWorkFromAnotherWorkingDirectory) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir / "out" / "final" / "model.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(dir / "export" / "model.safetensors"));
+}
+
+namespace {
+
+// metrics.jsonl without the wall-clock keys (which differ between any two runs).
+std::vector<Json> rows_without_times(const std::filesystem::path& path) {
+  auto rows = read_jsonl_file(path);
+  for (auto& row : rows)
+    for (auto it = row.begin(); it != row.end();) {
+      if (it.key().rfind("time_", 0) == 0) it = row.erase(it);
+      else ++it;
+    }
+  return rows;
+}
+
+}  // namespace
+
+// The SFT twin of TrainCheckpoint.KillAndResumeGivesIdenticalMetrics: a run stopped after step 3 (its
+// newest checkpoint is step 2; step 3's row and half of step 4's reached metrics.jsonl) and resumed
+// ends with the uninterrupted run's weights, bit for bit, and its metrics, each step once.
+TEST(Sft, KillAndResumeGivesIdenticalWeightsAndMetrics) {
+  auto dir = test::scratch_dir();
+  const auto tok = make_tokenizer(dir / "tok");
+  write_recipe(dir / "a.yaml", tok, dir / "a");
+  write_recipe(dir / "b.yaml", tok, dir / "b");
+  const auto config_a = load_sft_config(dir / "a.yaml", {"run.steps=5"});
+  const auto config_b = load_sft_config(dir / "b.yaml", {"run.steps=5"});
+  const auto final_a = run_sft(config_a);
+
+  EXPECT_TRUE(run_sft(config_b, /*resume=*/false, /*stop_after=*/3).empty());
+  EXPECT_FALSE(std::filesystem::exists(dir / "b" / "final"));
+  EXPECT_EQ(rows_without_times(dir / "b" / "metrics.jsonl").size(), 3u);  // step 3 is after the checkpoint
+  std::ofstream(dir / "b" / "metrics.jsonl", std::ios::app) << "{\"step\": 4, \"lo";
+  const auto final_b = run_sft(config_b, /*resume=*/true);
+
+  auto weights_a = Model::load(final_a).parameters();
+  auto weights_b = Model::load(final_b).parameters();
+  ASSERT_EQ(weights_a.size(), weights_b.size());
+  for (std::size_t i = 0; i < weights_a.size(); ++i) EXPECT_TRUE(torch::equal(weights_a[i], weights_b[i])) << "parameter " << i;
+  auto rows_a = rows_without_times(dir / "a" / "metrics.jsonl");
+  auto rows_b = rows_without_times(dir / "b" / "metrics.jsonl");
+  ASSERT_EQ(rows_a.size(), 5u);
+  ASSERT_EQ(rows_b.size(), 5u);
+  for (std::size_t i = 0; i < rows_a.size(); ++i) {
+    EXPECT_EQ(rows_b[i]["step"], static_cast<std::int64_t>(i + 1));  // each step once, in order
+    EXPECT_EQ(rows_a[i], rows_b[i]) << "step " << i + 1;
+  }
+  EXPECT_NE(rows_a[0]["loss"], rows_a[4]["loss"]);  // the rows are not trivially equal
 }

@@ -1,9 +1,9 @@
 #include "illume/report/analysis_report.h"
 
-#include <charconv>
 #include <cmath>
 #include <string>
 
+#include "illume/report/page_assets.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 
@@ -134,57 +134,8 @@ Json prepared(const Json& data) {
 
 }  // namespace
 
-namespace report_detail {
-
-std::string json_for_script(const Json& value) {
-  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  std::string out;
-  out.reserve(text.size() + text.size() / 32 + 16);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '<') {
-      out += "\\u003c";
-    } else if (c == '>') {
-      out += "\\u003e";
-    } else if (c == '&') {
-      out += "\\u0026";
-    } else if (c == '\xE2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
-               (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
-      out += text[i + 2] == '\xA8' ? "\\u2028" : "\\u2029";
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-double round_significant(double v, int digits) {
-  if (!std::isfinite(v) || v == 0.0) return v;
-  char buffer[40];
-  auto written = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::general, digits);
-  double out = v;
-  std::from_chars(buffer, written.ptr, out);
-  return out;
-}
-
-std::string fill_template(std::string_view page, const Json& data, std::string_view template_name) {
-  std::string json = json_for_script(data);
-  auto at = page.find(kDataPlaceholder);
-  if (at == std::string_view::npos || page.find(kDataPlaceholder, at + 1) != std::string_view::npos)
-    fail("{}: the data placeholder must occur exactly once", template_name);
-  std::string html;
-  html.reserve(page.size() + json.size());
-  html.append(page.substr(0, at));
-  html.append(json);
-  html.append(page.substr(at + kDataPlaceholder.size()));
-  return html;
-}
-
-}  // namespace report_detail
-
 std::string render_analysis_report(const Json& data) {
-  return report_detail::fill_template(report_detail::analysis_report_template(), prepared(data), "analysis report template");
+  return report_detail::render_page("analysis_report.html", prepared(data));
 }
 
 void write_analysis_report(const std::filesystem::path& out_html, const Json& data) {

@@ -1,7 +1,8 @@
 // The analysis report: one self-contained HTML file (inline CSS and JS, no network) that shows, per
 // response, the text shaded by WAAD / FAI, the preplan and anchor tokens, the WAAD and FAI curves,
 // the averaged local and global attention maps, and the head spans; plus the run's summary table.
-// Torch-free: JSON in, HTML out.
+// Torch-free: JSON in, HTML out. The page's source is assets/analysis_report.{html,js} with the shared
+// assets/common.{css,js} (page_assets.h).
 //
 // The data object (the analysis engine fills it). Keys marked (optional) may be absent or null;
 // whatever is absent is simply not drawn.
@@ -11,7 +12,7 @@
 //   "model":    "models/qwen3-4b-base",                      (optional) model path or name
 //   "settings": {                                            (optional) shown as given, e.g.
 //     "layers": [12,15,18,21,24], "window": 10,              W of WAAD (the legend uses it)
-//     "fai_lo": 1, "fai_hi": "end",                          FAI horizon (a number or "end")
+//     "fai_horizon_lo": 1, "fai_horizon_hi": "end",          FAI horizon (a number or "end")
 //     "head_quantile": 0.3                                   share of heads called local / global
 //   },
 //   "summary": {                                             (optional) run-level statistics; each
@@ -57,7 +58,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <string_view>
 
 namespace illume {
 
@@ -66,20 +66,5 @@ std::string render_analysis_report(const nlohmann::json& data);
 
 // render_analysis_report, written atomically to out_html (parent folders are created).
 void write_analysis_report(const std::filesystem::path& out_html, const nlohmann::json& data);
-
-namespace report_detail {
-// The page template; the embedded JSON goes where kDataPlaceholder stands (exactly once).
-std::string_view analysis_report_template();
-inline constexpr std::string_view kDataPlaceholder = "@@ILLUME_DATA_JSON@@";
-// JSON text safe inside <script type="application/json">: '<', '>', '&', U+2028 and U+2029 are
-// written as \uXXXX escapes (only ever inside JSON strings, so the JSON value is unchanged).
-std::string json_for_script(const nlohmann::json& value);
-// v rounded to `digits` significant digits (so the shortest round-trip form nlohmann writes is short);
-// NaN, inf and 0 unchanged.
-double round_significant(double v, int digits);
-// The page: `page` with its one kDataPlaceholder replaced by json_for_script(data); fails naming
-// `template_name` unless the placeholder occurs exactly once.
-std::string fill_template(std::string_view page, const nlohmann::json& data, std::string_view template_name);
-}  // namespace report_detail
 
 }  // namespace illume

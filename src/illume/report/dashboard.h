@@ -2,14 +2,15 @@
 // that sets several training runs side by side: a run table, the evaluations before / after training,
 // the training curves of all runs overlaid, and links to the runs' analysis reports. Torch-free:
 // run folders (JSON / JSONL) in, HTML out. `illume report --runs DIR... --out FILE.html` is its CLI.
+// The page's source is assets/dashboard.{html,js} with the shared assets/common.{css,js} (page_assets.h).
 //
 // A run folder (what `illume train` and `illume eval` write):
 //   DIR/metrics.jsonl           REQUIRED: one JSON object per training step (any numeric keys; those
 //                               plotted: step, reward_mean (+- reward_std), accuracy,
 //                               response_length_mean/_max, entropy, gamma_mean,
-//                               gamma_amplified_fraction, clip_fraction, time_generate, time_attention,
-//                               time_train, share_attention, ...; every other numeric key gets a panel
-//                               of its own under "More metrics")
+//                               gamma_amplified_fraction, clip_fraction, time_generate_seconds,
+//                               time_attention_seconds, time_train_seconds, share_attention, ...;
+//                               every other numeric key gets a panel of its own under "More metrics")
 //   DIR/config.json             (optional) the resolved training config; credit.strategy is the run's
 //                               label, a few settings are shown
 //   DIR/eval-LABEL/summary.json (optional, any number) an `illume eval` summary; LABEL is e.g. "before"
@@ -60,7 +61,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace illume {
@@ -76,11 +76,5 @@ std::string render_dashboard(const nlohmann::json& data);
 
 // render_dashboard, written atomically to out_html (parent folders are created).
 void write_dashboard(const std::filesystem::path& out_html, const nlohmann::json& data);
-
-namespace report_detail {
-// The dashboard page template; the embedded JSON goes where kDataPlaceholder (analysis_report.h)
-// stands, exactly once.
-std::string_view dashboard_template();
-}  // namespace report_detail
 
 }  // namespace illume

@@ -150,30 +150,34 @@ at::Tensor units_coupled(const CreditInputs& in, const at::Tensor& valid, const 
   return undominated.to(at::kDouble) + (1.0 - o.alpha) * dominated.to(at::kDouble) + o.alpha * intro_count;
 }
 
+// A new strategy is one row: its name, its function, and the inputs it reads.
 struct Strategy {
   const char* name;
   StrategyFn units;
+  CreditNeeds needs;
 };
 
 constexpr std::array<Strategy, 6> kStrategies{{
-    {"none", units_none},
-    {"random", units_random},
-    {"entropy", units_entropy},
-    {"local", units_local},
-    {"global", units_global},
-    {"coupled", units_coupled},
+    {"none", units_none, {}},
+    {"random", units_random, {}},
+    {"entropy", units_entropy, {.entropy = true}},
+    {"local", units_local, {.delta = true}},
+    {"global", units_global, {.fai = true}},
+    {"coupled", units_coupled, {.waad = true, .fai = true, .delta = true}},
 }};
+
+const Strategy& strategy_named(const std::string& name) {
+  for (const auto& s : kStrategies)
+    if (name == s.name) return s;
+  fail("credit: unknown strategy '{}' (known: {})", name, fmt::join(credit_strategy_names(), ", "));
+}
 
 void check_fraction(double q) {
   check(std::isfinite(q) && q > 0.0 && q <= 1.0, "credit: q must be in (0, 1], got {}", q);
 }
 
 StrategyFn checked_strategy(const CreditOptions& o) {
-  const Strategy* found = nullptr;
-  for (const auto& s : kStrategies)
-    if (o.strategy == s.name) found = &s;
-  if (found == nullptr)
-    fail("credit: unknown strategy '{}' (known: {})", o.strategy, fmt::join(credit_strategy_names(), ", "));
+  const Strategy* found = &strategy_named(o.strategy);
   check(o.select == "top" || o.select == "bottom", "credit: select must be top or bottom, got '{}'", o.select);
   check_fraction(o.q);
   check(std::isfinite(o.gamma_amp), "credit: gamma_amp must be finite, got {}", o.gamma_amp);
@@ -222,6 +226,8 @@ std::vector<std::string> credit_strategy_names() {
   for (const auto& s : kStrategies) names.emplace_back(s.name);
   return names;
 }
+
+CreditNeeds credit_strategy_needs(const std::string& strategy) { return strategy_named(strategy).needs; }
 
 at::Tensor compute_gamma(const CreditInputs& inputs, const CreditOptions& options) {
   auto units_fn = checked_strategy(options);

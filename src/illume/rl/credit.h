@@ -58,11 +58,22 @@ struct CreditOptions {
 };
 
 // Each [B, T] (float, any floating dtype), right-padded; response_mask [B, T] (bool or 0/1 numbers).
-// Only the inputs the strategy reads must be defined: entropy (entropy), delta (local),
-// fai (global), waad + fai + delta (coupled); none and random need the mask only.
+// Only the inputs the strategy reads (credit_strategy_needs) must be defined: entropy (entropy),
+// delta (local), fai (global), waad + fai + delta (coupled); none and random need the mask only.
 struct CreditInputs {
   at::Tensor waad, fai, delta, entropy, response_mask;
 };
+
+// The inputs a strategy reads besides the mask, declared in its row of the strategy table: the
+// trainer computes only these (the attention statistics cost a pass over the chosen layers).
+struct CreditNeeds {
+  bool entropy = false;
+  bool waad = false, fai = false, delta = false;
+  constexpr bool attention() const { return waad || fai || delta; }
+};
+
+// The needs of a registered strategy; fails on an unknown name (listing the known ones).
+CreditNeeds credit_strategy_needs(const std::string& strategy);
 
 // gamma [B, T] float32: as above; 1 on padding and outside the selected sets.
 at::Tensor compute_gamma(const CreditInputs& inputs, const CreditOptions& options);

@@ -4,20 +4,23 @@
 
 #include <algorithm>
 #include <chrono>
-#include <numeric>
-#include <random>
+#include <cstdio>
 
 #include "illume/infer/generate.h"
-#include "illume/io/safetensors_torch.h"
 #include "illume/model/device.h"
 #include "illume/rl/advantage.h"
 #include "illume/rl/credit.h"
 #include "illume/rl/policy_loss.h"
 #include "illume/text/chat.h"
+#include "illume/train/adamw.h"
 #include "illume/train/attention_pass.h"
+#include "illume/train/batch.h"
+#include "illume/train/checkpoint.h"
+#include "illume/train/run_log.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 #include "illume/util/progress.h"
+#include "illume/util/random.h"
 
 namespace illume::train {
 namespace fs = std::filesystem;
@@ -27,37 +30,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// SplitMix64: independent seeds from (seed, step, purpose) without any stored RNG state.
-std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t step, std::uint64_t purpose) {
-  std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ (step + 1) * 0xBF58476D1CE4E5B9ULL ^ (purpose + 1) * 0x94D049BB133111EBULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-std::string step_dir_name(std::int64_t step) { return fmt::format("step-{:06d}", step); }
-
-// One rollout row: prompt + response ids, with lengths.
-struct Row {
-  std::vector<std::int32_t> ids;
-  std::int64_t prompt_length = 0, response_length = 0;
-};
-
-// [b, T] ids and mask for the given rows (right padding with `pad`).
-std::pair<at::Tensor, at::Tensor> pack_rows(const std::vector<const Row*>& rows, std::int32_t pad, c10::Device device) {
-  std::int64_t T = 0;
-  for (const Row* r : rows) T = std::max<std::int64_t>(T, r->ids.size());
-  const auto B = static_cast<std::int64_t>(rows.size());
-  auto ids = torch::full({B, T}, pad, torch::kLong);
-  auto mask = torch::zeros({B, T}, torch::kLong);
-  auto ia = ids.accessor<std::int64_t, 2>();
-  auto ma = mask.accessor<std::int64_t, 2>();
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::size_t t = 0; t < rows[b]->ids.size(); ++t) {
-      ia[b][t] = rows[b]->ids[t];
-      ma[b][t] = 1;
-    }
-  return {ids.to(device), mask.to(device)};
+// The optimiser of a GRPO recipe: optim.lr, optim.betas, optim.adam_eps, optim.weight_decay.
+AdamWOptions adamw_options(const TrainConfig& c) {
+  return {c.optim.lr, c.optim.beta1, c.optim.beta2, c.optim.adam_eps, c.optim.weight_decay};
 }
 
 // Response-aligned [b, R] mask.
@@ -73,8 +48,66 @@ at::Tensor pad_columns(const at::Tensor& x, std::int64_t R) {
   return torch::constant_pad_nd(x, {0, R - x.size(1)}, 0);
 }
 
+// Rows [begin, end) of `into` = x, padded to its width.
+void copy_rows(at::Tensor& into, std::int64_t begin, const at::Tensor& x) {
+  into.narrow(0, begin, x.size(0)).copy_(pad_columns(x.cpu(), into.size(1)));
+}
 
-void write_json_atomic(const fs::path& path, const Json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+double masked_mean(const at::Tensor& x, const at::Tensor& mask, double if_empty) {
+  auto selected = x.masked_select(mask);
+  return selected.numel() ? selected.to(torch::kDouble).mean().item<double>() : if_empty;
+}
+
+// The stages of a step (the header lists them), each returning one of these.
+
+// 1. The step's prompts and G sampled responses to each.
+struct Rollouts {
+  std::vector<std::size_t> problem_indices;        // [P] into the training set
+  std::vector<std::vector<std::int32_t>> prompts;  // [P] prompt ids
+  std::vector<Completion> completions;             // [P * G]; prompt_index points into prompts
+  double seconds = 0;
+};
+
+// 2. Rewards and group-normalised advantages of every response, and which ones are trained on.
+struct Scores {
+  at::Tensor rewards;                // [N] double
+  at::Tensor advantages;             // [N] float
+  at::Tensor informative;            // [N] bool: the response's group has reward variance
+  std::vector<std::int64_t> kept;    // non-empty responses (and informative ones under dynamic sampling)
+  double accuracy = 0, response_length_mean = 0, response_length_max = 0, truncated_fraction = 0;
+  double seconds = 0;
+};
+
+// The kept responses as prompt + response rows: the unit of the old-policy pass and the updates.
+struct TrainingBatch {
+  std::vector<TokenSequence> rows;  // [B]
+  at::Tensor advantages;            // [B] float: each row's sequence advantage
+  at::Tensor response_mask;         // [B, R] bool; R = the longest response, at least 1
+  std::int64_t size() const { return static_cast<std::int64_t>(rows.size()); }
+  std::int64_t width() const { return response_mask.size(1); }
+};
+
+// 3. The old policy's view of the batch, without gradient: the PPO ratio's denominator, token
+// entropies, the reference model's log-probs (loss.kl_coef > 0) and the attention statistics the
+// credit strategy reads (they ride on the same forward).
+struct OldPolicyPass {
+  at::Tensor logprobs, entropy;   // [B, R] float
+  at::Tensor reference_logprobs;  // [B, R]; undefined without a reference model
+  at::Tensor waad, fai, delta;    // [B, R]; undefined unless the strategy reads attention
+  double seconds_logprobs = 0, seconds_attention = 0;
+};
+
+// 4. Credit: gamma and the token advantages A~ = gamma * A, both without gradient.
+struct Credit {
+  at::Tensor gamma, token_advantages;  // [B, R] float
+};
+
+// 5. The PPO-clip updates: token-weighted means over the micro-batches.
+struct Updates {
+  double loss = 0, clip_fraction = 0, approx_kl_old = 0, kl_ref = 0, grad_norm_mean = 0;
+  std::int64_t optimizer_steps = 0;
+  double seconds = 0;
+};
 
 }  // namespace
 
@@ -109,21 +142,9 @@ ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, co
   return out;
 }
 
-std::vector<fs::path> list_checkpoints(const fs::path& out_dir) {
-  std::vector<fs::path> out;
-  auto dir = out_dir / "checkpoints";
-  if (!fs::is_directory(dir)) return out;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    auto name = entry.path().filename().string();
-    if (entry.is_directory() && name.rfind("step-", 0) == 0 && fs::exists(entry.path() / "trainer_state.json"))
-      out.push_back(entry.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 struct GrpoTrainer::Impl {
   TrainConfig config;
+  CreditNeeds credit_needs;
   Model policy;
   std::optional<Model> reference;
   Tokenizer tokenizer;
@@ -134,15 +155,17 @@ struct GrpoTrainer::Impl {
   std::vector<std::vector<std::int32_t>> prompt_ids;  // per problem, tokenised lazily
   std::vector<std::int32_t> stops;
   std::int32_t pad_id = 0;
-  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<AdamW> optimizer;
+  LrSchedule lr_schedule;
+  EpochOrder data_order;
   std::int64_t step = 0;
   std::int64_t data_position = 0;
-  std::int64_t cached_epoch = -1;
-  std::vector<std::size_t> permutation;
 
   Impl(TrainConfig c, Model m, Tokenizer t, fs::path tdir, std::vector<data::Problem> p, RewardFn r)
-      : config(std::move(c)), policy(std::move(m)), tokenizer(std::move(t)), tokenizer_dir(std::move(tdir)),
-        problems(std::move(p)), reward(std::move(r)), task(config.data.task) {
+      : config(std::move(c)), credit_needs(credit_strategy_needs(config.credit.strategy)), policy(std::move(m)),
+        tokenizer(std::move(t)), tokenizer_dir(std::move(tdir)), problems(std::move(p)), reward(std::move(r)),
+        task(config.data.task), lr_schedule(LrSchedule::constant(config.optim.lr)),
+        data_order(std::max<std::size_t>(problems.size(), 1), config.run.seed, config.data.shuffle) {
     if (problems.empty()) fail("{}: no training problems", config.data.path.string());
     prompt_ids.resize(problems.size());
     stops = default_stop_tokens(policy.config(), tokenizer);
@@ -160,9 +183,7 @@ struct GrpoTrainer::Impl {
 
   void make_optimizer() {
     policy.set_requires_grad(true);
-    torch::optim::AdamWOptions o(config.optim.lr);
-    o.betas({config.optim.beta1, config.optim.beta2}).eps(config.optim.adam_eps).weight_decay(config.optim.weight_decay);
-    optimizer = std::make_unique<torch::optim::AdamW>(policy.parameters(), o);
+    optimizer = std::make_unique<AdamW>(policy.weights().named_tensors(policy.config()), adamw_options(config));
   }
 
   const std::vector<std::int32_t>& prompt_of(std::size_t index) {
@@ -174,23 +195,6 @@ struct GrpoTrainer::Impl {
     return ids;
   }
 
-  // The problem at a global data position: per-epoch seeded permutation (or file order).
-  std::size_t problem_at(std::int64_t position) {
-    const auto n = static_cast<std::int64_t>(problems.size());
-    const auto epoch = position / n;
-    if (epoch != cached_epoch) {
-      permutation.resize(problems.size());
-      std::iota(permutation.begin(), permutation.end(), 0);
-      if (config.data.shuffle) {
-        std::mt19937_64 rng(mix_seed(config.run.seed, static_cast<std::uint64_t>(epoch), 1));
-        // Fisher-Yates with our own index draws (std::shuffle's algorithm is library-defined).
-        for (std::size_t i = permutation.size(); i > 1; --i) std::swap(permutation[i - 1], permutation[rng() % i]);
-      }
-      cached_epoch = epoch;
-    }
-    return permutation[position % n];
-  }
-
   reward::RewardResult score(const data::Problem& problem, const std::string& text) const {
     if (reward) return reward(problem, text);
     data::ScoreOptions o;
@@ -199,315 +203,282 @@ struct GrpoTrainer::Impl {
     return data::score_response(task, problem, text, o);
   }
 
+  // The given rows of the batch, packed on the policy's device.
+  PackedBatch micro_batch(const TrainingBatch& batch, const std::vector<std::int64_t>& rows) const {
+    std::vector<const TokenSequence*> sequences;
+    for (auto r : rows) sequences.push_back(&batch.rows[r]);
+    auto packed = pack_batch(sequences, pad_id);
+    packed.ids = packed.ids.to(policy.device());
+    packed.mask = packed.mask.to(policy.device());
+    return packed;
+  }
+
+  Rollouts generate_rollouts();
+  Scores score_rollouts(const Rollouts& rollouts) const;
+  TrainingBatch training_batch(const Rollouts& rollouts, const Scores& scores) const;
+  OldPolicyPass old_policy_pass(const TrainingBatch& batch);
+  Credit assign_credit(const TrainingBatch& batch, const OldPolicyPass& old) const;
+  Updates ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit);
+  Json step_metrics(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch, const OldPolicyPass& old,
+                    const Credit& credit, const Updates& updates, double step_seconds) const;
   Json do_step();
-  void save(const fs::path& out_dir);
+  TrainerState state() const;
+  void save();
   void load(const fs::path& checkpoint);
 };
 
 Json GrpoTrainer::Impl::do_step() {
-  const auto step_start = Clock::now();
-  const auto G = config.group_size;
-  const auto P = config.prompts_per_step();
-  const auto device = policy.device();
+  const auto start = Clock::now();
+  const auto rollouts = generate_rollouts();
+  const auto scores = score_rollouts(rollouts);
+  const auto batch = training_batch(rollouts, scores);
+  const auto old = old_policy_pass(batch);
+  const auto credit = assign_credit(batch, old);
+  const auto updates = ppo_updates(batch, old, credit);
+  auto metrics = step_metrics(rollouts, scores, batch, old, credit, updates, seconds_since(start));
+  ++step;
+  data_position += config.prompts_per_step();
+  return metrics;
+}
 
-  // 1. prompts
-  std::vector<std::size_t> chosen;
-  std::vector<std::vector<std::int32_t>> prompts;
-  for (std::int64_t i = 0; i < P; ++i) {
-    chosen.push_back(problem_at(data_position + i));
-    prompts.push_back(prompt_of(chosen.back()));
+Rollouts GrpoTrainer::Impl::generate_rollouts() {
+  const auto t0 = Clock::now();
+  Rollouts r;
+  for (std::int64_t i = 0; i < config.prompts_per_step(); ++i) {
+    r.problem_indices.push_back(data_order.at(static_cast<std::uint64_t>(data_position + i)));
+    r.prompts.push_back(prompt_of(r.problem_indices.back()));
   }
-
-  // 2. rollouts
-  auto t0 = Clock::now();
   SamplingOptions sampling;
   sampling.temperature = config.temperature;
   sampling.top_p = config.top_p;
-  sampling.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), 2);
+  sampling.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::Rollouts);
   sampling.max_new_tokens = config.max_response_tokens;
-  sampling.num_samples = G;
+  sampling.num_samples = config.group_size;
   sampling.stop_token_ids = stops;
   sampling.max_batch_rows = config.max_batch_rows;
-  std::vector<Completion> completions;
-  {
-    torch::NoGradGuard no_grad;
-    completions = generate(policy, prompts, sampling,
+  torch::NoGradGuard no_grad;
+  r.completions = generate(policy, r.prompts, sampling,
                            [this](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); });
-  }
-  const double time_generate = seconds_since(t0);
+  r.seconds = seconds_since(t0);
+  return r;
+}
 
-  // 3. rewards and advantages
-  t0 = Clock::now();
+Scores GrpoTrainer::Impl::score_rollouts(const Rollouts& rollouts) const {
+  const auto t0 = Clock::now();
+  const auto& completions = rollouts.completions;
   const auto N = static_cast<std::int64_t>(completions.size());
-  auto rewards = torch::zeros({N}, torch::kDouble);
-  double correct = 0, length_sum = 0, length_max = 0, truncated = 0;
+  Scores s;
+  s.rewards = torch::zeros({N}, torch::kDouble);
+  double correct = 0, length_sum = 0, truncated = 0;
   for (std::int64_t i = 0; i < N; ++i) {
     const auto& c = completions[i];
-    auto r = score(problems[chosen[c.prompt_index]], c.text);
-    rewards[i] = r.reward;
+    auto r = score(problems[rollouts.problem_indices[c.prompt_index]], c.text);
+    s.rewards[i] = r.reward;
     correct += r.correct ? 1 : 0;
-    length_sum += c.ids.size();
-    length_max = std::max<double>(length_max, c.ids.size());
+    length_sum += static_cast<double>(c.ids.size());
+    s.response_length_max = std::max<double>(s.response_length_max, static_cast<double>(c.ids.size()));
     truncated += c.finish_reason == "length" ? 1 : 0;
   }
-  auto advantages = grpo_advantages(rewards, G, config.adv_eps, config.scale_by_std).to(torch::kFloat);
-  auto informative = informative_groups(rewards, G);
-  std::vector<std::int64_t> kept;
+  s.accuracy = correct / N;
+  s.response_length_mean = length_sum / N;
+  s.truncated_fraction = truncated / N;
+  s.advantages = grpo_advantages(s.rewards, config.group_size, config.adv_eps, config.scale_by_std).to(torch::kFloat);
+  s.informative = informative_groups(s.rewards, config.group_size);
+  auto informative = s.informative.accessor<bool, 1>();
   for (std::int64_t i = 0; i < N; ++i)
-    if (!completions[i].ids.empty() && (!config.dynamic_sampling || informative[i].item<bool>())) kept.push_back(i);
-  const double time_score = seconds_since(t0);
+    if (!completions[i].ids.empty() && (!config.dynamic_sampling || informative[i])) s.kept.push_back(i);
+  s.seconds = seconds_since(t0);
+  return s;
+}
 
-  Json m;
-  m["step"] = step + 1;
-  m["data_position"] = data_position + P;
-  m["reward_mean"] = rewards.mean().item<double>();
-  m["reward_std"] = N > 1 ? rewards.std().item<double>() : 0.0;
-  m["accuracy"] = correct / N;
-  m["response_length_mean"] = length_sum / N;
-  m["response_length_max"] = length_max;
-  m["truncated_fraction"] = truncated / N;
-  m["informative_group_fraction"] = informative.to(torch::kDouble).mean().item<double>();
-  m["responses_trained"] = static_cast<std::int64_t>(kept.size());
-
-  // Rows of the trained batch, in a seeded order (micro-batches mix prompts).
-  std::vector<Row> rows;
+TrainingBatch GrpoTrainer::Impl::training_batch(const Rollouts& rollouts, const Scores& scores) const {
+  TrainingBatch batch;
   std::vector<std::int64_t> lengths;
-  for (auto i : kept) {
-    Row r;
-    r.ids = prompts[completions[i].prompt_index];
-    r.prompt_length = static_cast<std::int64_t>(r.ids.size());
-    r.ids.insert(r.ids.end(), completions[i].ids.begin(), completions[i].ids.end());
-    r.response_length = static_cast<std::int64_t>(completions[i].ids.size());
-    rows.push_back(std::move(r));
-    lengths.push_back(rows.back().response_length);
+  std::int64_t width = 1;
+  for (auto i : scores.kept) {
+    const auto& completion = rollouts.completions[i];
+    TokenSequence row;
+    row.ids = rollouts.prompts[completion.prompt_index];
+    row.prompt_length = static_cast<std::int64_t>(row.ids.size());
+    row.ids.insert(row.ids.end(), completion.ids.begin(), completion.ids.end());
+    lengths.push_back(row.response_length());
+    width = std::max(width, lengths.back());
+    batch.rows.push_back(std::move(row));
   }
-  const auto B = static_cast<std::int64_t>(rows.size());
-  std::int64_t R = 1;
-  for (auto l : lengths) R = std::max(R, l);
-  const auto micro = config.optim.micro_batch_size;
+  batch.advantages = scores.kept.empty() ? torch::zeros({0})
+                                         : scores.advantages.index_select(0, torch::tensor(scores.kept, torch::kLong));
+  batch.response_mask = response_mask(lengths, width);
+  return batch;
+}
 
-  auto chunk_of = [&](std::int64_t begin, std::int64_t end) {
-    std::vector<const Row*> rs;
-    std::vector<std::int64_t> pl, rl;
-    for (auto b = begin; b < end; ++b) {
-      rs.push_back(&rows[b]);
-      pl.push_back(rows[b].prompt_length);
-      rl.push_back(rows[b].response_length);
-    }
-    return std::make_tuple(rs, pl, rl);
-  };
-
-  // 4-5. Old log-probs (+ entropies, reference log-probs) from the training forward, no grad; for the
-  // strategies that read WAAD/FAI/Delta the attention statistics ride on that same forward (the
-  // attention pass), so they cost only the observer's time.
-  t0 = Clock::now();
-  auto old_logprobs = torch::zeros({B, R});
-  auto entropy = torch::zeros({B, R});
-  at::Tensor ref_logprobs;
-  if (reference) ref_logprobs = torch::zeros({B, R});
-  auto resp_mask = response_mask(lengths, R);
-  CreditInputs credit_in;
-  credit_in.response_mask = resp_mask;
-  credit_in.entropy = entropy;
-  const bool with_attention = config.needs_attention() && B > 0;
+OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
+  const auto t0 = Clock::now();
+  const auto B = batch.size(), R = batch.width();
+  OldPolicyPass old;
+  old.logprobs = torch::zeros({B, R});
+  old.entropy = torch::zeros({B, R});
+  if (reference) old.reference_logprobs = torch::zeros({B, R});
+  const bool with_attention = credit_needs.attention() && B > 0;
   if (with_attention) {
-    credit_in.waad = torch::zeros({B, R});
-    credit_in.fai = torch::zeros({B, R});
-    credit_in.delta = torch::zeros({B, R});
+    old.waad = torch::zeros({B, R});
+    old.fai = torch::zeros({B, R});
+    old.delta = torch::zeros({B, R});
   }
-  double time_attention = 0;
-  {
-    torch::NoGradGuard no_grad;
-    const AttentionPassOptions ao{config.attention_layers, config.window, config.horizon_lo, config.horizon_hi};
-    for (std::int64_t begin = 0; begin < B; begin += micro) {
-      auto end = std::min(B, begin + micro);
-      auto [rs, pl, rl] = chunk_of(begin, end);
-      auto [ids, mask] = pack_rows(rs, pad_id, device);
-      ResponseLogprobs lp;
-      if (with_attention) {
-        auto stats = attention_pass(policy, pl, rl, ao, [&](AttentionObserver* observer) {
-          lp = response_logprobs(policy, ids, mask, pl, rl, config.temperature, true, observer);
-        });
-        credit_in.waad.narrow(0, begin, end - begin).copy_(pad_columns(stats.waad, R));
-        credit_in.fai.narrow(0, begin, end - begin).copy_(pad_columns(stats.fai, R));
-        credit_in.delta.narrow(0, begin, end - begin).copy_(pad_columns(stats.delta, R));
-        time_attention += stats.statistics_seconds;
-      } else {
-        lp = response_logprobs(policy, ids, mask, pl, rl, config.temperature, true);
-      }
-      old_logprobs.narrow(0, begin, end - begin).copy_(pad_columns(lp.logprobs.cpu(), R));
-      entropy.narrow(0, begin, end - begin).copy_(pad_columns(lp.entropy.cpu(), R));
-      if (reference) {
-        auto ref = response_logprobs(*reference, ids, mask, pl, rl, config.temperature, false);
-        ref_logprobs.narrow(0, begin, end - begin).copy_(pad_columns(ref.logprobs.cpu(), R));
-      }
+  torch::NoGradGuard no_grad;
+  const AttentionPassOptions attention{config.attention_layers, config.window, config.horizon_lo, config.horizon_hi};
+  for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
+    std::vector<std::int64_t> rows;
+    for (auto b = begin; b < std::min(B, begin + config.optim.micro_batch_size); ++b) rows.push_back(b);
+    const auto mb = micro_batch(batch, rows);
+    ResponseLogprobs lp;
+    auto forward = [&](AttentionObserver* observer) {
+      lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, true,
+                             observer);
+    };
+    if (with_attention) {
+      auto stats = attention_pass(policy, mb.prompt_lengths, mb.response_lengths, attention, forward);
+      copy_rows(old.waad, begin, stats.waad);
+      copy_rows(old.fai, begin, stats.fai);
+      copy_rows(old.delta, begin, stats.delta);
+      old.seconds_attention += stats.statistics_seconds;
+    } else {
+      forward(nullptr);
+    }
+    copy_rows(old.logprobs, begin, lp.logprobs);
+    copy_rows(old.entropy, begin, lp.entropy);
+    if (reference) {
+      auto ref = response_logprobs(*reference, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths,
+                                   config.temperature, false);
+      copy_rows(old.reference_logprobs, begin, ref.logprobs);
     }
   }
-  const double time_old = seconds_since(t0) - time_attention;
+  old.seconds_logprobs = seconds_since(t0) - old.seconds_attention;
+  return old;
+}
 
-  // 6. gamma and token advantages (no grad)
-  CreditOptions credit = config.credit;
-  credit.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), 3);
-  at::Tensor gamma, token_adv;
-  {
-    torch::NoGradGuard no_grad;
-    gamma = B > 0 ? compute_gamma(credit_in, credit) : torch::ones({0, R});
-    auto kept_index = torch::tensor(kept, torch::kLong);
-    auto adv_kept = B > 0 ? advantages.index_select(0, kept_index) : torch::zeros({0});
-    token_adv = B > 0 ? token_advantages(adv_kept, gamma, resp_mask, config.sign) : torch::zeros({0, R});
-  }
-  {
-    auto sel = gamma.masked_select(resp_mask);
-    m["gamma_mean"] = sel.numel() ? sel.mean().item<double>() : 1.0;
-    m["gamma_amplified_fraction"] = sel.numel() ? (sel > 1.0 + 1e-6).to(torch::kDouble).mean().item<double>() : 0.0;
-    auto ent = entropy.masked_select(resp_mask);
-    m["entropy"] = ent.numel() ? ent.mean().item<double>() : 0.0;
-  }
+Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPolicyPass& old) const {
+  torch::NoGradGuard no_grad;
+  if (batch.size() == 0) return {torch::ones({0, batch.width()}), torch::zeros({0, batch.width()})};
+  CreditInputs inputs;
+  inputs.response_mask = batch.response_mask;
+  inputs.entropy = old.entropy;
+  inputs.waad = old.waad;
+  inputs.fai = old.fai;
+  inputs.delta = old.delta;
+  CreditOptions options = config.credit;
+  options.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::Credit);
+  Credit credit;
+  credit.gamma = compute_gamma(inputs, options);
+  credit.token_advantages = token_advantages(batch.advantages, credit.gamma, batch.response_mask, config.sign);
+  return credit;
+}
 
-  // 7. PPO-clip updates: one AdamW step per micro-batch
-  t0 = Clock::now();
-  std::vector<std::int64_t> order(B);
-  std::iota(order.begin(), order.end(), 0);
-  {
-    std::mt19937_64 rng(mix_seed(config.run.seed, static_cast<std::uint64_t>(step), 4));
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  }
-  double loss_sum = 0, clip_sum = 0, kl_old_sum = 0, kl_ref_sum = 0, grad_norm_sum = 0, tokens_sum = 0;
-  std::int64_t optimizer_steps = 0;
-  auto params = policy.parameters();
-  for (std::int64_t begin = 0; begin < B; begin += micro) {
-    auto end = std::min(B, begin + micro);
-    std::vector<const Row*> rs;
-    std::vector<std::int64_t> pl, rl, idx;
-    for (auto i = begin; i < end; ++i) {
-      idx.push_back(order[i]);
-      rs.push_back(&rows[order[i]]);
-      pl.push_back(rows[order[i]].prompt_length);
-      rl.push_back(rows[order[i]].response_length);
-    }
-    auto index = torch::tensor(idx, torch::kLong);
-    auto [ids, mask] = pack_rows(rs, pad_id, device);
-    auto lp = response_logprobs(policy, ids, mask, pl, rl, config.temperature, false);
-    const auto r = lp.logprobs.size(1);
-    auto sub = [&](const at::Tensor& x) { return x.index_select(0, index).narrow(1, 0, r).to(device); };
-    auto mb_mask = sub(resp_mask);
-    auto result = ppo_clip_loss(lp.logprobs, sub(old_logprobs), sub(token_adv), mb_mask, config.loss,
-                                reference ? sub(ref_logprobs) : at::Tensor());
+Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit) {
+  const auto t0 = Clock::now();
+  const auto B = batch.size();
+  const auto device = policy.device();
+  // Micro-batches mix prompts: the rows in a seeded order.
+  const auto order = seeded_permutation(static_cast<std::size_t>(B),
+                                        mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder));
+  Updates u;
+  double tokens_sum = 0, grad_norm_sum = 0;
+  for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
+    std::vector<std::int64_t> rows(order.begin() + begin, order.begin() + std::min(B, begin + config.optim.micro_batch_size));
+    const auto mb = micro_batch(batch, rows);
+    auto lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, false);
+    const auto index = torch::tensor(rows, torch::kLong);
+    auto take = [&](const at::Tensor& x) { return x.index_select(0, index).narrow(1, 0, lp.logprobs.size(1)).to(device); };
+    const auto mask = take(batch.response_mask);
+    auto result = ppo_clip_loss(lp.logprobs, take(old.logprobs), take(credit.token_advantages), mask, config.loss,
+                                reference ? take(old.reference_logprobs) : at::Tensor());
     optimizer->zero_grad();
     result.loss.backward();
-    double grad_norm = 0;
-    if (config.optim.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(params, config.optim.grad_clip);
-    else {
-      for (auto& p : params)
-        if (p.grad().defined()) grad_norm += p.grad().pow(2).sum().item<double>();
-      grad_norm = std::sqrt(grad_norm);
-    }
-    optimizer->step();
-    ++optimizer_steps;
-    const double tokens = mb_mask.sum().item<double>();
-    loss_sum += result.loss.item<double>() * tokens;
-    clip_sum += result.clip_fraction * tokens;
-    kl_old_sum += result.approx_kl_old * tokens;
-    kl_ref_sum += result.kl_ref * tokens;
-    grad_norm_sum += grad_norm;
+    grad_norm_sum += clip_grad_norm(optimizer->parameters(), config.optim.grad_clip);
+    optimizer->step(lr_schedule.at(step));
+    ++u.optimizer_steps;
+    const double tokens = mask.sum().item<double>();
+    u.loss += result.loss.item<double>() * tokens;
+    u.clip_fraction += result.clip_fraction * tokens;
+    u.approx_kl_old += result.approx_kl_old * tokens;
+    u.kl_ref += result.kl_ref * tokens;
     tokens_sum += tokens;
   }
   optimizer->zero_grad();
-  const double time_train = seconds_since(t0);
-  const double tok = std::max(tokens_sum, 1.0);
-  m["loss"] = loss_sum / tok;
-  m["clip_fraction"] = clip_sum / tok;
-  m["approx_kl_old"] = kl_old_sum / tok;
-  m["kl_ref"] = kl_ref_sum / tok;
-  m["grad_norm_mean"] = optimizer_steps ? grad_norm_sum / optimizer_steps : 0.0;
-  m["optimizer_steps"] = optimizer_steps;
-  m["lr"] = config.optim.lr;
+  const double per_token = 1.0 / std::max(tokens_sum, 1.0);
+  u.loss *= per_token;
+  u.clip_fraction *= per_token;
+  u.approx_kl_old *= per_token;
+  u.kl_ref *= per_token;
+  u.grad_norm_mean = u.optimizer_steps ? grad_norm_sum / static_cast<double>(u.optimizer_steps) : 0.0;
+  u.seconds = seconds_since(t0);
+  return u;
+}
 
-  const double total = seconds_since(step_start);
-  m["time_generate"] = time_generate;
-  m["time_score"] = time_score;
-  m["time_old_logprobs"] = time_old;
-  m["time_attention"] = time_attention;
-  m["time_train"] = time_train;
-  m["time_step"] = total;
-  m["share_generate"] = time_generate / total;
-  m["share_attention"] = time_attention / total;
-  m["share_train"] = (time_train + time_old) / total;
-
-  ++step;
-  data_position += P;
+Json GrpoTrainer::Impl::step_metrics(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch,
+                                     const OldPolicyPass& old, const Credit& credit, const Updates& updates,
+                                     double step_seconds) const {
+  const auto N = scores.rewards.numel();
+  Json m;
+  m["step"] = step + 1;
+  m["data_position"] = data_position + config.prompts_per_step();
+  m["reward_mean"] = scores.rewards.mean().item<double>();
+  m["reward_std"] = N > 1 ? scores.rewards.std().item<double>() : 0.0;
+  m["accuracy"] = scores.accuracy;
+  m["response_length_mean"] = scores.response_length_mean;
+  m["response_length_max"] = scores.response_length_max;
+  m["truncated_fraction"] = scores.truncated_fraction;
+  m["informative_group_fraction"] = scores.informative.to(torch::kDouble).mean().item<double>();
+  m["responses_trained"] = batch.size();
+  m["gamma_mean"] = masked_mean(credit.gamma, batch.response_mask, 1.0);
+  m["gamma_amplified_fraction"] = masked_mean((credit.gamma > 1.0 + 1e-6), batch.response_mask, 0.0);
+  m["entropy"] = masked_mean(old.entropy, batch.response_mask, 0.0);
+  m["loss"] = updates.loss;
+  m["clip_fraction"] = updates.clip_fraction;
+  m["approx_kl_old"] = updates.approx_kl_old;
+  m["kl_ref"] = updates.kl_ref;
+  m["grad_norm_mean"] = updates.grad_norm_mean;
+  m["optimizer_steps"] = updates.optimizer_steps;
+  m["lr"] = lr_schedule.at(step);
+  m["time_generate_seconds"] = rollouts.seconds;
+  m["time_score_seconds"] = scores.seconds;
+  m["time_old_logprobs_seconds"] = old.seconds_logprobs;
+  m["time_attention_seconds"] = old.seconds_attention;
+  m["time_train_seconds"] = updates.seconds;
+  m["time_step_seconds"] = step_seconds;
+  m["share_generate"] = rollouts.seconds / step_seconds;
+  m["share_attention"] = old.seconds_attention / step_seconds;
+  m["share_train"] = (updates.seconds + old.seconds_logprobs) / step_seconds;
   return m;
 }
 
-void GrpoTrainer::Impl::save(const fs::path& out_dir) {
-  auto root = out_dir / "checkpoints";
-  ensure_directory(root);
-  auto final_dir = root / step_dir_name(step);
-  auto tmp = root / (".tmp-" + step_dir_name(step));
-  fs::remove_all(tmp);
-  ensure_directory(tmp);
-  // The model in Hugging Face layout (other tools load it as a model folder).
-  policy.save(tmp);
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
-    if (fs::exists(tokenizer_dir / f)) fs::copy_file(tokenizer_dir / f, tmp / f, fs::copy_options::overwrite_existing);
-  // AdamW state per parameter, in parameters() order.
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  Json steps = Json::array();
-  const auto& group_params = optimizer->param_groups().at(0).params();
-  for (std::size_t i = 0; i < group_params.size(); ++i) {
-    auto key = c10::guts::to_string(group_params[i].unsafeGetTensorImpl());
-    auto it = optimizer->state().find(key);
-    if (it == optimizer->state().end()) {
-      steps.push_back(nullptr);
-      continue;
-    }
-    auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
-    steps.push_back(s.step());
-    tensors.emplace_back(fmt::format("{}.exp_avg", i), s.exp_avg());
-    tensors.emplace_back(fmt::format("{}.exp_avg_sq", i), s.exp_avg_sq());
-  }
-  save_safetensors(tmp / "optimizer.safetensors", tensors);
-  write_json_atomic(tmp / "optimizer.json", {{"type", "AdamW"}, {"num_params", group_params.size()}, {"step", steps}});
-  write_json_atomic(tmp / "trainer_state.json",
-                    {{"step", step}, {"data_position", data_position}, {"seed", config.run.seed},
-                     {"rng", "every random stream is derived from (seed, step); nothing else to store"},
-                     {"config", train_config_to_json(config)}});
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);
-  auto all = list_checkpoints(out_dir);
-  for (std::size_t i = 0; i + static_cast<std::size_t>(config.run.keep_checkpoints) < all.size(); ++i) fs::remove_all(all[i]);
+TrainerState GrpoTrainer::Impl::state() const {
+  TrainerState s;
+  s.trainer = TrainerKind::Grpo;
+  s.step = step;
+  s.data_position = data_position;
+  s.seed = config.run.seed;
+  s.details = {{"config", train_config_to_json(config)}};
+  return s;
+}
+
+void GrpoTrainer::Impl::save() {
+  train::save_checkpoint(config.run.out, policy, *optimizer, tokenizer_dir, state(), config.run.keep_checkpoints);
 }
 
 void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
-  auto state = read_json_file(checkpoint / "trainer_state.json");
-  const auto source = (checkpoint / "trainer_state.json").string();
-  step = json_get<std::int64_t>(state, "step", source);
-  data_position = json_get<std::int64_t>(state, "data_position", source);
+  const auto saved = read_trainer_state(checkpoint);
+  step = saved.step;
+  // An SFT checkpoint counts examples, not problems: continue at the step's place in our data.
+  data_position = saved.trainer == TrainerKind::Grpo ? saved.data_position : step * config.prompts_per_step();
   LoadOptions o;
   o.device = policy.device();
   o.dtype = policy.dtype();
   policy = Model::load(checkpoint, o);
   make_optimizer();
-  auto opt = read_json_file(checkpoint / "optimizer.json");
-  auto steps = opt.at("step");
-  auto tensors = load_safetensors(checkpoint / "optimizer.safetensors");
-  const auto& group_params = optimizer->param_groups().at(0).params();
-  if (steps.size() != group_params.size())
-    fail("{}: optimiser state has {} parameters, the model {}", (checkpoint / "optimizer.json").string(), steps.size(),
-         group_params.size());
-  for (std::size_t i = 0; i < group_params.size(); ++i) {
-    if (steps[i].is_null()) continue;
-    auto s = std::make_unique<torch::optim::AdamWParamState>();
-    s->step(steps[i].get<std::int64_t>());
-    auto get = [&](const std::string& name) {
-      auto it = tensors.find(name);
-      if (it == tensors.end()) fail("{}: missing tensor '{}'", (checkpoint / "optimizer.safetensors").string(), name);
-      return it->second.clone().to(group_params[i].device());
-    };
-    s->exp_avg(get(fmt::format("{}.exp_avg", i)));
-    s->exp_avg_sq(get(fmt::format("{}.exp_avg_sq", i)));
-    optimizer->state()[c10::guts::to_string(group_params[i].unsafeGetTensorImpl())] = std::move(s);
-  }
+  const auto note = load_optimizer_state(*optimizer, checkpoint);
+  if (config.run.progress)
+    std::fprintf(stderr, "train: %s checkpoint %s (step %lld): %s\n", trainer_kind_name(saved.trainer),
+                 checkpoint.string().c_str(), static_cast<long long>(step), note.c_str());
 }
 
 GrpoTrainer::GrpoTrainer(TrainConfig config, Model policy, Tokenizer tokenizer, fs::path tokenizer_dir,
@@ -517,53 +488,38 @@ GrpoTrainer::GrpoTrainer(TrainConfig config, Model policy, Tokenizer tokenizer, 
 GrpoTrainer::~GrpoTrainer() = default;
 
 Json GrpoTrainer::step() { return impl_->do_step(); }
-void GrpoTrainer::save_checkpoint() { impl_->save(impl_->config.run.out); }
+void GrpoTrainer::save_checkpoint() { impl_->save(); }
 std::int64_t GrpoTrainer::current_step() const { return impl_->step; }
 std::int64_t GrpoTrainer::data_position() const { return impl_->data_position; }
 const Model& GrpoTrainer::policy() const { return impl_->policy; }
 const TrainConfig& GrpoTrainer::config() const { return impl_->config; }
+const AdamW& GrpoTrainer::optimizer() const { return *impl_->optimizer; }
 
 bool GrpoTrainer::resume() {
-  auto all = list_checkpoints(impl_->config.run.out);
-  if (all.empty()) return false;
-  impl_->load(all.back());
-  // Rows written after the checkpoint (by a run killed later) are dropped: they will be redone.
-  auto metrics = impl_->config.run.out / "metrics.jsonl";
-  if (fs::exists(metrics)) {
-    std::string kept;
-    auto text = read_file(metrics);
-    std::size_t start = 0;
-    while (start < text.size()) {
-      auto nl = text.find('\n', start);
-      if (nl == std::string::npos) break;  // a half line from a kill
-      auto line = text.substr(start, nl - start);
-      start = nl + 1;
-      if (line.empty()) continue;
-      auto row = parse_json(line, metrics.string());
-      if (row.value("step", std::int64_t{0}) <= impl_->step) kept += line + "\n";
-    }
-    write_file_atomic(metrics, kept);
-  }
+  auto newest = newest_checkpoint(impl_->config.run.out);
+  if (!newest) return false;
+  impl_->load(*newest);
   return true;
 }
 
 void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   auto& c = impl_->config;
   ensure_directory(c.run.out);
-  write_json_atomic(c.run.out / "config.json", train_config_to_json(c));
-  // A fresh run starts a new metrics file; a resumed one appends after the rows resume() kept.
-  JsonlWriter metrics(c.run.out / "metrics.jsonl", /*append=*/impl_->step > 0);
+  write_file_atomic(c.run.out / "config.json", train_config_to_json(c).dump(2) + "\n");
+  // A fresh run starts a new metrics file; a resumed one drops the rows logged after its checkpoint.
+  RunLog metrics(c.run.out / "metrics.jsonl",
+                 impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt);
   Progress progress("train", c.run.steps, "step", c.run.progress);
   progress.set(impl_->step);
   std::int64_t done = 0;
   while (impl_->step < c.run.steps && (!stop_after || done < *stop_after)) {
     auto row = impl_->do_step();
-    metrics.write(row);
+    metrics.append(row);
     ++done;
     progress.advance(1, fmt::format("reward {:.3f} acc {:.3f} len {:.0f} attn {:.1f}%", row["reward_mean"].get<double>(),
                                     row["accuracy"].get<double>(), row["response_length_mean"].get<double>(),
                                     100 * row["share_attention"].get<double>()));
-    if ((c.run.save_every > 0 && impl_->step % c.run.save_every == 0) || impl_->step == c.run.steps) impl_->save(c.run.out);
+    if ((c.run.save_every > 0 && impl_->step % c.run.save_every == 0) || impl_->step == c.run.steps) impl_->save();
   }
   progress.finish();
 }

@@ -1,17 +1,22 @@
-// The GRPO trainer (METHOD.md section 4). One step:
-//   1. take the next prompts_per_step problems (a seeded per-epoch permutation; the data position is a
-//      plain counter, so resuming needs no RNG state),
-//   2. G responses each (batched generation at the rollout temperature, seed = f(seed, step)),
-//   3. rewards (the task's reward, or a caller's RewardFn), group-normalised advantages, optional
-//      dynamic sampling (drop zero-variance groups),
-//   4. old log-probs (and token entropies) from a no-grad *training* forward, so rollout and update
-//      numerics never disagree; reference log-probs when loss.kl_coef > 0,
-//   5. the attention pass (only for local/global/coupled): the current policy's WAAD/FAI/Delta from the
-//      streaming statistics attached to step 4's forward (time_attention = the statistics' own time),
-//   6. gamma (no grad), A~ = gamma * A,
-//   7. PPO-clip updates: batch_size / micro_batch_size AdamW steps, one per micro-batch, grad-norm clip.
-// Each step appends one row to OUT/metrics.jsonl; checkpoints go to OUT/checkpoints/step-NNNNNN
-// (written to a temp folder, then renamed: a folder with the final name is complete).
+// The GRPO trainer (METHOD.md section 4). A step is six stages, each a function of the previous
+// stages' results (grpo_trainer.cpp, GrpoTrainer::Impl::do_step):
+//   1. rollouts: the next prompts_per_step problems (a seeded per-epoch permutation, util/random.h; the
+//      data position is a plain counter, so resuming needs no RNG state) and G responses each
+//      (batched generation at the rollout temperature, seed = f(seed, step));
+//   2. scores and advantages: rewards (the task's reward, or a caller's RewardFn), group-normalised
+//      advantages, optional dynamic sampling (drop zero-variance groups);
+//   3. the old-policy pass, one no-grad *training* forward (so rollout and update numerics never
+//      disagree): old log-probs and token entropies; reference log-probs when loss.kl_coef > 0; the
+//      attention statistics (WAAD/FAI/Delta) when the credit strategy declares it reads them
+//      (credit_strategy_needs), from the streaming observer on that same forward
+//      (time_attention_seconds = the statistics' own time);
+//   4. credit: gamma (no grad) and the token advantages A~ = gamma * A;
+//   5. PPO-clip updates: batch_size / micro_batch_size AdamW steps (train/adamw.h), one per
+//      micro-batch in a seeded row order, with global grad-norm clipping;
+//   6. step metrics: one row appended to OUT/metrics.jsonl (train/run_log.h).
+// Checkpoints go to OUT/checkpoints/step-NNNNNN in the layout every trainer shares
+// (train/checkpoint.h); --resume also reads an SFT checkpoint (weights, step, and the optimiser state
+// when it fits the model).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -44,8 +49,7 @@ ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, co
                                    const std::vector<std::int64_t>& response_lengths, double temperature,
                                    bool want_entropy, AttentionObserver* observer = nullptr);
 
-// The checkpoint folders under OUT/checkpoints, oldest first (complete ones only).
-std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& out_dir);
+class AdamW;
 
 class GrpoTrainer {
  public:
@@ -55,10 +59,10 @@ class GrpoTrainer {
               std::vector<data::Problem> problems, RewardFn reward = nullptr);
   ~GrpoTrainer();
 
-  // Loads the newest complete checkpoint under OUT (weights, optimiser, step, data position) and
-  // trims metrics.jsonl to its steps. Returns false when there is none.
+  // Loads the newest complete checkpoint under OUT (weights, optimiser, step, data position); run()
+  // then trims metrics.jsonl to its steps. Returns false when there is none.
   bool resume();
-  // Runs steps until config.steps (or until `stop_after` more steps, for tests), writing metrics and
+  // Runs steps until config.run.steps (or until `stop_after` more steps, for tests), writing metrics and
   // checkpoints (every save_every steps and at the end).
   void run(std::optional<std::int64_t> stop_after = std::nullopt);
   // One step; returns its metrics row (also appended to metrics.jsonl by run()).
@@ -69,13 +73,14 @@ class GrpoTrainer {
   std::int64_t data_position() const;
   const Model& policy() const;
   const TrainConfig& config() const;
+  const AdamW& optimizer() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Loads config.model_dir, the tokenizer, the data, and runs (resuming when asked). The CLI's body.
+// Loads config.model.dir, the tokenizer, the data, and runs (resuming when asked). The CLI's body.
 void run_training(const TrainConfig& config, bool resume);
 
 }  // namespace illume::train

@@ -7,21 +7,23 @@
 //   chat:  format_chat([user: prompt], generation prompt, thinking on) + response + "<|im_end|>"
 //   plain: prompt + response + EOS
 // and the loss is the mean next-token cross-entropy over the RESPONSE tokens (and the closing
-// token) only; prompt and padding positions contribute nothing. Batches are right-padded.
+// token) only; prompt and padding positions contribute nothing. Batches are right-padded
+// (train/batch.h); their order is a seeded per-epoch permutation (util/random.h), the same on every
+// platform, and a function of (seed, step), so a resumed run sees the batches an uninterrupted one does.
 //
-// Optimiser: AdamW (decoupled weight decay on matrices only, not on norms), linear warm-up then cosine
-// decay to min_lr_ratio * lr, global gradient-norm clipping. Every `run.eval_every` steps: the mean
-// loss on a held-out split (and, if configured, greedy Countdown accuracy on a test file).
+// Optimiser (train/adamw.h): AdamW with decoupled weight decay on matrices only (not on norms or
+// biases), linear warm-up then cosine decay to min_lr_ratio * lr, global gradient-norm clipping.
+// Every `run.eval_every` steps: the mean loss on a held-out split (and, if configured, greedy
+// Countdown accuracy on a test file).
 //
 // Output folder run.out:
-//   metrics.jsonl          one line per logged step: step, loss, lr, grad_norm, tokens, time_train
-//                          (+ eval_loss, accuracy at evaluation steps)
-//   checkpoint-STEP/       HF layout (config.json, model.safetensors, tokenizer.json,
-//                          tokenizer_config.json) + optimizer.safetensors + trainer_state.json;
-//                          written to a temporary folder, then renamed (a crash leaves no half folder)
-//   final/                 the last weights in HF layout (run.export_dtype), the same files
-// --resume continues from the newest checkpoint-STEP (weights, optimiser moments, step); the data
-// order is a function of (seed, step), so a resumed run sees the same batches as an uninterrupted one.
+//   metrics.jsonl          one line per logged step: step, loss, lr, grad_norm, tokens,
+//                          time_train_seconds (+ eval_loss, accuracy at evaluation steps)
+//   checkpoints/step-NNNNNN/  the layout every trainer shares (train/checkpoint.h): HF folder +
+//                          optimizer.safetensors + trainer_state.json, written atomically
+//   final/                 the last weights in HF layout (run.export_dtype) with the tokenizer files
+// --resume continues from the newest checkpoint (weights, optimiser moments, step), GRPO's
+// included; metrics.jsonl loses the rows logged after that checkpoint (train/run_log.h).
 //
 // The recipe: model, data, optim and run are the sections both trainers share (recipe.h); SFT adds
 //   model:    config (config.json fields: random init, vocab_size from the tokenizer when absent),
@@ -33,7 +35,7 @@
 //             prompt_style defaults to chat.
 //   optim:    batch_size (examples per step), min_lr_ratio, warmup_steps
 //   run:      threads (0: torch's default), log_every, eval_every, export_dtype (f32|bf16|f16, of
-//             final/ and export_dir), export_dir (final/ is also copied here, atomically)
+//             final/ and export_dir), export_dir (final/ is also saved here, atomically)
 //   accuracy: path (Countdown JSONL), n (0: off), max_new_tokens
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -46,6 +48,8 @@
 
 #include "illume/data/countdown_gen.h"
 #include "illume/data/tasks.h"
+#include "illume/train/adamw.h"
+#include "illume/train/batch.h"
 #include "illume/train/recipe.h"
 #include "illume/util/json.h"
 
@@ -90,7 +94,7 @@ struct SftRunSection : RunSection {
   int threads = 0;  // 0: torch's default
   std::int64_t log_every = 10, eval_every = 200;
   c10::ScalarType export_dtype = c10::kFloat;  // of final/ and export_dir
-  std::filesystem::path export_dir;            // also copy final/ here (atomically) when set
+  std::filesystem::path export_dir;            // also save final/ here (atomically) when set
 };
 
 // Greedy Countdown accuracy (chat prompt), at eval steps and at the end.
@@ -116,30 +120,16 @@ SftConfig load_sft_config(const std::filesystem::path& yaml, const std::vector<s
 // The full resolved config with absolute paths (--print-config). Reads back to the same config.
 Json sft_config_to_json(const SftConfig& config);
 
-struct SftExample {
-  std::vector<std::int32_t> ids;
-  std::int64_t prompt_length = 0;  // ids[0, prompt_length) are prompt; the rest are targets
-};
-
-struct SftBatch {
-  at::Tensor ids;        // [B, T] int64, right-padded with pad_id
-  at::Tensor mask;       // [B, T] int64, 1 = token
-  at::Tensor loss_mask;  // [B, T] float, 1 where ids[b, t] is a response token (predicted at t-1)
-  std::int64_t target_tokens = 0;
-};
-
-SftBatch make_batch(const std::vector<const SftExample*>& examples, std::int32_t pad_id);
-
 // Mean cross-entropy of logits [B, T, V] predicting ids[:, 1:] from positions [:, :-1], over the
 // positions where loss_mask[:, 1:] is 1. Differentiable.
 at::Tensor masked_lm_loss(const at::Tensor& logits, const at::Tensor& ids, const at::Tensor& loss_mask);
 
-// The examples of a prompt/response pair in the given format.
-SftExample encode_example(const Tokenizer& tokenizer, const std::string& prompt, const std::string& response,
-                          data::PromptStyle prompt_style);
+// The example of a prompt/response pair in the given format.
+TokenSequence encode_example(const Tokenizer& tokenizer, const std::string& prompt, const std::string& response,
+                             data::PromptStyle prompt_style);
 
-// The learning rate at `step` (0-based): warm-up, then cosine decay.
-double lr_at(const SftConfig& config, std::int64_t step);
+// The recipe's learning rate per step: warm-up, then cosine decay to min_lr_ratio * lr.
+LrSchedule lr_schedule(const SftConfig& config);
 
 // Greedy Countdown accuracy of `model` on the first n rows of `file` (chat prompt); also returns the
 // mean response length in tokens.
@@ -151,8 +141,10 @@ AccuracyResult countdown_accuracy(const Model& model, const Tokenizer& tokenizer
                                   std::int64_t n, std::int64_t max_new_tokens, bool show_progress);
 
 // Runs the whole job (see the top of this file); `resume`: from the newest checkpoint in run.out.
-// Returns the final folder.
-std::filesystem::path run_sft(const SftConfig& config, bool resume = false);
+// Returns the final folder. With stop_after (tests), stops after that many steps as a killed run
+// would: no final checkpoint, no final/; returns {}.
+std::filesystem::path run_sft(const SftConfig& config, bool resume = false,
+                              std::optional<std::int64_t> stop_after = std::nullopt);
 
 }  // namespace train
 }  // namespace illume

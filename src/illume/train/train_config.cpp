@@ -6,10 +6,6 @@
 
 namespace illume::train {
 
-bool TrainConfig::needs_attention() const {
-  return credit.strategy == "local" || credit.strategy == "global" || credit.strategy == "coupled";
-}
-
 namespace {
 
 // The task names of data/tasks.h ("countdown, gsm8k, ...").

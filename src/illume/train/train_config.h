@@ -69,7 +69,6 @@ struct TrainConfig {
   RunSection run;
 
   std::int64_t prompts_per_step() const { return optim.batch_size / group_size; }
-  bool needs_attention() const;  // local, global, coupled
 };
 
 // Reads every section; fails on unknown keys, wrong types, and inconsistent values

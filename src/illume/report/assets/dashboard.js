@@ -1,184 +1,20 @@
-// The HTML/CSS/JS of the training dashboard (see dashboard.h). One raw string; the data JSON goes
-// where @@ILLUME_DATA_JSON@@ stands. Rules for editing the script below: no network, no "</script"
-// or "<!--" inside it, no console output (the headless test treats any console message as an error).
-#include "illume/report/dashboard.h"
-
-namespace illume::report_detail {
-
-namespace {
-constexpr std::string_view kTemplate = R"ILLUME_HTML(<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="illume">
-<title>illume training dashboard</title>
-<script>
-// Script errors are counted in body.dataset.jsErrors and shown in a banner.
-window.illumeErrors = [];
-(function () {
-  function show() {
-    if (!document.body) return;
-    document.body.dataset.jsErrors = String(window.illumeErrors.length);
-    var b = document.getElementById('errors');
-    if (b && window.illumeErrors.length) { b.hidden = false; b.textContent = 'Script error: ' + window.illumeErrors.join(' | '); }
-  }
-  window.addEventListener('error', function (e) { window.illumeErrors.push(String(e.message)); show(); });
-  window.addEventListener('unhandledrejection', function (e) { window.illumeErrors.push(String(e.reason)); show(); });
-  document.addEventListener('DOMContentLoaded', show);
-})();
-</script>
-<style>
-:root { --bg: #f4f5f7; --card: #fff; --ink: #1f2430; --muted: #667085; --line: #e3e6eb; --up: #137333; --down: #b42318; }
-* { box-sizing: border-box; }
-[hidden] { display: none !important; }
-html, body { margin: 0; background: var(--bg); color: var(--ink);
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif; }
-.wrap { max-width: 1360px; margin: 0 auto; padding: 14px 20px 40px; }
-header.top { display: flex; align-items: baseline; gap: 14px; flex-wrap: wrap; margin-bottom: 10px; }
-.brand { font-weight: 700; letter-spacing: .06em; color: #fff; background: var(--ink); border-radius: 5px;
-  padding: 1px 8px; font-size: 13px; }
-h1 { font-size: 21px; margin: 0; font-weight: 650; }
-h2 { font-size: 15px; margin: 0 0 8px; font-weight: 650; }
-h2 .note, .ptitle .note { font-weight: 400; color: var(--muted); font-size: 12.5px; }
-.meta { display: flex; flex-wrap: wrap; gap: 6px; width: 100%; }
-.chip { background: var(--card); border: 1px solid var(--line); border-radius: 999px; padding: 1px 9px;
-  font-size: 12.5px; color: var(--muted); }
-.chip b { color: var(--ink); font-weight: 600; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px;
-  margin-bottom: 12px; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-th.l, td.l { text-align: left; }
-td.path { max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
-th { color: var(--muted); font-weight: 600; font-size: 12px; }
-th.group { text-align: center; color: var(--ink); border-bottom: 1px solid #cfd4dc; }
-td.sep, th.sep { border-left: 1px solid var(--line); }
-td.up { color: var(--up); font-weight: 600; } td.down { color: var(--down); font-weight: 600; }
-.sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: 0; }
-.tag { display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 12px; background: #eef1f5; }
-.muted { color: var(--muted); }
-.sub { color: var(--muted); font-size: 12.5px; margin: 6px 0 0; }
-.controls { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 18px; margin-bottom: 8px; }
-.legend { display: flex; flex-wrap: wrap; gap: 4px 8px; }
-.lg { cursor: pointer; user-select: none; border: 1px solid var(--line); border-radius: 999px; padding: 1px 10px 1px 8px;
-  font-size: 13px; background: #fff; }
-.lg.off { opacity: .38; text-decoration: line-through; }
-.lab { color: var(--muted); font-size: 12.5px; margin-right: 6px; }
-select { font: inherit; padding: 2px 6px; border: 1px solid #cfd4dc; border-radius: 6px; background: #fff; }
-.grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 22px; }
-.panel { min-width: 0; }
-.ptitle { font-size: 13px; font-weight: 600; margin: 2px 0 0 62px; }
-.plot { position: relative; }
-canvas { display: block; }
-.cursor { position: absolute; top: 0; width: 1px; background: rgba(31,36,48,.45); pointer-events: none; display: none; }
-.pfoot { font-size: 12.5px; color: var(--muted); margin: 0 0 4px 62px; }
-.pfoot b { color: var(--ink); font-variant-numeric: tabular-nums; }
-svg.dash { vertical-align: -1px; margin: 0 3px 0 8px; }
-ul.links { margin: 0; padding-left: 0; list-style: none; }
-ul.links li { padding: 2px 0; }
-a { color: #1d4ed8; }
-.tip { position: fixed; z-index: 20; pointer-events: none; background: rgba(24,28,38,.95); color: #fff;
-  border-radius: 6px; padding: 6px 9px; font-size: 12.5px; max-width: 460px; box-shadow: 0 4px 14px rgba(0,0,0,.25);
-  font-variant-numeric: tabular-nums; }
-.tip table { width: auto; margin-top: 3px; font-size: 12.5px; } .tip td { border: 0; padding: 0 10px 0 0; color: #fff; }
-.empty { color: var(--muted); font-style: italic; padding: 6px 0; }
-.errors { background: #fde8e8; color: #8a1c1c; border: 1px solid #f5b5b5; border-radius: 8px; padding: 8px 12px; margin-bottom: 12px; }
-@media (max-width: 1000px) { .grid { grid-template-columns: minmax(0, 1fr); } }
-</style>
-</head>
-<body>
-<div class="wrap">
-  <div id="errors" class="errors" hidden></div>
-  <header class="top">
-    <span class="brand">illume</span>
-    <h1 id="title">Training runs</h1>
-    <div id="meta" class="meta"></div>
-  </header>
-
-  <section class="card">
-    <h2>Runs</h2>
-    <div class="scroll" id="runs"></div>
-  </section>
-
-  <section class="card">
-    <h2>Evaluation <span class="note">&middot; eval-LABEL/summary.json of each run; hover a value for its settings</span></h2>
-    <div class="scroll" id="evals"></div>
-    <div class="sub" id="evals-note"></div>
-  </section>
-
-  <section class="card" id="curves-card">
-    <h2>Training curves <span class="note">&middot; one point per training step; click a run to hide or show it;
-      hover a plot for values</span></h2>
-    <div class="controls">
-      <div class="legend" id="legend"></div>
-      <span><label class="lab" for="smooth">Smoothing (EMA)</label><select id="smooth">
-        <option value="auto">auto</option><option value="0">off</option><option value="0.6">0.6</option>
-        <option value="0.8">0.8</option><option value="0.9">0.9</option><option value="0.95">0.95</option>
-        <option value="0.99">0.99</option></select></span>
-      <span class="muted" id="smooth-note"></span>
-    </div>
-    <div class="grid" id="panels"></div>
-    <div class="empty" id="panels-empty" hidden>No training metrics to plot.</div>
-  </section>
-
-  <section class="card" id="more-card" hidden>
-    <h2>More metrics</h2>
-    <div class="grid" id="more"></div>
-  </section>
-
-  <section class="card">
-    <h2>Analysis reports</h2>
-    <div id="reports"></div>
-  </section>
-</div>
-<div class="tip" id="tip" hidden></div>
-
-<script id="illume-data" type="application/json">@@ILLUME_DATA_JSON@@</script>
-<script>
 'use strict';
+// The dashboard's script (see dashboard.h for the data it reads and the attributes it sets).
 (function () {
   const t0 = performance.now();
-  const DATA = JSON.parse(document.getElementById('illume-data').textContent);
+  const { $, readData, esc, isNum, fmt, toNumbers, niceTicks, setup, countInk, axesFrame, yLabel, redrawOnResize,
+    showTip, hideTip, pointAt } = illume;
+  const DATA = readData();
   const RUNS = Array.isArray(DATA.runs) ? DATA.runs : [];
-  const $ = (id) => document.getElementById(id);
-  const COLOR = { axis: '#98a1b0', text: '#505868', grid: '#eef0f3' };
+  const COLOR = { ...illume.COLOR, grid: '#eef0f3' };
   const PALETTE = ['#2563eb', '#e8590c', '#16a34a', '#9333ea', '#dc2626', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
   const runColor = (i) => (i < PALETTE.length ? PALETTE[i] : 'hsl(' + Math.round((i * 137.5) % 360) + ',62%,44%)');
 
   // ---------- small helpers ----------
-  const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
-  const isNum = (v) => typeof v === 'number' && isFinite(v);
-  function fmt(v) {
-    if (v === null || v === undefined) return '\u2013';
-    if (typeof v !== 'number') return String(v);
-    if (!isFinite(v)) return '\u2013';
-    const a = Math.abs(v);
-    if (Number.isInteger(v) && a < 1e7) return String(v);
-    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2).replace(/\.?0+e/, 'e');
-    return String(+v.toPrecision(4));
-  }
   const signed = (v) => (v > 0 ? '+' : v < 0 ? '\u2212' : '') + fmt(Math.abs(v));
   const pct = (v) => (isNum(v) ? (100 * v).toFixed(1) + '%' : '\u2013');
   const value = (v) => (v === null || v === undefined ? '\u2013' : typeof v === 'number' ? fmt(v) :
     typeof v === 'object' ? JSON.stringify(v) : String(v));
-  function toNumbers(a) {
-    if (!Array.isArray(a)) return null;
-    const out = new Float64Array(a.length);
-    for (let i = 0; i < a.length; i++) out[i] = isNum(a[i]) ? a[i] : NaN;
-    return out;
-  }
-  function niceTicks(lo, hi, count) {
-    const span = hi - lo;
-    if (!(span > 0)) return [lo];
-    const raw = span / Math.max(1, count), mag = Math.pow(10, Math.floor(Math.log10(raw))), r = raw / mag;
-    const step = (r >= 7.5 ? 10 : r >= 3.5 ? 5 : r >= 1.5 ? 2 : 1) * mag;
-    const out = [];
-    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
-    return out;
-  }
   function dashSample(dash) {
     return '<svg class="dash" width="22" height="8" aria-hidden="true"><line x1="0" y1="4" x2="22" y2="4" stroke="#505868" stroke-width="1.6"' +
       (dash && dash.length ? ' stroke-dasharray="' + dash.join(',') + '"' : '') + '/></svg>';
@@ -223,11 +59,11 @@ a { color: #1d4ed8; }
       series: [{ key: 'clip_fraction' }] },
     { id: 'time', title: 'Time per phase', note: 'seconds per step; generate' + dashSample([]) + 'attention' + dashSample([7, 4]) +
       'train' + dashSample([2, 3]), ylabel: 'seconds', foot: shareFoot,
-      series: [{ key: 'time_generate', name: 'generate' }, { key: 'time_attention', dash: [7, 4], name: 'attention' },
-        { key: 'time_train', dash: [2, 3], name: 'train' }] },
+      series: [{ key: 'time_generate_seconds', name: 'generate' }, { key: 'time_attention_seconds', dash: [7, 4], name: 'attention' },
+        { key: 'time_train_seconds', dash: [2, 3], name: 'train' }] },
   ];
-  const MORE_ORDER = ['loss', 'approx_kl_old', 'kl_ref', 'grad_norm_mean', 'truncated_fraction', 'reward_std', 'time_step',
-    'time_score', 'time_old_logprobs', 'share_generate', 'share_attention', 'share_train'];
+  const MORE_ORDER = ['loss', 'approx_kl_old', 'kl_ref', 'grad_norm_mean', 'truncated_fraction', 'reward_std',
+    'time_step_seconds', 'time_score_seconds', 'time_old_logprobs_seconds', 'share_generate', 'share_attention', 'share_train'];
   const panels = [], more = [];
   for (const p of MAIN) if (p.series.some((s) => anyHas(s.key))) panels.push(p);
   {
@@ -249,39 +85,7 @@ a { color: #1d4ed8; }
       (has(r, 'share_train') ? ' &middot; train <b>' + pct(meanOf(r.cols.share_train)) + '</b>' : '')).join('&emsp;');
   }
 
-  // ---------- canvas plumbing ----------
-  function setup(canvas, w, h) {
-    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
-    canvas.style.width = w + 'px';
-    canvas.style.height = h + 'px';
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
-    ctx.font = '11px system-ui, sans-serif';
-    return { ctx, dpr, w, h };
-  }
-  // Pixels the data painted inside the plot rectangle (called before grid, axes and labels are drawn).
-  function countInk(c, P) {
-    const x = Math.floor(P.x * c.dpr), y = Math.floor(P.y * c.dpr);
-    const w = Math.max(1, Math.ceil(P.w * c.dpr)), h = Math.max(1, Math.ceil(P.h * c.dpr));
-    const d = c.ctx.getImageData(x, y, w, h).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
-    return n;
-  }
-  function yLabel(ctx, text, x, yMid) {
-    ctx.save();
-    ctx.translate(x, yMid);
-    ctx.rotate(-Math.PI / 2);
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    ctx.fillStyle = COLOR.text;
-    ctx.fillText(text, 0, 0);
-    ctx.restore();
-  }
-
+  // ---------- curves ----------
   // Debiased exponential moving average (TensorBoard's smoothing); NaN stays NaN and is skipped.
   function ema(ys, w) {
     if (!(w > 0)) return ys;
@@ -437,13 +241,7 @@ a { color: #1d4ed8; }
     ctx.fillStyle = COLOR.grid;
     for (const v of yt) ctx.fillRect(P.x, Math.round(Y(v)), P.w, 1);
     ctx.restore();
-    ctx.strokeStyle = COLOR.axis;
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    ctx.moveTo(P.x - 0.5, P.y);
-    ctx.lineTo(P.x - 0.5, P.y + P.h + 0.5);
-    ctx.lineTo(P.x + P.w, P.y + P.h + 0.5);
-    ctx.stroke();
+    axesFrame(ctx, P);
     ctx.fillStyle = COLOR.text;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
@@ -462,15 +260,6 @@ a { color: #1d4ed8; }
   }
 
   // ---------- tooltip ----------
-  const tip = $('tip');
-  function showTip(html, x, y) {
-    tip.innerHTML = html;
-    tip.hidden = false;
-    const r = tip.getBoundingClientRect();
-    tip.style.left = Math.max(4, Math.min(window.innerWidth - r.width - 8, x + 14)) + 'px';
-    tip.style.top = (y + 16 + r.height > window.innerHeight ? y - r.height - 10 : y + 16) + 'px';
-  }
-  const hideTip = () => { tip.hidden = true; };
   function nearest(r, sx) {
     const s = r.step, n = r.n;
     if (!n) return -1;
@@ -671,8 +460,7 @@ a { color: #1d4ed8; }
       el.classList.toggle('off', !r.visible);
       drawAll();
     });
-    let pending = 0;
-    window.addEventListener('resize', () => { clearTimeout(pending); pending = setTimeout(drawAll, 150); });
+    redrawOnResize(drawAll);
     drawAll();
     if (/selftest/.test(location.hash)) selfTest();
     document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
@@ -681,11 +469,10 @@ a { color: #1d4ed8; }
   // "#selftest" in the URL: drive every interactive path once (tooltips, the smoothing control, the legend
   // toggles) so a headless run catches errors in them; sets body.dataset.selftest = "ok".
   function selfTest() {
-    const at = (el, fx, fy) => { const r = el.getBoundingClientRect(); return { bubbles: true, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height }; };
     const sel = $('smooth'), keep = sel.value;
     for (const v of ['0', '0.9', keep]) { sel.value = v; sel.dispatchEvent(new Event('change', { bubbles: true })); }
     for (const p of ALL()) {
-      p.canvas.dispatchEvent(new MouseEvent('mousemove', at(p.canvas, 0.5, 0.5)));
+      p.canvas.dispatchEvent(new MouseEvent('mousemove', pointAt(p.canvas, 0.5, 0.5)));
       p.canvas.dispatchEvent(new MouseEvent('mouseleave', {}));
     }
     for (const el of [...$('legend').querySelectorAll('.lg')]) { el.click(); el.click(); }
@@ -694,12 +481,3 @@ a { color: #1d4ed8; }
 
   init();
 })();
-</script>
-</body>
-</html>
-)ILLUME_HTML";
-}  // namespace
-
-std::string_view dashboard_template() { return kTemplate; }
-
-}  // namespace illume::report_detail

@@ -1,234 +1,16 @@
-// The HTML/CSS/JS of the analysis report (see analysis_report.h). One raw string; the data JSON goes
-// where @@ILLUME_DATA_JSON@@ stands. Rules for editing the script below: no network, no "</script"
-// or "<!--" inside it, no console output (the headless test treats any console message as an error).
-#include "illume/report/analysis_report.h"
-
-namespace illume::report_detail {
-
-namespace {
-constexpr std::string_view kTemplate = R"ILLUME_HTML(<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="illume">
-<title>illume analysis report</title>
-<script>
-// Script errors are counted in body.dataset.jsErrors and shown in a banner.
-window.illumeErrors = [];
-(function () {
-  function show() {
-    if (!document.body) return;
-    document.body.dataset.jsErrors = String(window.illumeErrors.length);
-    var b = document.getElementById('errors');
-    if (b && window.illumeErrors.length) { b.hidden = false; b.textContent = 'Script error: ' + window.illumeErrors.join(' | '); }
-  }
-  window.addEventListener('error', function (e) { window.illumeErrors.push(String(e.message)); show(); });
-  window.addEventListener('unhandledrejection', function (e) { window.illumeErrors.push(String(e.reason)); show(); });
-  document.addEventListener('DOMContentLoaded', show);
-})();
-</script>
-<style>
-:root {
-  --bg: #f4f5f7; --card: #fff; --ink: #1f2430; --muted: #667085; --line: #e3e6eb;
-  --waad: #2563eb; --fai: #e8590c; --ent: #7c3aed; --other: #a0a7b4;
-}
-* { box-sizing: border-box; }
-[hidden] { display: none !important; }
-html, body { margin: 0; background: var(--bg); color: var(--ink);
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif; }
-.wrap { max-width: 1360px; margin: 0 auto; padding: 14px 20px 40px; }
-header.top { display: flex; align-items: baseline; gap: 14px; flex-wrap: wrap; margin-bottom: 10px; }
-.brand { font-weight: 700; letter-spacing: .06em; color: #fff; background: var(--ink); border-radius: 5px;
-  padding: 1px 8px; font-size: 13px; }
-h1 { font-size: 21px; margin: 0; font-weight: 650; }
-h2 { font-size: 15px; margin: 0 0 8px; font-weight: 650; }
-.meta { display: flex; flex-wrap: wrap; gap: 6px; width: 100%; }
-.chip { background: var(--card); border: 1px solid var(--line); border-radius: 999px; padding: 1px 9px;
-  font-size: 12.5px; color: var(--muted); }
-.chip b { color: var(--ink); font-weight: 600; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px;
-  margin-bottom: 12px; }
-.legend { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 28px; font-size: 13.5px; }
-.legend .wide { grid-column: 1 / -1; color: var(--muted); }
-.key { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: 0; }
-.key.waad { background: var(--waad); } .key.fai { background: var(--fai); }
-.controls { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 22px; position: sticky; top: 0; z-index: 5; }
-.controls label.lab { color: var(--muted); font-size: 12.5px; margin-right: 6px; }
-select { font: inherit; padding: 3px 6px; border: 1px solid #cfd4dc; border-radius: 6px; max-width: 520px; background: #fff; }
-.seg { display: inline-flex; border: 1px solid #cfd4dc; border-radius: 6px; overflow: hidden; vertical-align: middle; }
-.seg input { display: none; }
-.seg label { padding: 2px 10px; cursor: pointer; font-size: 13px; border-left: 1px solid #cfd4dc; user-select: none; }
-.seg label:first-of-type { border-left: 0; }
-.seg input:checked + label { background: var(--ink); color: #fff; }
-.rinfo { color: var(--muted); font-size: 12.5px; }
-.plot { position: relative; margin: 2px 0 6px; }
-.ptitle { font-size: 13px; font-weight: 600; margin: 2px 0 0 58px; }
-.ptitle .note { font-weight: 400; color: var(--muted); }
-.mark-pp { color: var(--waad); } .mark-an { color: var(--fai); }
-canvas { display: block; }
-.cursor { position: absolute; top: 0; width: 1px; background: rgba(31,36,48,.45); pointer-events: none; display: none; }
-.maps { display: flex; gap: 18px; flex-wrap: wrap; }
-.maps figure { margin: 0; flex: 1 1 520px; min-width: 320px; }
-figcaption { font-size: 13px; font-weight: 600; margin: 0 0 4px 62px; }
-figcaption .note { font-weight: 400; color: var(--muted); }
-.sub { color: var(--muted); font-size: 12.5px; margin: -4px 0 8px; }
-.row2 { display: grid; grid-template-columns: minmax(0, 1.25fr) minmax(0, 1fr); gap: 12px; }
-.row2 > .card { margin-bottom: 12px; }
-.hlegend { font-size: 12.5px; color: var(--muted); margin-top: 2px; padding-left: 58px; }
-.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin: 0 4px 0 10px; vertical-align: -1px; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid var(--line); }
-th:first-child, td:first-child { text-align: left; }
-th { color: var(--muted); font-weight: 600; font-size: 12px; }
-td.lift-up { color: #137333; font-weight: 600; }
-.stats { margin-top: 10px; font-size: 13px; }
-.stats div { padding: 1px 0; }
-.stats b { font-variant-numeric: tabular-nums; }
-.muted { color: var(--muted); }
-details.prompt { margin: 0 0 8px; font-size: 13px; }
-details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px solid var(--line); border-radius: 6px;
-  padding: 8px; margin: 6px 0 0; max-height: 180px; overflow: auto; font: 12.5px/1.45 ui-monospace, monospace; }
-.text { position: relative; white-space: pre-wrap; word-break: break-word; font: 13.5px/1.75 ui-monospace, "DejaVu Sans Mono",
-  "Noto Sans Mono", "Noto Sans CJK SC", monospace; max-height: 420px; overflow: auto; border: 1px solid var(--line);
-  border-radius: 6px; padding: 8px 10px; background: #fff; }
-.t { border-radius: 2px; }
-.t.pp { text-decoration: underline 2px var(--waad); text-underline-offset: 3px; }
-.t.an { outline: 1.5px solid var(--fai); outline-offset: -1px; font-weight: 650; }
-.t:hover { outline: 1.5px solid var(--ink); }
-.t.hit { animation: hit 1.6s ease-out; }
-@keyframes hit { 0% { background: #ffd43b; } 100% { } }
-.tlegend { font-size: 12.5px; color: var(--muted); margin: 0 0 6px; }
-.tlegend .sample { font: 12.5px ui-monospace, monospace; padding: 0 3px; color: var(--ink); }
-.tip { position: fixed; z-index: 20; pointer-events: none; background: rgba(24,28,38,.95); color: #fff;
-  border-radius: 6px; padding: 6px 9px; font-size: 12.5px; max-width: 420px; box-shadow: 0 4px 14px rgba(0,0,0,.25);
-  font-variant-numeric: tabular-nums; }
-.tip .tok { font: 13px ui-monospace, monospace; background: rgba(255,255,255,.12); padding: 0 4px; border-radius: 3px;
-  white-space: pre-wrap; word-break: break-all; }
-.tip .tag { display: inline-block; font-size: 11px; border-radius: 3px; padding: 0 5px; margin-left: 4px; }
-.tip .tag.pp { background: var(--waad); } .tip .tag.an { background: var(--fai); }
-.tip table { width: auto; margin-top: 4px; } .tip td { border: 0; padding: 0 10px 0 0; color: #fff; text-align: left; }
-.empty { color: var(--muted); font-style: italic; padding: 8px 0; }
-.errors { background: #fde8e8; color: #8a1c1c; border: 1px solid #f5b5b5; border-radius: 8px; padding: 8px 12px; margin-bottom: 12px; }
-@media (max-width: 900px) { .legend, .row2 { grid-template-columns: 1fr; } }
-</style>
-</head>
-<body>
-<div class="wrap">
-  <div id="errors" class="errors" hidden></div>
-  <header class="top">
-    <span class="brand">illume</span>
-    <h1 id="title">Attention analysis</h1>
-    <div id="meta" class="meta"></div>
-  </header>
-
-  <section class="card legend" aria-label="How to read this report">
-    <div><span class="key waad"></span><b>WAAD</b>: how far a token looks back within W = <b class="lw">10</b> tokens
-      (locally focused heads) &mdash; peaks are <b class="mark-pp">preplan</b> tokens, which open a new chunk of reasoning.</div>
-    <div><span class="key fai"></span><b>FAI</b>: how much later tokens attend to it (globally focused heads) &mdash;
-      peaks are <b class="mark-an">anchor</b> tokens that the rest of the response keeps coming back to.</div>
-    <div class="wide">Local map: a <b>sawtooth</b> along the diagonal (a chunk opens with one far look back, then short
-      looks). Global map: <b>vertical stripes</b> &mdash; anchor columns read by many later rows. Anchors follow or coincide
-      with preplan tokens.</div>
-  </section>
-
-  <nav class="card controls" aria-label="Controls">
-    <span><label class="lab" for="sel">Response</label><select id="sel"></select></span>
-    <span><label class="lab">Shade text by</label><span class="seg" id="shade">
-      <input type="radio" name="shade" id="sh-waad" value="waad" checked><label for="sh-waad">WAAD</label>
-      <input type="radio" name="shade" id="sh-fai" value="fai"><label for="sh-fai">FAI</label>
-      <input type="radio" name="shade" id="sh-ent" value="ent"><label for="sh-ent">entropy</label>
-      <input type="radio" name="shade" id="sh-none" value="none"><label for="sh-none">none</label></span></span>
-    <span><label class="lab">Map colour scale</label><span class="seg" id="scale">
-      <input type="radio" name="scale" id="sc-log" value="log" checked><label for="sc-log">log</label>
-      <input type="radio" name="scale" id="sc-pow" value="pow"><label for="sc-pow">power &gamma;=0.35</label>
-      <input type="radio" name="scale" id="sc-lin" value="lin"><label for="sc-lin">linear</label></span></span>
-    <span class="rinfo" id="rinfo"></span>
-  </nav>
-
-  <section class="card" id="curves">
-    <h2>WAAD and FAI along the response</h2>
-    <div class="plot" id="plot-waad">
-      <div class="ptitle">WAAD <span class="note">&middot; local heads, W = <span class="lw">10</span> &middot;
-        <span class="mark-pp">&#9660; preplan</span> (WAAD peaks)</span></div>
-      <canvas id="cv-waad"></canvas><div class="cursor"></div></div>
-    <div class="plot" id="plot-fai">
-      <div class="ptitle">FAI <span class="note">&middot; global heads, horizon <span id="hz">[1, end]</span> &middot;
-        <span class="mark-an">&#9660; anchor</span> (FAI peaks)</span></div>
-      <canvas id="cv-fai"></canvas><div class="cursor"></div></div>
-    <div class="empty" id="curves-empty" hidden>No WAAD / FAI values for this response.</div>
-  </section>
-
-  <section class="card" id="maps-card">
-    <h2>Averaged attention maps</h2>
-    <div class="sub" id="mapinfo"></div>
-    <div class="maps" id="maps">
-      <figure><figcaption>Local heads <span class="note">&middot; sawtooth along the diagonal</span></figcaption>
-        <canvas id="cv-local"></canvas></figure>
-      <figure><figcaption>Global heads <span class="note">&middot; vertical stripes = anchors</span></figcaption>
-        <canvas id="cv-global"></canvas></figure>
-    </div>
-    <div class="empty" id="maps-empty" hidden>No attention maps were stored for this response.</div>
-  </section>
-
-  <div class="row2">
-    <section class="card">
-      <h2>Head spans per layer</h2>
-      <div class="plot"><canvas id="cv-heads"></canvas></div>
-      <div class="hlegend" id="hlegend"><span class="dot" style="background:var(--waad)"></span>locally focused
-        <span class="dot" style="background:var(--fai)"></span>globally focused
-        <span class="dot" style="background:var(--other)"></span>other heads
-        &nbsp;&middot; span = mean look-back distance</div>
-      <div class="empty" id="heads-empty" hidden>No head spans for this response.</div>
-    </section>
-    <section class="card">
-      <h2>Summary</h2>
-      <div id="summary"></div>
-      <div class="stats" id="rstats"></div>
-    </section>
-  </div>
-
-  <section class="card">
-    <h2>Response text</h2>
-    <details class="prompt" id="prompt-box"><summary>Prompt</summary><pre id="prompt"></pre></details>
-    <div class="tlegend">Shading: the metric chosen above (darker = higher). <span class="sample t pp">preplan</span> underlined,
-      <span class="sample t an">anchor</span> boxed. Hover a token for its values; click a curve to jump to a token.</div>
-    <div class="text shade-waad" id="text"></div>
-  </section>
-</div>
-<div class="tip" id="tip" hidden></div>
-
-<script id="illume-data" type="application/json">@@ILLUME_DATA_JSON@@</script>
-<script>
 'use strict';
+// The analysis report's script (see analysis_report.h for the data it reads and the attributes it sets).
 (function () {
-  const DATA = JSON.parse(document.getElementById('illume-data').textContent);
+  const { $, readData, esc, isNum, fmt, toNumbers, niceTicks, setup, countInk, axesFrame, yLabel, redrawOnResize,
+    showTip, hideTip, pointAt } = illume;
+  const DATA = readData();
   const RESPONSES = Array.isArray(DATA.responses) ? DATA.responses : [];
   const SETTINGS = DATA.settings || {};
-  const $ = (id) => document.getElementById(id);
-  const COLOR = { waad: '#2563eb', fai: '#e8590c', ent: '#7c3aed', other: '#a0a7b4', axis: '#98a1b0', text: '#505868' };
+  const COLOR = { ...illume.COLOR, waad: '#2563eb', fai: '#e8590c', ent: '#7c3aed', other: '#a0a7b4' };
   // mapView: null (whole window) or { c0, len }: the cells both maps show, zoomed along the diagonal.
   const state = { r: 0, shade: 'waad', scale: 'log', mapView: null };
 
   // ---------- small helpers ----------
-  const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
-  const isNum = (v) => typeof v === 'number' && isFinite(v);
-  function fmt(v) {
-    if (v === null || v === undefined) return '\u2013';
-    if (typeof v !== 'number') return String(v);
-    if (!isFinite(v)) return '\u2013';
-    const a = Math.abs(v);
-    if (Number.isInteger(v) && a < 1e7) return String(v);
-    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2).replace(/\.?0+e/, 'e');
-    return String(+v.toPrecision(4));
-  }
-  function toNumbers(a) {
-    if (!Array.isArray(a)) return null;
-    const out = new Float64Array(a.length);
-    for (let i = 0; i < a.length; i++) out[i] = isNum(a[i]) ? a[i] : NaN;
-    return out;
-  }
   function quantile(sorted, q) {
     if (!sorted.length) return NaN;
     return sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
@@ -238,58 +20,7 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
     for (let i = 0; i < vals.length; i++) if (isFinite(vals[i])) out.push(vals[i]);
     return out.sort((a, b) => a - b);
   }
-  function niceTicks(lo, hi, count) {
-    const span = hi - lo;
-    if (!(span > 0)) return [lo];
-    const raw = span / count, mag = Math.pow(10, Math.floor(Math.log10(raw))), r = raw / mag;
-    const step = (r >= 7.5 ? 10 : r >= 3.5 ? 5 : r >= 1.5 ? 2 : 1) * mag;
-    const out = [];
-    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
-    return out;
-  }
   const visibleText = (s) => String(s).replace(/\n/g, '\u23ce\n').replace(/\t/g, '\u21e5').replace(/ /g, '\u00b7');
-
-  // ---------- canvas plumbing ----------
-  function setup(canvas, w, h) {
-    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
-    canvas.style.width = w + 'px';
-    canvas.style.height = h + 'px';
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
-    ctx.font = '11px system-ui, sans-serif';
-    return { ctx, dpr, w, h };
-  }
-  // Pixels the data painted inside the plot rectangle (called before axes and labels are drawn).
-  function countInk(c, P) {
-    const x = Math.floor(P.x * c.dpr), y = Math.floor(P.y * c.dpr);
-    const w = Math.max(1, Math.ceil(P.w * c.dpr)), h = Math.max(1, Math.ceil(P.h * c.dpr));
-    const d = c.ctx.getImageData(x, y, w, h).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
-    return n;
-  }
-  function axesFrame(ctx, P) {
-    ctx.strokeStyle = COLOR.axis;
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    ctx.moveTo(P.x - 0.5, P.y);
-    ctx.lineTo(P.x - 0.5, P.y + P.h + 0.5);
-    ctx.lineTo(P.x + P.w, P.y + P.h + 0.5);
-    ctx.stroke();
-  }
-  function yLabel(ctx, text, x, yMid) {
-    ctx.save();
-    ctx.translate(x, yMid);
-    ctx.rotate(-Math.PI / 2);
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    ctx.fillStyle = COLOR.text;
-    ctx.fillText(text, 0, 0);
-    ctx.restore();
-  }
 
   // Perceptual colour scale (viridis, 11 stops), as a 256-entry lookup table.
   const VIRIDIS = ['#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884', '#44bf70',
@@ -589,14 +320,6 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
 
   // ---------- tooltip ----------
   const tip = $('tip');
-  function showTip(html, x, y) {
-    tip.innerHTML = html;
-    tip.hidden = false;
-    const r = tip.getBoundingClientRect();
-    tip.style.left = Math.min(window.innerWidth - r.width - 8, x + 14) + 'px';
-    tip.style.top = (y + 16 + r.height > window.innerHeight ? y - r.height - 10 : y + 16) + 'px';
-  }
-  const hideTip = () => { tip.hidden = true; };
   function tokenTip(i) {
     const R = RESPONSES[state.r], V = current;
     let h = '<b>#' + i + '</b> <span class="tok">' + esc(visibleText(R.tokens[i])) + '</span>';
@@ -616,16 +339,16 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
     const chip = (k, v) => chips.push('<span class="chip">' + esc(k) + ' <b>' + esc(v) + '</b></span>');
     if (DATA.model) chip('model', DATA.model);
     chip('responses', RESPONSES.length);
-    const shown = { layers: 1, window: 1, fai_lo: 1, fai_hi: 1, head_quantile: 1 };
+    const shown = { layers: 1, window: 1, fai_horizon_lo: 1, fai_horizon_hi: 1, head_quantile: 1 };
     if (Array.isArray(SETTINGS.layers)) chip('layers', SETTINGS.layers.join(', '));
     if (SETTINGS.window !== undefined) chip('WAAD window W', SETTINGS.window);
-    if (SETTINGS.fai_lo !== undefined || SETTINGS.fai_hi !== undefined)
-      chip('FAI horizon', '[' + (SETTINGS.fai_lo ?? 1) + ', ' + (SETTINGS.fai_hi ?? 'end') + ']');
+    const horizon = '[' + (SETTINGS.fai_horizon_lo ?? 1) + ', ' + (SETTINGS.fai_horizon_hi ?? 'end') + ']';
+    if (SETTINGS.fai_horizon_lo !== undefined || SETTINGS.fai_horizon_hi !== undefined) chip('FAI horizon', horizon);
     if (SETTINGS.head_quantile !== undefined) chip('head quantile', SETTINGS.head_quantile);
     for (const k in SETTINGS) if (!shown[k]) chip(k.replace(/_/g, ' '), typeof SETTINGS[k] === 'object' ? JSON.stringify(SETTINGS[k]) : SETTINGS[k]);
     $('meta').innerHTML = chips.join('');
     document.querySelectorAll('.lw').forEach((e) => { e.textContent = SETTINGS.window ?? 10; });
-    $('hz').textContent = '[' + (SETTINGS.fai_lo ?? 1) + ', ' + (SETTINGS.fai_hi ?? 'end') + ']';
+    $('hz').textContent = horizon;
   }
 
   function renderSummary() {
@@ -826,8 +549,7 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
         drawPlots();
       });
     }
-    let pending = 0;
-    window.addEventListener('resize', () => { clearTimeout(pending); pending = setTimeout(drawPlots, 150); });
+    redrawOnResize(drawPlots);
     renderResponse(r0);
     // "#r=0&zoom=C": open the maps zoomed 4x at cell C of the diagonal.
     const z = /[#&]zoom=(\d+)/.exec(location.hash), M = RESPONSES[r0].maps;
@@ -842,30 +564,20 @@ details.prompt pre { white-space: pre-wrap; background: #f8f9fb; border: 1px sol
   // "#selftest" in the URL: drive every interactive path once (tooltips, curve click, shading and
   // colour-scale toggles) so a headless run catches errors in them; sets body.dataset.selftest = "ok".
   function selfTest() {
-    const at = (el, fx, fy) => { const r = el.getBoundingClientRect(); return { bubbles: true, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height }; };
     const pick = (group, value) => { const i = document.querySelector('#' + group + ' input[value="' + value + '"]'); i.checked = true; i.dispatchEvent(new Event('change', { bubbles: true })); };
     for (const v of ['fai', 'ent', 'none', 'waad']) pick('shade', v);
     for (const v of ['pow', 'lin', 'log']) pick('scale', v);
     for (const id of ['cv-waad', 'cv-fai', 'cv-local', 'cv-global']) {
       const cv = $(id);
       if (!cv.geo || !cv.dataset.ink) continue;
-      cv.dispatchEvent(new MouseEvent('mousemove', at(cv, 0.45, 0.6)));
-      cv.dispatchEvent(new MouseEvent('click', at(cv, 0.45, 0.6)));
+      cv.dispatchEvent(new MouseEvent('mousemove', pointAt(cv, 0.45, 0.6)));
+      cv.dispatchEvent(new MouseEvent('click', pointAt(cv, 0.45, 0.6)));
       cv.dispatchEvent(new MouseEvent('mouseleave', {}));
     }
     const s = $('text').querySelector('.t.an') || $('text').querySelector('.t');
-    if (s) s.dispatchEvent(new MouseEvent('mouseover', at(s, 0.5, 0.5)));
+    if (s) s.dispatchEvent(new MouseEvent('mouseover', pointAt(s, 0.5, 0.5)));
     document.body.dataset.selftest = 'ok';
   }
 
   init();
 })();
-</script>
-</body>
-</html>
-)ILLUME_HTML";
-}  // namespace
-
-std::string_view analysis_report_template() { return kTemplate; }
-
-}  // namespace illume::report_detail
