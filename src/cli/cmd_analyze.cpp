@@ -131,7 +131,7 @@ void setup(CLI::App& app) {
         prompt_texts.push_back(prompt_text(rows[i], src));
         prompt_ids.push_back(encode_prompt(prompt_texts.back(), src));
       }
-      illume::SamplingOptions o;
+      auto o = illume::sampling_options(model.config(), tokenizer);
       o.temperature = f->temperature;
       o.num_samples = f->n;
       o.max_new_tokens = f->max_new_tokens;

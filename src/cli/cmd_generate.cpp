@@ -81,6 +81,7 @@ void setup(CLI::App& app) {
       if (prompt_ids.back().empty()) illume::fail("{}: the prompt is empty", source);
     }
     f->sampling.stop_token_ids = illume::cli::default_stop_tokens(model.config(), tokenizer);
+    f->sampling.valid_ids = illume::sampling_options(model.config(), tokenizer).valid_ids;
     f->sampling.stop_strings = f->stops;
     f->sampling.show_progress = true;
     auto detok = [&tokenizer](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); };

@@ -64,6 +64,7 @@ void setup(CLI::App& app) {
     illume::validate_attention_config(s.analysis.stats);
     illume::validate_layers(s.analysis.stats, L);
     s.stop_token_ids = illume::cli::default_stop_tokens(model.config(), tokenizer);
+    s.valid_ids = illume::sampling_options(model.config(), tokenizer).valid_ids;
     auto rows = illume::read_jsonl_file(f->prompts);
     if (f->limit > 0 && static_cast<std::int64_t>(rows.size()) > f->limit) rows.resize(f->limit);
     if (rows.empty()) illume::fail("{}: no prompts", f->prompts);

@@ -1,5 +1,8 @@
 // illume tokenize / detokenize
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/command.h"
 #include "cli/common.h"
@@ -14,8 +17,31 @@ struct TokenizeFlags {
   std::string text, file;
   bool chat = false;
   bool no_thinking = false;
+  bool no_parse_special = false;
   std::string system;
 };
+
+// The chat prompt of `messages` and the byte ranges of their contents within it: the template is
+// rendered with one placeholder byte per message (0x01, 0x02: bytes the template never writes), and
+// each placeholder is then replaced by its message's text.
+std::pair<std::string, std::vector<illume::Tokenizer::ByteRange>> chat_with_content_ranges(
+    const std::vector<illume::ChatMessage>& messages, bool enable_thinking) {
+  auto placeholders = messages;
+  for (std::size_t i = 0; i < placeholders.size(); ++i) placeholders[i].content = std::string(1, char(i + 1));
+  const auto rendered = illume::format_chat(placeholders, true, enable_thinking);
+  std::string text;
+  std::vector<illume::Tokenizer::ByteRange> ranges;
+  for (char c : rendered) {
+    if (c >= 1 && static_cast<std::size_t>(c) <= messages.size()) {
+      const auto& content = messages[static_cast<std::size_t>(c) - 1].content;
+      ranges.push_back({text.size(), text.size() + content.size()});
+      text += content;
+    } else {
+      text.push_back(c);
+    }
+  }
+  return {text, ranges};
+}
 
 void setup(CLI::App& app) {
   auto flags = std::make_shared<TokenizeFlags>();
@@ -27,21 +53,33 @@ void setup(CLI::App& app) {
   cmd->add_flag("--chat", flags->chat, "wrap the text as a user turn in the chat format (with the generation prompt)");
   cmd->add_option("--system", flags->system, "system message for --chat");
   cmd->add_flag("--no-thinking", flags->no_thinking, "with --chat: add the empty think block (enable_thinking=false)");
+  cmd->add_flag("--no-parse-special", flags->no_parse_special,
+                "treat special-token text in the input (e.g. <|im_start|>) as plain text, for untrusted text; "
+                "by default it becomes the special token, as Hugging Face's encode does (with --chat the "
+                "template's own special tokens are always parsed)");
   cmd->callback([flags] {
     if (flags->text.empty() && flags->file.empty()) illume::fail("tokenize: give --text or --file");
     auto tokenizer = flags->model.load_tokenizer();
     std::string source = flags->file.empty() ? "--text" : flags->file;
     std::string input = flags->file.empty() ? flags->text : illume::read_file(flags->file);
+    const bool parse_special = !flags->no_parse_special;
     std::vector<std::int32_t> ids;
     if (flags->chat) {
       std::vector<illume::ChatMessage> messages;
       if (!flags->system.empty()) messages.push_back({"system", flags->system});
       messages.push_back({"user", input});
-      // Validate the user's text first so the error names its source, then parse the template's specials.
+      // Validate the texts first so that an error names their source.
       tokenizer.encode(input, false, source);
-      ids = tokenizer.encode(illume::format_chat(messages, true, !flags->no_thinking), true, source);
+      tokenizer.encode(flags->system, false, "--system");
+      if (parse_special) {
+        ids = tokenizer.encode(illume::format_chat(messages, true, !flags->no_thinking), true, source);
+      } else {
+        auto [text, contents] = chat_with_content_ranges(messages, !flags->no_thinking);
+        ids = tokenizer.encode_with_literal_ranges(text, contents, source);
+      }
     } else {
-      ids = tokenizer.encode(input, false, source);
+      // Hugging Face's encode(text, add_special_tokens=False): special-token text becomes its id.
+      ids = tokenizer.encode(input, parse_special, source);
     }
     std::string line;
     for (std::size_t i = 0; i < ids.size(); ++i) {

@@ -3,6 +3,7 @@
 
 #include "common.h"
 #include "illume/attention/perturb.h"
+#include "illume/infer/vocabulary.h"
 #include "illume/text/tokenizer.h"
 #include "illume/util/json.h"
 #include "illume/util/file.h"
@@ -32,6 +33,7 @@ TEST(AttentionPerturb, TinyQwen3Run) {
   std::vector<std::vector<std::int32_t>> prompts = {tokenizer.encode("Janet has 16 eggs. How many are left?", false),
                                                     tokenizer.encode("A robe takes 2 bolts of fiber.", false)};
   PerturbSettings s;
+  s.valid_ids = valid_token_ids(tokenizer);
   s.analysis.stats = analysis_attention_config(2);
   s.analysis.stats.find_receivers = false;
   s.positions = 2;

@@ -78,6 +78,7 @@ TEST_P(Fixture, GreedyContinuationIsIdenticalAndCachedDecodeEqualsFullForward) {
   auto input = ref.at("input_ids");
   std::vector<std::int32_t> prompt(input.data_ptr<std::int64_t>(), input.data_ptr<std::int64_t>() + input.numel());
   SamplingOptions greedy;
+  greedy.valid_ids.assign(model.config().vocab_size, 1);  // as the reference (transformers' greedy) decodes
   greedy.temperature = 0;
   greedy.max_new_tokens = 32;
   auto out = generate(model, {prompt}, greedy);

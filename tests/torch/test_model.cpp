@@ -100,6 +100,7 @@ TEST_P(ModelArchitectures, BatchedGreedyGenerationEqualsEachPromptAlone) {
     prompts.push_back(v);
   }
   SamplingOptions o;
+  o.valid_ids.assign(model.config().vocab_size, 1);  // no tokenizer: every id is valid
   o.temperature = 0;
   o.max_new_tokens = 12;
   auto batched = generate(model, prompts, o);
@@ -124,6 +125,7 @@ TEST(Generation, SamplingIsReproducibleAndIndependentOfBatching) {
   auto model = sharp_model(Architecture::Qwen3, 5);
   std::vector<std::vector<std::int32_t>> prompts = {{1, 2, 3}, {4, 5, 6, 7, 8}};
   SamplingOptions o;
+  o.valid_ids.assign(model.config().vocab_size, 1);  // no tokenizer: every id is valid
   o.temperature = 1.0;
   o.top_p = 0.9;
   o.max_new_tokens = 10;
@@ -151,6 +153,7 @@ TEST(Generation, SamplingIsReproducibleAndIndependentOfBatching) {
 TEST(Generation, TopKOneEqualsGreedyAndStopTokensEnd) {
   auto model = sharp_model(Architecture::Qwen3, 6);
   SamplingOptions greedy;
+  greedy.valid_ids.assign(model.config().vocab_size, 1);  // no tokenizer: every id is valid
   greedy.temperature = 0;
   greedy.max_new_tokens = 8;
   auto g = generate(model, {{9, 8, 7}}, greedy);

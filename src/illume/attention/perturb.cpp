@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "illume/infer/generate.h"
+#include "illume/infer/vocabulary.h"
 #include "illume/util/error.h"
 #include "illume/util/progress.h"
 
@@ -58,8 +59,11 @@ PerturbResult perturbation_test(const Model& model, const std::vector<std::vecto
   check(settings.alternatives >= 1, "perturbation: alternatives must be >= 1 (got {})", settings.alternatives);
   check(settings.continuation_tokens >= 1, "perturbation: continuation tokens must be >= 1");
   check(settings.max_new_tokens >= 2, "perturbation: max new tokens must be >= 2");
+  check(!settings.valid_ids.empty(), "perturbation: settings have no valid_ids (the ids the tokenizer can decode)");
   torch::NoGradGuard no_grad;
+  const auto invalid = invalid_id_mask(settings.valid_ids, model.config().vocab_size, model.device());
   SamplingOptions greedy;
+  greedy.valid_ids = settings.valid_ids;
   greedy.temperature = 0;
   greedy.max_new_tokens = settings.max_new_tokens;
   greedy.stop_token_ids = settings.stop_token_ids;
@@ -89,7 +93,8 @@ PerturbResult perturbation_test(const Model& model, const std::vector<std::vecto
       std::vector<std::int32_t> prefix = prompts[p];
       prefix.insert(prefix.end(), response.begin(), response.begin() + pos);
       auto ids = torch::tensor(std::vector<std::int64_t>(prefix.begin(), prefix.end()), torch::kLong).view({1, -1});
-      auto logits = model.forward(ids.to(model.device()), torch::ones_like(ids).to(model.device()))[0][-1];
+      auto logits = mask_invalid_ids(
+          model.forward(ids.to(model.device()), torch::ones_like(ids).to(model.device()))[0][-1], invalid);
       auto top = std::get<1>(logits.topk(settings.alternatives + 1)).to(torch::kCPU);
       std::int64_t taken = 0;
       for (std::int64_t i = 0; i < top.size(0) && taken < settings.alternatives; ++i) {

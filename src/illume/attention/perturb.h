@@ -24,6 +24,9 @@ struct PerturbSettings {
   std::int64_t continuation_tokens = 32;     // M: greedy tokens after the forced token
   std::int64_t max_new_tokens = 128;         // greedy response length
   std::vector<std::int32_t> stop_token_ids;  // for the greedy response and continuations
+  // Ids the tokenizer can decode (SamplingOptions::valid_ids); the others are never chosen, neither
+  // greedily nor as forced alternatives. Required.
+  std::vector<std::uint8_t> valid_ids;
 };
 
 struct PerturbTrial {

@@ -53,7 +53,7 @@ Json analyse(const Model& model, const Tokenizer& tokenizer, const std::vector<d
     prompts.push_back(tokenizer.encode(data::prompt_text(data::Task::Countdown, p, data::PromptStyle::Chat), true, out.string()));
     texts.push_back(data::build_prompt(data::Task::Countdown, p, data::PromptStyle::Chat));
   }
-  SamplingOptions s;
+  auto s = sampling_options(model.config(), tokenizer);
   s.temperature = temperature;
   s.seed = seed;
   s.max_new_tokens = max_new_tokens;

@@ -35,7 +35,7 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
     for (auto i = begin; i < end; ++i) {
       prompts.push_back(tokenizer.encode(data::prompt_text(task, problems[i], style), true));
     }
-    SamplingOptions s;
+    auto s = sampling_options(model.config(), tokenizer);
     s.temperature = options.temperature;
     s.top_p = options.top_p;
     s.max_new_tokens = options.max_new_tokens;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "illume/infer/vocabulary.h"
 #include "illume/util/error.h"
 #include "illume/util/progress.h"
 
@@ -71,8 +72,15 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
   check(o.top_k >= 0, "generate: top_k must be >= 0");
   check(o.stop_strings.empty() || detokenize, "generate: stop strings need a detokenizer");
   for (std::size_t i = 0; i < prompts.size(); ++i) check(!prompts[i].empty(), "generate: prompt {} is empty", i);
+  check(!o.valid_ids.empty(),
+        "generate: the sampling options have no valid_ids (build them with sampling_options(config, tokenizer), "
+        "so that ids the tokenizer cannot decode are never sampled)");
 
   const auto vocab = model.config().vocab_size;
+  const auto device = model.device();
+  const auto invalid = invalid_id_mask(o.valid_ids, vocab, device);  // undefined when nothing to mask
+  check(!invalid.defined() || !invalid.all().item<bool>(), "generate: no id below the model's vocab_size {} is valid",
+        vocab);
   std::vector<Completion> out(prompts.size() * o.num_samples);
   for (std::size_t p = 0; p < prompts.size(); ++p)
     for (std::int64_t s = 0; s < o.num_samples; ++s) {
@@ -94,7 +102,6 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
   // Prompts per chunk so that chunk rows (prompts x samples) stay within max_batch_rows.
   const std::int64_t prompts_per_chunk = std::max<std::int64_t>(1, o.max_batch_rows / o.num_samples);
   Progress progress("generate", static_cast<std::int64_t>(out.size()), "seq", o.show_progress);
-  const auto device = model.device();
 
   for (std::size_t chunk_begin = 0; chunk_begin < prompts.size(); chunk_begin += prompts_per_chunk) {
     const std::size_t chunk_end = std::min(prompts.size(), chunk_begin + prompts_per_chunk);
@@ -132,7 +139,8 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
     }
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     for (std::int64_t step = 0; step < o.max_new_tokens; ++step) {
-      // logits [active, V] for the active rows in `rows` order.
+      // logits [active, V] for the active rows in `rows` order; ids without text can never be chosen.
+      logits = mask_invalid_ids(logits, invalid);
       auto log_probs = torch::log_softmax(logits, -1);
       auto entropy = -(log_probs.exp() * log_probs).nan_to_num(0.0).sum(-1);
       at::Tensor chosen;
@@ -219,6 +227,14 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
     }
   }
   return out;
+}
+
+SamplingOptions sampling_options(const ModelConfig& config, const Tokenizer& tokenizer) {
+  check_tokenizer_fits(config, tokenizer);
+  SamplingOptions options;
+  options.valid_ids = valid_token_ids(tokenizer);
+  options.stop_token_ids = default_stop_tokens(config, tokenizer);
+  return options;
 }
 
 std::vector<std::int32_t> default_stop_tokens(const ModelConfig& config, const Tokenizer& tokenizer) {

@@ -24,14 +24,23 @@ struct SamplingOptions {
   std::vector<std::string> stop_strings;     // text stops; ids end with the token that completed it
   std::int64_t max_batch_rows = 64;          // prompts x samples decoded together at most
   bool show_progress = false;
+  // One flag per id, 1 where the tokenizer can decode it (valid_token_ids in infer/vocabulary.h).
+  // Every other id of the model (padded embedding rows, holes) is masked out before the choice, so
+  // it is never sampled nor picked greedily. Required: generate() refuses options without it, so
+  // build options with sampling_options(), which fills it.
+  std::vector<std::uint8_t> valid_ids;
   bool greedy() const { return temperature <= 0.0; }
 };
+
+// Default options for sampling from a model with `tokenizer`: valid_ids and the default stop tokens
+// set. Fails (one line) when the tokenizer has ids the model lacks (infer/vocabulary.h).
+SamplingOptions sampling_options(const ModelConfig& config, const Tokenizer& tokenizer);
 
 struct Completion {
   std::size_t prompt_index = 0;
   std::int64_t sample_index = 0;
   std::vector<std::int32_t> ids;       // generated tokens (a stop token, if any, is the last)
-  std::vector<float> logprobs;         // log p(token) under the model's distribution (temperature 1, unfiltered)
+  std::vector<float> logprobs;         // log p(token) under the model's distribution over valid ids (temperature 1, unfiltered)
   std::vector<float> entropies;        // entropy (nats) of that distribution at each step
   std::string text;                    // decoded ids without special tokens, cut before a stop string
   std::string finish_reason;           // "stop_token" | "stop_string" | "length"

@@ -306,7 +306,7 @@ struct Tokenizer::Impl {
   };
   std::optional<std::int32_t> lookup(std::string_view token) const { return token_ids.find(token); }
   void encode(std::string_view text, bool parse_special, const std::string& source_name,
-              std::vector<std::int32_t>& out) const;
+              std::vector<std::int32_t>& out, const std::vector<Tokenizer::ByteRange>* literal = nullptr) const;
   void encode_segment(std::string_view segment, Work& work, std::vector<std::int32_t>& out,
                       const std::string& source_name) const;
   std::string_view normalize(std::string_view segment, std::string& buffer, const std::string& source_name) const;
@@ -619,8 +619,23 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool parse_sp
   return ids;
 }
 
+std::vector<std::int32_t> Tokenizer::encode_with_literal_ranges(std::string_view text, const std::vector<ByteRange>& literal,
+                                                                const std::string& source) const {
+  if (auto bad = utf8::find_invalid(text)) fail("{}: invalid UTF-8 at byte {}", source, *bad);
+  std::vector<std::int32_t> ids;
+  impl_->encode(text, true, source, ids, &literal);
+  return ids;
+}
+
 void Tokenizer::Impl::encode(std::string_view text, bool parse_special, const std::string& source_name,
-                             std::vector<std::int32_t>& out) const {
+                             std::vector<std::int32_t>& out, const std::vector<Tokenizer::ByteRange>* literal) const {
+  // Whether [begin, end) overlaps a literal range (few ranges: a linear scan).
+  auto in_literal = [literal](std::size_t begin, std::size_t end) {
+    if (literal == nullptr) return false;
+    for (const auto& [lo, hi] : *literal)
+      if (begin < hi && lo < end) return true;
+    return false;
+  };
   out.reserve(text.size() / 3 + 8);
   Work work;
   std::size_t segment_start = 0, pos = 0;
@@ -636,6 +651,7 @@ void Tokenizer::Impl::encode(std::string_view text, bool parse_special, const st
       const AddedToken& token = added[index];
       if (token.special && !parse_special) continue;
       if (text.compare(pos, token.content.size(), token.content) != 0) continue;
+      if (token.special && in_literal(pos, pos + token.content.size())) continue;
       if (token.single_word) {
         std::size_t length = 0;
         const std::size_t end = pos + token.content.size();
@@ -802,6 +818,12 @@ std::string Tokenizer::id_to_token(std::int32_t id) const {
 }
 
 std::optional<std::int32_t> Tokenizer::token_to_id(const std::string& token) const { return impl_->lookup(token); }
+
+bool Tokenizer::has_id(std::int32_t id) const {
+  return id >= 0 && static_cast<std::size_t>(id) < impl_->present.size() && impl_->present[id] != 0;
+}
+
+const std::string& Tokenizer::source() const { return impl_->source; }
 
 std::int32_t Tokenizer::vocab_size() const { return static_cast<std::int32_t>(impl_->tokens.size()); }
 

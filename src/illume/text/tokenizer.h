@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace illume {
@@ -47,6 +48,12 @@ class Tokenizer {
   // Invalid UTF-8 fails with "<source>: invalid UTF-8 at byte N" (N is 0-based).
   std::vector<std::int32_t> encode(std::string_view text, bool parse_special = true,
                                    const std::string& source = "text") const;
+  // encode(text, true, source), except that special added tokens are not recognised where they
+  // would overlap a byte range [begin, end) of `literal`: a chat template's own special tokens are
+  // parsed while the untrusted text placed in it stays text.
+  using ByteRange = std::pair<std::size_t, std::size_t>;
+  std::vector<std::int32_t> encode_with_literal_ranges(std::string_view text, const std::vector<ByteRange>& literal,
+                                                       const std::string& source = "text") const;
 
   // The exact bytes the ids stand for. A prefix of an encoding may end inside a multi-byte
   // character; the bytes are returned as they are. skip_special drops special added tokens.
@@ -58,6 +65,10 @@ class Tokenizer {
   std::string id_to_token(std::int32_t id) const;
   // Looks up a token string (added tokens first, then the BPE vocabulary).
   std::optional<std::int32_t> token_to_id(const std::string& token) const;
+  // True when decode() accepts the id (it is in the vocabulary; holes and ids past the end are not).
+  bool has_id(std::int32_t id) const;
+  // The tokenizer.json path it was loaded from (for messages).
+  const std::string& source() const;
   // Largest id + 1, added tokens included (Qwen3: 151669; the model's embedding may be larger).
   std::int32_t vocab_size() const;
   // True for added tokens marked "special" (false for unknown ids).

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "illume/infer/generate.h"
+#include "illume/infer/vocabulary.h"
 #include "illume/model/device.h"
 #include "illume/rl/advantage.h"
 #include "illume/rl/credit.h"
@@ -114,7 +115,7 @@ struct Updates {
 ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
                                    const std::vector<std::int64_t>& prompt_lengths,
                                    const std::vector<std::int64_t>& response_lengths, double temperature,
-                                   bool want_entropy, AttentionObserver* observer) {
+                                   bool want_entropy, AttentionObserver* observer, const at::Tensor& invalid_ids) {
   const auto B = ids.size(0), T = ids.size(1);
   std::int64_t R = 1;
   for (auto r : response_lengths) R = std::max(R, r);
@@ -128,7 +129,7 @@ ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, co
   auto hidden = model.forward_hidden(ids, mask, observer);                                       // [B, T, D]
   const auto D = hidden.size(2);
   auto h = hidden.gather(1, index.unsqueeze(-1).expand({B, R, D}));                     // [B, R, D]
-  auto logits = model.logits(h);                                                        // [B, R, V] f32
+  auto logits = mask_invalid_ids(model.logits(h), invalid_ids);                        // [B, R, V] f32
   if (temperature != 1.0) logits = logits / temperature;
   auto logsm = torch::log_softmax(logits, -1);
   auto targets = ids.gather(1, index + 1);                                              // [B, R]
@@ -154,6 +155,7 @@ struct GrpoTrainer::Impl {
   data::Task task;
   std::vector<std::vector<std::int32_t>> prompt_ids;  // per problem, tokenised lazily
   std::vector<std::int32_t> stops;
+  at::Tensor invalid_ids;  // [V] bool: ids the tokenizer cannot decode (masked like the sampler does)
   std::int32_t pad_id = 0;
   std::unique_ptr<AdamW> optimizer;
   LrSchedule lr_schedule;
@@ -169,6 +171,7 @@ struct GrpoTrainer::Impl {
     if (problems.empty()) fail("{}: no training problems", config.data.path.string());
     prompt_ids.resize(problems.size());
     stops = default_stop_tokens(policy.config(), tokenizer);
+    invalid_ids = invalid_id_mask(valid_token_ids(tokenizer), policy.config().vocab_size, policy.device());
     if (auto pad = tokenizer.pad_token_id()) pad_id = *pad;
     else if (!stops.empty()) pad_id = stops.front();
     if (config.loss.kl_coef > 0) {
@@ -248,7 +251,7 @@ Rollouts GrpoTrainer::Impl::generate_rollouts() {
     r.problem_indices.push_back(data_order.at(static_cast<std::uint64_t>(data_position + i)));
     r.prompts.push_back(prompt_of(r.problem_indices.back()));
   }
-  SamplingOptions sampling;
+  auto sampling = sampling_options(policy.config(), tokenizer);
   sampling.temperature = config.temperature;
   sampling.top_p = config.top_p;
   sampling.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::Rollouts);
@@ -333,7 +336,7 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
     ResponseLogprobs lp;
     auto forward = [&](AttentionObserver* observer) {
       lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, true,
-                             observer);
+                             observer, invalid_ids);
     };
     if (with_attention) {
       auto stats = attention_pass(policy, mb.prompt_lengths, mb.response_lengths, attention, forward);
@@ -348,7 +351,7 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
     copy_rows(old.entropy, begin, lp.entropy);
     if (reference) {
       auto ref = response_logprobs(*reference, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths,
-                                   config.temperature, false);
+                                   config.temperature, false, nullptr, invalid_ids);
       copy_rows(old.reference_logprobs, begin, ref.logprobs);
     }
   }
@@ -385,7 +388,8 @@ Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPoli
   for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
     std::vector<std::int64_t> rows(order.begin() + begin, order.begin() + std::min(B, begin + config.optim.micro_batch_size));
     const auto mb = micro_batch(batch, rows);
-    auto lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, false);
+    auto lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, false,
+                                nullptr, invalid_ids);
     const auto index = torch::tensor(rows, torch::kLong);
     auto take = [&](const at::Tensor& x) { return x.index_select(0, index).narrow(1, 0, lp.logprobs.size(1)).to(device); };
     const auto mask = take(batch.response_mask);

@@ -41,13 +41,16 @@ using RewardFn = std::function<reward::RewardResult(const data::Problem&, const 
 // Returns logprobs [B, R] (R = max response length; entries past a row's length are meaningless and
 // must be masked) and, when want_entropy, token entropies [B, R] (no grad). Logits are divided by
 // `temperature` (the sampling distribution). An observer, if given, sees the forward's attention.
+// invalid_ids ([V] bool, infer/vocabulary.h) masks the ids the tokenizer cannot decode, as the
+// sampler does, so the log-probs are those of the distribution the responses were drawn from.
 struct ResponseLogprobs {
   at::Tensor logprobs, entropy;
 };
 ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
                                    const std::vector<std::int64_t>& prompt_lengths,
                                    const std::vector<std::int64_t>& response_lengths, double temperature,
-                                   bool want_entropy, AttentionObserver* observer = nullptr);
+                                   bool want_entropy, AttentionObserver* observer = nullptr,
+                                   const at::Tensor& invalid_ids = {});
 
 class AdamW;
 
