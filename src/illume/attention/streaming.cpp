@@ -285,8 +285,7 @@ struct AttentionStatsAccumulator::Impl {
 };
 
 AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsConfig config, std::vector<SequenceLayout> layouts)
-    : impl_(new Impl) {
-  std::unique_ptr<Impl> guard(impl_);
+    : impl_(std::make_unique<Impl>()) {
   validate_attention_config(config);
   check(!layouts.empty(), "attention statistics: no sequences");
   for (std::size_t b = 0; b < layouts.size(); ++b) {
@@ -300,10 +299,11 @@ AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsConfig config
   for (std::size_t i = 0; i < impl_->config.layers.size(); ++i)
     impl_->layer_index[impl_->config.layers[i]] = static_cast<std::int64_t>(i);
   impl_->sequences.resize(impl_->layouts.size());
-  guard.release();
 }
 
-AttentionStatsAccumulator::~AttentionStatsAccumulator() { delete impl_; }
+AttentionStatsAccumulator::~AttentionStatsAccumulator() = default;
+AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsAccumulator&&) noexcept = default;
+AttentionStatsAccumulator& AttentionStatsAccumulator::operator=(AttentionStatsAccumulator&&) noexcept = default;
 
 bool AttentionStatsAccumulator::wants_layer(int layer) const {
   return impl_->pass < impl_->config.passes && impl_->layer_index.count(layer) > 0;

@@ -9,7 +9,7 @@
 #include <string>
 #include <system_error>
 
-#include "illume/data/jsonl_rows.h"
+#include "illume/util/jsonl.h"
 #include "illume/report/analysis_report.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
@@ -57,12 +57,12 @@ Json read_metrics(const fs::path& path, std::size_t& rows_out) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
     fail("{}: missing (a run folder holds the metrics.jsonl that illume train writes)", path.string());
-  std::vector<data::JsonlRow> rows = data::read_jsonl_rows(path);
+  std::vector<JsonlRow> rows = read_jsonl_rows(path);
   if (rows.empty()) fail("{}: no training steps (the file is empty)", path.string());
   std::set<std::string> keys;
   for (const auto& row : rows) {
     if (!row.value.is_object())
-      fail("{}: expected a JSON object (one per training step), found {}", data::row_source(path, row),
+      fail("{}: expected a JSON object (one per training step), found {}", row_source(path, row),
            row.value.type_name());
     for (const auto& [key, value] : row.value.items())
       if (value.is_number()) keys.insert(key);
