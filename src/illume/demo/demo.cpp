@@ -1,12 +1,10 @@
 #include "illume/demo/demo.h"
 
-#include <torch/torch.h>
-
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 
-#include "illume/attention/analysis.h"
+#include "illume/attention/inputs.h"
 #include "illume/data/countdown_gen.h"
 #include "illume/data/tasks.h"
 #include "illume/eval/evaluate.h"
@@ -45,37 +43,27 @@ fs::path generated_split(const fs::path& dir, const std::string& name, std::uint
 Json analyse(const Model& model, const Tokenizer& tokenizer, const std::vector<data::Problem>& problems,
              std::int64_t n, double temperature, std::uint64_t seed, std::int64_t max_new_tokens, const fs::path& out,
              const std::string& title, const std::string& model_name) {
-  torch::NoGradGuard no_grad;
-  std::vector<std::vector<std::int32_t>> prompts;
-  std::vector<std::string> texts;
+  EncodedPrompts prompts;
   for (std::int64_t i = 0; i < n && i < static_cast<std::int64_t>(problems.size()); ++i) {
     const auto& p = problems[static_cast<std::size_t>(i)];
-    prompts.push_back(tokenizer.encode(data::prompt_text(data::Task::Countdown, p, data::PromptStyle::Chat), true, out.string()));
-    texts.push_back(data::build_prompt(data::Task::Countdown, p, data::PromptStyle::Chat));
+    prompts.ids.push_back(
+        tokenizer.encode(data::prompt_text(data::Task::Countdown, p, data::PromptStyle::Chat), true, out.string()));
+    prompts.texts.push_back(data::build_prompt(data::Task::Countdown, p, data::PromptStyle::Chat));
   }
-  SamplingOptions s;
-  s.temperature = temperature;
-  s.seed = seed;
-  s.max_new_tokens = max_new_tokens;
-  s.stop_token_ids = default_stop_tokens(model.config(), tokenizer);
-  auto completions = generate(model, prompts, s);
-  std::vector<ResponseInput> inputs;
-  AnalysisOutputMeta meta;
-  meta.title = title;
-  meta.model = model_name;
-  for (const auto& c : completions) {
-    if (c.ids.empty()) continue;
-    inputs.push_back({prompts[c.prompt_index], c.ids});
-    meta.prompt_texts.push_back(texts[c.prompt_index]);
-  }
-  if (inputs.empty()) fail("demo: {}: every sampled response was empty", model_name);
+  SamplingOptions sampling;
+  sampling.temperature = temperature;
+  sampling.seed = seed;
+  sampling.max_new_tokens = max_new_tokens;
+  sampling.stop_token_ids = default_stop_tokens(model.config(), tokenizer);
+  auto inputs = sample_response_inputs(model, prompts, sampling);
   AnalysisSettings settings;
   settings.stats = analysis_attention_config(static_cast<int>(model.config().num_layers));
   settings.seed = seed;
-  auto analyzed = analyze_responses(model, inputs, settings, false);
-  meta.settings = analysis_settings_json(settings);
-  meta.settings["temperature"] = temperature;
-  return write_analysis_outputs(out, tokenizer, inputs, analyzed, settings, meta);
+  AnalysisOutputMeta meta;
+  meta.title = title;
+  meta.model = model_name;
+  meta.settings = {{"temperature", temperature}};
+  return analyze_and_write(out, model, tokenizer, inputs, settings, meta);
 }
 
 // Progress lines on stdout, flushed at once (they interleave with the progress bars on stderr).

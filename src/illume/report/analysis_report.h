@@ -11,7 +11,7 @@
 //   "model":    "models/qwen3-4b-base",                      (optional) model path or name
 //   "settings": {                                            (optional) shown as given, e.g.
 //     "layers": [12,15,18,21,24], "window": 10,              W of WAAD (the legend uses it)
-//     "fai_lo": 1, "fai_hi": "end",                          FAI horizon (a number or "end")
+//     "fai_horizon_lo": 1, "fai_horizon_hi": "end",          FAI horizon (a number or "end")
 //     "head_quantile": 0.3                                   share of heads called local / global
 //   },
 //   "summary": {                                             (optional) run-level statistics; each
