@@ -33,9 +33,10 @@ ResponseInputs load_response_inputs(const std::filesystem::path& path, const Tok
       in.response_ids = id_list(value, "response_ids", source);
       check_ids_in_vocabulary(in.prompt_ids, vocab_size, source);
       if (value.contains("prompt") && value["prompt"].is_string()) {
-        if (encode_prompt(tokenizer, value["prompt"], format, source) != in.prompt_ids)
+        auto prompt = value["prompt"].get<std::string>();
+        if (encode_prompt(tokenizer, prompt, format, source) != in.prompt_ids)
           fail("{}: 'prompt_ids' do not match the tokens of 'prompt' (check --chat and --system)", source);
-        out.prompt_texts.push_back(value["prompt"]);
+        out.prompt_texts.push_back(std::move(prompt));
       } else {
         out.prompt_texts.push_back(tokenizer.decode(known_ids(in.prompt_ids, tokenizer.vocab_size())));
       }
