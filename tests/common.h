@@ -46,6 +46,16 @@ std::string error_of(F&& f) {
 
 }  // namespace illume::test
 
+// Expects `statement` to throw an illume::Error whose message contains `needle` and is one line
+// (the project's rule for every error a user can see).
+#define EXPECT_ERROR_CONTAINS(statement, needle)                                                      \
+  do {                                                                                               \
+    const std::string illume_error_ = ::illume::test::error_of([&] { statement; });                 \
+    EXPECT_NE(illume_error_.find(needle), std::string::npos)                                         \
+        << "statement: " #statement "\n  error: " << illume_error_;                                 \
+    EXPECT_EQ(illume_error_.find('\n'), std::string::npos) << "not one line: " << illume_error_;     \
+  } while (0)
+
 // Tests that read ../shared say so when it is absent: a visible SKIP normally, a failure when
 // ILLUME_REQUIRE_SHARED=1 (as `make check` and CI set), never a silent pass.
 #define ILLUME_REQUIRE_SHARED_PATH(relative)                                                            \

@@ -19,20 +19,6 @@ struct FullMapObserver : illume::AttentionObserver {
   void on_block(const illume::AttentionBlock& b) override { blocks[b.layer].push_back(b.probs->select(0, 0).to(torch::kCPU)); }
 };
 
-std::set<int> parse_layers(const std::string& spec, std::int64_t num_layers) {
-  std::set<int> layers;
-  if (spec == "none" || spec.empty()) return layers;
-  if (spec == "all") {
-    for (int l = 0; l < num_layers; ++l) layers.insert(l);
-    return layers;
-  }
-  for (auto id : illume::cli::parse_id_list(spec, "--attention-layers")) {
-    if (id >= num_layers) illume::fail("--attention-layers: layer {} is beyond the model ({} layers)", id, num_layers);
-    layers.insert(id);
-  }
-  return layers;
-}
-
 void setup(CLI::App& app) {
   struct Flags {
     illume::cli::ModelFlags model;
@@ -58,7 +44,9 @@ void setup(CLI::App& app) {
     auto id_list = illume::cli::parse_id_list(f->ids_file.empty() ? f->ids : illume::read_file(f->ids_file), source);
     auto config = illume::ModelConfig::load(f->model.model_dir);
     illume::cli::check_ids_in_vocabulary(id_list, config.vocab_size, source);
-    auto layers = parse_layers(f->layers, config.num_layers);
+    std::set<int> layers;
+    if (f->layers != "none" && !f->layers.empty())
+      for (int l : illume::cli::parse_layers(f->layers, config.num_layers, "--attention-layers")) layers.insert(l);
     const auto S = static_cast<std::int64_t>(id_list.size());
     if (S > f->max_tokens) {
       double mb = double(layers.size()) * config.num_heads * S * S * 4 / 1e6 + double(S) * config.vocab_size * 4 / 1e6;

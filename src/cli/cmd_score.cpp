@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "illume/data/jsonl_rows.h"
+#include "illume/util/jsonl.h"
 #include "illume/data/tasks.h"
 #include "illume/util/error.h"
 #include "illume/util/json.h"
@@ -31,8 +31,8 @@ struct ScoreArgs {
 
 std::vector<std::string> read_responses(const std::string& path) {
   std::vector<std::string> responses;
-  for (const auto& row : illume::data::read_jsonl_rows(path)) {
-    std::string source = illume::data::row_source(path, row);
+  for (const auto& row : illume::read_jsonl_rows(path)) {
+    std::string source = illume::row_source(path, row);
     if (!row.value.is_object()) illume::fail("{}: expected a JSON object {{\"response\": TEXT}}", source);
     auto it = row.value.find("response");
     if (it == row.value.end()) illume::fail("{}: missing key 'response'", source);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "illume/attention/metrics.h"
 #include "illume/model/device.h"
 #include "illume/util/error.h"
 
@@ -47,9 +48,66 @@ std::vector<std::int32_t> parse_id_list(const std::string& text, const std::stri
   return ids;
 }
 
-void check_ids_in_vocabulary(const std::vector<std::int32_t>& ids, std::int64_t vocab, const std::string& source) {
-  for (auto id : ids)
-    if (id < 0 || id >= vocab) fail("{}: id {} is outside the vocabulary (size {})", source, id, vocab);
+std::vector<int> parse_layers(const std::string& spec, std::int64_t num_layers, const std::string& flag) {
+  std::vector<int> layers;
+  if (spec == "all") {
+    for (int l = 0; l < num_layers; ++l) layers.push_back(l);
+    return layers;
+  }
+  for (auto id : parse_id_list(spec, flag)) {
+    if (id >= num_layers) fail("{}: layer {} is beyond the model ({} layers)", flag, id, num_layers);
+    layers.push_back(id);
+  }
+  return layers;
+}
+
+void PromptFlags::add_to(CLI::App* cmd, bool with_thinking_flag) {
+  cmd->add_flag("--chat", chat, "wrap prompts in the model's chat format (Qwen ChatML) with the generation prompt "
+                                "(default: a plain base-model prompt)");
+  cmd->add_option("--system", system, "system message (with --chat; otherwise a first paragraph before each prompt)")
+      ->capture_default_str();
+  if (with_thinking_flag)
+    cmd->add_flag("--no-thinking", no_thinking, "with --chat: add the empty think block (enable_thinking=false)");
+}
+
+PromptFormat PromptFlags::format() const { return {chat, system, !no_thinking}; }
+
+void AttentionFlags::add_to(CLI::App* cmd) {
+  cmd->add_option("--layers", layers, "mid5 (5 layers of the middle third) | all | 0,3,5")->capture_default_str();
+  cmd->add_option("--window", window, "W of WAAD")->capture_default_str();
+  cmd->add_option("--fai-horizon-lo", fai_horizon_lo, "FAI horizon start H_lo")->capture_default_str();
+  cmd->add_option("--fai-horizon-hi", fai_horizon_hi, "FAI horizon end H_hi: N or end")->capture_default_str();
+  cmd->add_option("--head-quantile", head_quantile, "fraction of heads in each group (local: lowest span)")
+      ->capture_default_str();
+  cmd->add_option("--grouping", grouping, "head ranking scope: sequence | batch")->capture_default_str();
+  cmd->add_option("--passes", passes, "1 (keep all heads' sums) or 2 (group heads first)")->capture_default_str();
+}
+
+AttentionStatsConfig AttentionFlags::config(int num_layers) const {
+  auto c = analysis_attention_config(num_layers);
+  if (layers != "mid5") c.layers = parse_layers(layers, num_layers, "--layers");
+  if (window < 1) fail("--window {}: the WAAD window must be >= 1", window);
+  c.window = window;
+  if (fai_horizon_lo < 1) fail("--fai-horizon-lo {}: the FAI horizon start must be >= 1", fai_horizon_lo);
+  c.fai_horizon_lo = fai_horizon_lo;
+  if (fai_horizon_hi == "end") {
+    c.fai_horizon_hi = kHorizonToEnd;
+  } else {
+    auto v = parse_id_list(fai_horizon_hi, "--fai-horizon-hi");
+    if (v.size() != 1) fail("--fai-horizon-hi: give one number or 'end'");
+    c.fai_horizon_hi = v[0];
+  }
+  if (c.fai_horizon_hi < c.fai_horizon_lo)
+    fail("--fai-horizon-hi {} is below --fai-horizon-lo {}", fai_horizon_hi, fai_horizon_lo);
+  if (!(head_quantile > 0 && head_quantile <= 0.5)) fail("--head-quantile {} must be in (0, 0.5]", head_quantile);
+  c.group_fraction = head_quantile;
+  if (grouping == "sequence") c.grouping = HeadGroupingScope::per_sequence;
+  else if (grouping == "batch") c.grouping = HeadGroupingScope::per_batch;
+  else fail("--grouping {}: unknown (sequence, batch)", grouping);
+  c.passes = static_cast<int>(passes);
+  validate_attention_config(c);  // the remaining checks (passes), before any model work
+  validate_layers(c, num_layers);
+  return c;
 }
 
 

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "illume/attention/streaming.h"
 #include "illume/infer/generate.h"
 #include "illume/model/model.h"
+#include "illume/text/prompt.h"
 #include "illume/text/tokenizer.h"
 
 namespace illume::cli {
@@ -22,11 +24,33 @@ struct ModelFlags {
   Tokenizer load_tokenizer() const;
 };
 
+// --chat, --system [, --no-thinking]: how prompt texts become ids (text/prompt.h).
+struct PromptFlags {
+  bool chat = false;
+  std::string system;
+  bool no_thinking = false;
+  void add_to(CLI::App* cmd, bool with_thinking_flag = false);
+  PromptFormat format() const;
+};
+
+// The attention statistics of an analysis: --layers, --window, --fai-horizon-lo, --fai-horizon-hi,
+// --head-quantile, --grouping, --passes; the defaults are analysis_attention_config's.
+struct AttentionFlags {
+  std::string layers = "mid5", fai_horizon_hi = "end", grouping = "sequence";
+  std::int64_t window = 10, fai_horizon_lo = 1, passes = 1;
+  double head_quantile = 0.3;
+  void add_to(CLI::App* cmd);
+  // The config for a model of `num_layers` layers; fails naming the flag on a bad value.
+  AttentionStatsConfig config(int num_layers) const;
+};
+
 // "1,2,3" or "1 2 3" -> ids; `source` names the flag or file in errors.
 std::vector<std::int32_t> parse_id_list(const std::string& text, const std::string& source);
 
-// Ids must lie in [0, vocab): "SOURCE: id 999999 is outside the vocabulary (size N)".
-void check_ids_in_vocabulary(const std::vector<std::int32_t>& ids, std::int64_t vocab, const std::string& source);
+// "all" or "0,3,5" -> layers, each below num_layers; `flag` names the flag in errors.
+std::vector<int> parse_layers(const std::string& spec, std::int64_t num_layers, const std::string& flag);
+
+using illume::check_ids_in_vocabulary;
 
 // Stop tokens for generation (infer/generate.h).
 using illume::default_stop_tokens;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -225,53 +226,59 @@ TEST(AttentionStreaming, MemoryIsLinearInResponseLength) {
 
 TEST(AttentionStreaming, InvalidConfigsFailClearly) {
   std::vector<SequenceLayout> layouts = {{0, 3, 5}};
-  auto message = [&](const AttentionStatsConfig& c) -> std::string {
-    try {
-      AttentionStatsAccumulator acc(c, layouts);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  };
   auto base = rl_attention_config(12);
   EXPECT_EQ(base.layers, (std::vector<int>{4, 5, 6, 7, 8}));
   auto c = base;
   c.window = 0;
-  EXPECT_NE(message(c).find("window"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "window");
   c = base;
   c.fai_horizon_lo = 0;
-  EXPECT_NE(message(c).find("horizon start"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "horizon start");
   c = base;
   c.fai_horizon_hi = 5;
-  EXPECT_NE(message(c).find("below its start"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "below its start");
   c = base;
   c.group_fraction = 0.7;
-  EXPECT_NE(message(c).find("fraction"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "fraction");
   c.group_fraction = 0.0;
-  EXPECT_NE(message(c).find("fraction"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "fraction");
   c = base;
   c.passes = 3;
-  EXPECT_NE(message(c).find("passes"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "passes");
   c = base;
   c.layers.clear();
-  EXPECT_NE(message(c).find("no layers"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "no layers");
   c = base;
   c.layers = {3, 3};
-  EXPECT_NE(message(c).find("twice"), std::string::npos);
-  EXPECT_EQ(message(base), "");
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "twice");
+  EXPECT_NO_THROW(AttentionStatsAccumulator(base, layouts));
   layouts = {{0, 3, 0}};
-  EXPECT_NE(message(base).find("empty response"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(base, layouts), "empty response");
   layouts = {{-1, 3, 4}};
-  EXPECT_NE(message(base).find("negative"), std::string::npos);
+  EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(base, layouts), "negative");
   c = base;
   c.layers = {4, 12};
-  try {
-    validate_layers(c, 12);
-    ADD_FAILURE() << "layer 12 of a 12-layer model was accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "layer 12 is beyond the model (12 layers)");
-  }
+  EXPECT_EQ(test::error_of([&] { validate_layers(c, 12); }), "layer 12 is beyond the model (12 layers)");
   EXPECT_NO_THROW(validate_layers(base, 12));
+}
+
+// Move-only: a copy would share the running sums and free them twice.
+static_assert(!std::is_copy_constructible_v<AttentionStatsAccumulator>);
+static_assert(!std::is_copy_assignable_v<AttentionStatsAccumulator>);
+static_assert(std::is_nothrow_move_constructible_v<AttentionStatsAccumulator>);
+static_assert(std::is_nothrow_move_assignable_v<AttentionStatsAccumulator>);
+
+TEST(AttentionStreaming, MovedAccumulatorKeepsItsSums) {
+  torch::NoGradGuard no_grad;
+  auto model = sharp_model(2, 2);
+  auto c = analysis_attention_config(2);
+  auto batch = make_batch({{4, 9}, {6, 5}}, 3);
+  auto want = run_streaming(model, batch, c, nullptr);
+  AttentionStatsAccumulator first(c, batch.layouts);
+  model.forward_hidden(batch.ids, batch.mask, &first);
+  AttentionStatsAccumulator moved = std::move(first);  // after the forward: the sums travel
+  moved.end_pass();
+  expect_same_stats(moved.finalize(), want, 1e-12, "moved");
 }
 
 // tiny-qwen3: (1) the fixture's own maps, fed block by block, give exactly the reference statistics;

@@ -76,7 +76,7 @@ TEST(CliAnalyze, GeneratesMetricsSummaryAndReport) {
   }
   auto summary = Json::parse(read_file(out / "summary.json"));
   EXPECT_EQ(summary.at("settings").at("window"), 10);
-  EXPECT_EQ(summary.at("settings").at("fai_hi"), "end");
+  EXPECT_EQ(summary.at("settings").at("fai_horizon_hi"), "end");
   for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"})
     for (const char* field : {"observed", "random", "lift"})
       EXPECT_TRUE(summary.at("coupling").at(key).at(field).is_number()) << key << "." << field;
@@ -104,7 +104,8 @@ TEST(CliAnalyze, ReadsGivenResponsesById) {
                     "24, 25, 26, 27, 28]}\n{\"prompt\": \"What is 2+2?\", \"response\": \"It is 4, because two and two "
                     "make four.\"}\n");
   auto r = test::run_illume({"analyze", "--model", fixture().string(), "--responses", (dir / "r.jsonl").string(),
-                             "--layers", "1", "--window", "3", "--fai-lo", "2", "--fai-hi", "6", "--system", "",
+                             "--layers", "1", "--window", "3", "--fai-horizon-lo", "2", "--fai-horizon-hi", "6",
+                             "--system", "",
                              "--out", (dir / "out").string()});
   ASSERT_EQ(r.status, 0) << r.err;
   auto rows = read_rows(dir / "out" / "tokens_metrics.jsonl");
@@ -121,7 +122,7 @@ TEST(CliAnalyze, ReadsGivenResponsesById) {
     EXPECT_GT(fai[0].get<double>(), 0.0);
   }
   auto summary = Json::parse(read_file(dir / "out" / "summary.json"));
-  EXPECT_EQ(summary.at("settings").at("fai_lo"), 2);
+  EXPECT_EQ(summary.at("settings").at("fai_horizon_lo"), 2);
 }
 
 TEST(CliAnalyze, BadInputGivesOneLineErrors) {
@@ -137,13 +138,16 @@ TEST(CliAnalyze, BadInputGivesOneLineErrors) {
   };
   const std::string good = "{\"prompt\": \"Hi\", \"response\": \"Hello there\"}\n";
   expect_one_line_error(run("{\"prompt\": \"Hi\", \"response\": \"\"}\n"), "in.jsonl:1: the response is empty");
+  // Line numbers are the file's: blank lines count.
+  expect_one_line_error(run("\n" + good + "\n{\"prompt\": \"Hi\", \"response\": \"\"}\n"), "in.jsonl:4: the response is empty");
   expect_one_line_error(run("{\"prompt\": \"Hello\", \"prompt_ids\": [1, 2, 3], \"response_ids\": [4]}\n"),
                         "do not match");
   expect_one_line_error(run("{\"prompt_ids\": [1, 2], \"response_ids\": []}\n"), "the response is empty");
   expect_one_line_error(run("{\"prompt_ids\": [1, 2], \"response_ids\": [999999999]}\n"), "vocabulary");
   expect_one_line_error(run(good, {"--window", "0"}), "--window 0");
-  expect_one_line_error(run(good, {"--fai-lo", "5", "--fai-hi", "3"}), "--fai-hi 3 is below --fai-lo 5");
-  expect_one_line_error(run(good, {"--fai-lo", "0"}), "--fai-lo 0");
+  expect_one_line_error(run(good, {"--fai-horizon-lo", "5", "--fai-horizon-hi", "3"}),
+                        "--fai-horizon-hi 3 is below --fai-horizon-lo 5");
+  expect_one_line_error(run(good, {"--fai-horizon-lo", "0"}), "--fai-horizon-lo 0");
   expect_one_line_error(run(good, {"--layers", "0,7"}), "layer 7 is beyond the model (2 layers)");
   expect_one_line_error(run(good, {"--head-quantile", "0.8"}), "--head-quantile");
   expect_one_line_error(run(good, {"--passes", "3"}), "passes");

@@ -1,9 +1,13 @@
 // Model and generation on small random models (the fixture comparisons are in test_fixtures.cpp).
 #include <torch/torch.h>
 
+#include <map>
+
 #include "common.h"
 #include "illume/infer/generate.h"
+#include "illume/io/safetensors.h"
 #include "illume/model/model.h"
+#include "illume/model/weight_table.h"
 #include "illume/util/error.h"
 
 using namespace illume;
@@ -226,5 +230,25 @@ TEST(Model, ConfigErrorsAreClear) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "y/config.json: missing key 'hidden_size'");
+  }
+}
+
+// The one weight table against real Hugging Face files: tiny-qwen3 (q/k norms, tied head) and tiny-qwen2
+// (q/k/v biases, untied head) hold exactly the table's names with the table's shapes.
+TEST(Model, WeightTableMatchesTheFixtureFiles) {
+  for (const char* name : {"tiny-qwen3", "tiny-qwen2"}) {
+    const auto dir = test::shared_path(std::string("fixtures/") + name);
+    ILLUME_REQUIRE_SHARED_PATH(std::string("fixtures/") + name + "/model.safetensors");
+    auto config = ModelConfig::load(dir);
+    st::SafetensorsFile file(dir / "model.safetensors");
+    std::map<std::string, std::vector<std::int64_t>> in_file, in_table;
+    for (const auto& n : file.names()) in_file[n] = file.get(n).shape;
+    for (const auto& slot : weight_slots(config)) in_table[slot.name] = slot.shape;
+    EXPECT_EQ(in_table, in_file) << name;
+    // Saving writes the same names back.
+    auto model = Model::load(dir);
+    std::map<std::string, std::vector<std::int64_t>> saved;
+    for (const auto& [n, t] : model.weights().named_tensors(config)) saved[n] = t.sizes().vec();
+    EXPECT_EQ(saved, in_file) << name;
   }
 }

@@ -10,7 +10,6 @@
 #include "rl_test_util.h"
 
 using namespace illume;
-using illume::test::expect_error;
 using illume::test::expect_rows_near;
 using illume::test::mask_of_lengths;
 using illume::test::rows;
@@ -371,36 +370,37 @@ TEST(CreditErrors, BadNamesRangesAndShapesAreClearErrors) {
   CreditInputs in;
   in.fai = rows({{0.1, 0.2, 0.3}});
   in.response_mask = mask_of_lengths({3}, 3);
-  expect_error([&] { compute_gamma(in, options_for("attention")); }, "unknown strategy 'attention' (known: none, random, entropy, local, global, coupled)");
-  expect_error([&] { compute_gamma(in, options_for("global", 0.0)); }, "q must be in (0, 1]");
-  expect_error([&] { compute_gamma(in, options_for("global", 1.5)); }, "q must be in (0, 1]");
-  expect_error([&] { compute_gamma(in, options_for("global", -0.1)); }, "q must be in (0, 1]");
-  expect_error([&] { compute_gamma(in, options_for("global", kNaN)); }, "q must be in (0, 1]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("attention")),
+                        "unknown strategy 'attention' (known: none, random, entropy, local, global, coupled)");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("global", 0.0)), "q must be in (0, 1]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("global", 1.5)), "q must be in (0, 1]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("global", -0.1)), "q must be in (0, 1]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("global", kNaN)), "q must be in (0, 1]");
   auto o = options_for("global");
   o.select = "middle";
-  expect_error([&] { compute_gamma(in, o); }, "select must be top or bottom");
-  expect_error([&] { compute_gamma(in, options_for("local")); }, "strategy 'local' needs delta");
-  expect_error([&] { compute_gamma(in, options_for("coupled")); }, "needs waad");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, o), "select must be top or bottom");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("local")), "strategy 'local' needs delta");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, options_for("coupled")), "needs waad");
   auto coupled = options_for("coupled");
   coupled.alpha = 1.5;
-  expect_error([&] { compute_gamma(in, coupled); }, "alpha must be in [0, 1]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, coupled), "alpha must be in [0, 1]");
   coupled.alpha = 0.5;
   coupled.k = 0;
-  expect_error([&] { compute_gamma(in, coupled); }, "k must be >= 1");
+  EXPECT_ERROR_CONTAINS(compute_gamma(in, coupled), "k must be >= 1");
 
   CreditInputs mismatch;
   mismatch.fai = rows({{0.1, 0.2, 0.3, 0.4}});
   mismatch.response_mask = mask_of_lengths({3}, 3);
-  expect_error([&] { compute_gamma(mismatch, options_for("global")); }, "fai is [1, 4] but response_mask is [1, 3]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(mismatch, options_for("global")), "fai is [1, 4] but response_mask is [1, 3]");
   CreditInputs flat;
   flat.response_mask = torch::ones({3});
-  expect_error([&] { compute_gamma(flat, options_for("none")); }, "response_mask must be [B, T]");
+  EXPECT_ERROR_CONTAINS(compute_gamma(flat, options_for("none")), "response_mask must be [B, T]");
   CreditInputs nan;
   nan.fai = rows({{0.1, kNaN, 0.3}});
   nan.response_mask = mask_of_lengths({3}, 3);
-  expect_error([&] { compute_gamma(nan, options_for("global")); }, "fai has NaN on response tokens");
+  EXPECT_ERROR_CONTAINS(compute_gamma(nan, options_for("global")), "fai has NaN on response tokens");
   CreditInputs no_mask;
-  expect_error([&] { compute_gamma(no_mask, options_for("none")); }, "response_mask is required");
+  EXPECT_ERROR_CONTAINS(compute_gamma(no_mask, options_for("none")), "response_mask is required");
 }
 
 TEST(CreditStrategies, EmptyBatchGivesEmptyGamma) {

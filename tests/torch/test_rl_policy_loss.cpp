@@ -8,7 +8,6 @@
 #include "rl_test_util.h"
 
 using namespace illume;
-using illume::test::expect_error;
 using illume::test::expect_rows_near;
 using illume::test::mask_of_lengths;
 using illume::test::rows;
@@ -214,30 +213,30 @@ TEST(KlK3, HandComputedAndNonNegative) {
 
 TEST(PolicyLossErrors, BadNamesShapesAndOptionsAreClearErrors) {
   auto e = example();
-  expect_error([&] { aggregate_loss(torch::ones({2, 3}), e.mask, "sum"); },
-               "unknown aggregation 'sum' (known: seq-mean-token-mean, token-mean, seq-mean-token-sum-norm)");
-  expect_error([&] { aggregate_loss(torch::ones({2, 3}), e.mask, "seq-mean-token-sum-norm"); },
-               "needs norm_length > 0");
-  expect_error([&] { aggregate_loss(torch::ones({2, 4}), e.mask, "token-mean"); },
-               "mask is [2, 3] but per_token is [2, 4]");
-  expect_error([&] { ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, with_aggregation("mean")); },
-               "unknown aggregation 'mean'");
-  expect_error([&] { ppo_clip_loss(e.logprobs, torch::zeros({2, 2}), e.advantages, e.mask, PolicyLossOptions{}); },
-               "old_logprobs is [2, 2] but logprobs is [2, 3]");
-  expect_error([&] { ppo_clip_loss(e.logprobs, e.old_logprobs, torch::zeros({3}), e.mask, PolicyLossOptions{}); },
-               "token_advantages is [3] but logprobs is [2, 3]");
-  expect_error([&] { ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, torch::ones({1, 3}), PolicyLossOptions{}); },
-               "response_mask is [1, 3] but logprobs is [2, 3]");
+  EXPECT_ERROR_CONTAINS(aggregate_loss(torch::ones({2, 3}), e.mask, "sum"),
+                        "unknown aggregation 'sum' (known: seq-mean-token-mean, token-mean, seq-mean-token-sum-norm)");
+  EXPECT_ERROR_CONTAINS(aggregate_loss(torch::ones({2, 3}), e.mask, "seq-mean-token-sum-norm"),
+                        "needs norm_length > 0");
+  EXPECT_ERROR_CONTAINS(aggregate_loss(torch::ones({2, 4}), e.mask, "token-mean"),
+                        "mask is [2, 3] but per_token is [2, 4]");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, with_aggregation("mean")),
+                        "unknown aggregation 'mean'");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, torch::zeros({2, 2}), e.advantages, e.mask, PolicyLossOptions{}),
+                        "old_logprobs is [2, 2] but logprobs is [2, 3]");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, e.old_logprobs, torch::zeros({3}), e.mask, PolicyLossOptions{}),
+                        "token_advantages is [3] but logprobs is [2, 3]");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, torch::ones({1, 3}), PolicyLossOptions{}),
+                        "response_mask is [1, 3] but logprobs is [2, 3]");
   PolicyLossOptions kl;
   kl.kl_coef = 0.1;
-  expect_error([&] { ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, kl); }, "needs ref_logprobs");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, kl), "needs ref_logprobs");
   PolicyLossOptions ent;
   ent.entropy_coef = 0.1;
-  expect_error([&] { ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, ent); }, "needs entropy");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, ent), "needs entropy");
   PolicyLossOptions clip;
   clip.clip_low = 1.0;
-  expect_error([&] { ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, clip); },
-               "clip_low must be in [0, 1)");
-  expect_error([&] { kl_k3(torch::zeros({2, 3}), torch::zeros({3, 2})); },
-               "ref_logprobs is [3, 2] but logprobs is [2, 3]");
+  EXPECT_ERROR_CONTAINS(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, clip),
+                        "clip_low must be in [0, 1)");
+  EXPECT_ERROR_CONTAINS(kl_k3(torch::zeros({2, 3}), torch::zeros({3, 2})),
+                        "ref_logprobs is [3, 2] but logprobs is [2, 3]");
 }

@@ -84,17 +84,19 @@ at::Tensor waad(const at::Tensor& aloc, std::int64_t response_begin, std::int64_
   return rows.narrow(0, response_begin, N - response_begin).clone();
 }
 
-at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t h_lo, std::int64_t h_hi) {
+at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t fai_horizon_lo,
+               std::int64_t fai_horizon_hi) {
   check_square_map(aglob, response_begin, "FAI");
-  check(h_lo >= 1 && h_hi >= h_lo, "FAI: horizon [{}, {}] must satisfy 1 <= lo <= hi", h_lo, h_hi);
+  check(fai_horizon_lo >= 1 && fai_horizon_hi >= fai_horizon_lo, "FAI: horizon [{}, {}] must satisfy 1 <= lo <= hi",
+        fai_horizon_lo, fai_horizon_hi);
   const auto N = aglob.size(0), R = N - response_begin;
   auto a = aglob.detach().to(torch::kCPU, torch::kDouble).contiguous();
   auto acc = a.accessor<double, 2>();
   auto out = torch::zeros({R}, torch::kDouble);
   auto o = out.accessor<double, 1>();
   for (std::int64_t s = response_begin; s < N; ++s) {
-    const auto first = s + h_lo;
-    const auto last = std::min(N - 1, h_hi >= N ? N - 1 : s + h_hi);
+    const auto first = s + fai_horizon_lo;
+    const auto last = std::min(N - 1, fai_horizon_hi >= N ? N - 1 : s + fai_horizon_hi);
     if (first > last) continue;  // empty T(s): FAI = 0 (METHOD.md §2 [ours])
     double sum = 0;
     for (auto t = first; t <= last; ++t) sum += acc[t][s];

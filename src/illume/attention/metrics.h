@@ -47,9 +47,10 @@ HeadGroups group_heads(const at::Tensor& spans, double fraction = 0.3);
 at::Tensor waad(const at::Tensor& aloc, std::int64_t response_begin, std::int64_t window);
 
 // FAI over response columns from a group map aglob [N, N] (METHOD.md §2): for s in the response,
-// T(s) = {t in response: s + h_lo <= t <= min(N-1, s + h_hi)}, FAI = mean of aglob[t,s] over T(s),
-// 0 when T(s) is empty. h_hi may be kHorizonToEnd. Returns [R] float64.
-at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t h_lo, std::int64_t h_hi);
+// T(s) = {t in response: s + fai_horizon_lo <= t <= min(N-1, s + fai_horizon_hi)}, FAI = mean of
+// aglob[t,s] over T(s), 0 when T(s) is empty. fai_horizon_hi may be kHorizonToEnd. Returns [R] float64.
+at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t fai_horizon_lo,
+               std::int64_t fai_horizon_hi);
 
 // Delta[t] = |WAAD[t] - WAAD[t+1]|, 0 at the last token. [R] -> [R].
 at::Tensor waad_delta(const at::Tensor& waad);

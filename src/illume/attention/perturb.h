@@ -13,6 +13,7 @@
 
 #include "illume/attention/analysis.h"
 #include "illume/model/model.h"
+#include "illume/text/prompt.h"
 #include "illume/util/json.h"
 
 namespace illume {
@@ -53,15 +54,6 @@ std::set<std::string> content_words(const std::string& text);
 double jaccard(const std::set<std::string>& a, const std::set<std::string>& b);
 
 using TextDecoder = std::function<std::string(const std::vector<std::int32_t>&)>;
-
-// The ids below `vocab` (a model's embedding table is often padded beyond its tokenizer's vocabulary,
-// and a random or poorly trained model can pick those rows; they have no text).
-inline std::vector<std::int32_t> known_ids(const std::vector<std::int32_t>& ids, std::int64_t vocab) {
-  std::vector<std::int32_t> out;
-  for (auto id : ids)
-    if (id >= 0 && id < vocab) out.push_back(id);
-  return out;
-}
 
 PerturbResult perturbation_test(const Model& model, const std::vector<std::vector<std::int32_t>>& prompts,
                                 const PerturbSettings& settings, const TextDecoder& decode, bool show_progress = false);

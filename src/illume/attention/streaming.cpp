@@ -90,19 +90,20 @@ at::Tensor waad_rows(const at::Tensor& A, std::int64_t t0, std::int64_t key0, st
 }
 
 // FAI band sums: for response columns s (slots rs .. rs+R-1), sum over the block's rows t with
-// h_lo <= t - s <= h_hi of A[t, s]. Returns the first column index (response coordinates) and [h, n].
+// fai_horizon_lo <= t - s <= fai_horizon_hi of A[t, s]. Returns the first column index (response
+// coordinates) and [h, n].
 std::pair<std::int64_t, at::Tensor> fai_band(const at::Tensor& A, std::int64_t t0, std::int64_t key0, std::int64_t rs,
-                                             std::int64_t R, std::int64_t h_lo, std::int64_t h_hi) {
+                                             std::int64_t R, std::int64_t fai_horizon_lo, std::int64_t fai_horizon_hi) {
   const auto m = A.size(1);
   const auto t1 = t0 + m;  // exclusive
-  const auto lo = std::max(rs, h_hi >= t0 ? rs : t0 - h_hi);
-  const auto hi = std::min(rs + R - 1, t1 - 1 - h_lo);  // inclusive
+  const auto lo = std::max(rs, fai_horizon_hi >= t0 ? rs : t0 - fai_horizon_hi);
+  const auto hi = std::min(rs + R - 1, t1 - 1 - fai_horizon_lo);  // inclusive
   if (lo > hi) return {0, at::Tensor()};
   const auto n = hi - lo + 1;
   auto band = A.narrow(2, lo - key0, n);  // [h, m, n]
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(A.device());
   auto d = torch::arange(t0, t1, lopts).view({m, 1}) - torch::arange(lo, hi + 1, lopts).view({1, n});
-  auto inside = (d >= h_lo).logical_and(d <= h_hi);  // [m, n]
+  auto inside = (d >= fai_horizon_lo).logical_and(d <= fai_horizon_hi);  // [m, n]
   auto sums = band.masked_fill(inside.logical_not().unsqueeze(0), 0.0).sum(1);
   return {lo - rs, sums.to(torch::kCPU, torch::kDouble)};
 }
@@ -285,8 +286,7 @@ struct AttentionStatsAccumulator::Impl {
 };
 
 AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsConfig config, std::vector<SequenceLayout> layouts)
-    : impl_(new Impl) {
-  std::unique_ptr<Impl> guard(impl_);
+    : impl_(std::make_unique<Impl>()) {
   validate_attention_config(config);
   check(!layouts.empty(), "attention statistics: no sequences");
   for (std::size_t b = 0; b < layouts.size(); ++b) {
@@ -300,10 +300,11 @@ AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsConfig config
   for (std::size_t i = 0; i < impl_->config.layers.size(); ++i)
     impl_->layer_index[impl_->config.layers[i]] = static_cast<std::int64_t>(i);
   impl_->sequences.resize(impl_->layouts.size());
-  guard.release();
 }
 
-AttentionStatsAccumulator::~AttentionStatsAccumulator() { delete impl_; }
+AttentionStatsAccumulator::~AttentionStatsAccumulator() = default;
+AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsAccumulator&&) noexcept = default;
+AttentionStatsAccumulator& AttentionStatsAccumulator::operator=(AttentionStatsAccumulator&&) noexcept = default;
 
 bool AttentionStatsAccumulator::wants_layer(int layer) const {
   return impl_->pass < impl_->config.passes && impl_->layer_index.count(layer) > 0;

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "illume/attention/metrics.h"
@@ -59,10 +60,15 @@ struct SequenceAttentionStats {
 
 class AttentionStatsAccumulator : public AttentionObserver {
  public:
-  // Fails (illume::Error) on invalid config: window < 1, h_lo < 1 or h_hi < h_lo, group_fraction outside
-  // (0, 0.5], passes not 1 or 2, empty layers, negative layout values, empty responses.
+  // Fails (illume::Error) on invalid config: window < 1, fai_horizon_lo < 1 or fai_horizon_hi < fai_horizon_lo,
+  // group_fraction outside (0, 0.5], passes not 1 or 2, empty layers, negative layout values, empty responses.
   AttentionStatsAccumulator(AttentionStatsConfig config, std::vector<SequenceLayout> layouts);
   ~AttentionStatsAccumulator() override;
+  // Move-only: the running sums are owned once (a copy would share them and free them twice).
+  AttentionStatsAccumulator(AttentionStatsAccumulator&&) noexcept;
+  AttentionStatsAccumulator& operator=(AttentionStatsAccumulator&&) noexcept;
+  AttentionStatsAccumulator(const AttentionStatsAccumulator&) = delete;
+  AttentionStatsAccumulator& operator=(const AttentionStatsAccumulator&) = delete;
 
   bool wants_layer(int layer) const override;
   void on_block(const AttentionBlock& block) override;
@@ -78,7 +84,7 @@ class AttentionStatsAccumulator : public AttentionObserver {
 
  private:
   struct Impl;
-  Impl* impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace illume

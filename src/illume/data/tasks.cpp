@@ -6,7 +6,7 @@
 #include <cmath>
 #include <utility>
 
-#include "illume/data/jsonl_rows.h"
+#include "illume/util/jsonl.h"
 #include "illume/text/chat.h"
 
 namespace illume::data {

@@ -1,12 +1,10 @@
 #include "illume/demo/demo.h"
 
-#include <torch/torch.h>
-
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 
-#include "illume/attention/analysis.h"
+#include "illume/attention/inputs.h"
 #include "illume/data/countdown_gen.h"
 #include "illume/data/tasks.h"
 #include "illume/eval/evaluate.h"
@@ -45,37 +43,26 @@ fs::path generated_split(const fs::path& dir, const std::string& name, std::uint
 Json analyse(const Model& model, const Tokenizer& tokenizer, const std::vector<data::Problem>& problems,
              std::int64_t n, double temperature, std::uint64_t seed, std::int64_t max_new_tokens, const fs::path& out,
              const std::string& title, const std::string& model_name) {
-  torch::NoGradGuard no_grad;
-  std::vector<std::vector<std::int32_t>> prompts;
-  std::vector<std::string> texts;
+  EncodedPrompts prompts;
   for (std::int64_t i = 0; i < n && i < static_cast<std::int64_t>(problems.size()); ++i) {
     const auto& p = problems[static_cast<std::size_t>(i)];
-    prompts.push_back(tokenizer.encode(data::prompt_text(data::Task::Countdown, p, data::PromptStyle::Chat), true, out.string()));
-    texts.push_back(data::build_prompt(data::Task::Countdown, p, data::PromptStyle::Chat));
+    prompts.ids.push_back(
+        tokenizer.encode(data::prompt_text(data::Task::Countdown, p, data::PromptStyle::Chat), true, out.string()));
+    prompts.texts.push_back(data::build_prompt(data::Task::Countdown, p, data::PromptStyle::Chat));
   }
-  auto s = sampling_options(model.config(), tokenizer);
-  s.temperature = temperature;
-  s.seed = seed;
-  s.max_new_tokens = max_new_tokens;
-  s.stop_token_ids = default_stop_tokens(model.config(), tokenizer);
-  auto completions = generate(model, prompts, s);
-  std::vector<ResponseInput> inputs;
-  AnalysisOutputMeta meta;
-  meta.title = title;
-  meta.model = model_name;
-  for (const auto& c : completions) {
-    if (c.ids.empty()) continue;
-    inputs.push_back({prompts[c.prompt_index], c.ids});
-    meta.prompt_texts.push_back(texts[c.prompt_index]);
-  }
-  if (inputs.empty()) fail("demo: {}: every sampled response was empty", model_name);
+  auto sampling = sampling_options(model.config(), tokenizer);
+  sampling.temperature = temperature;
+  sampling.seed = seed;
+  sampling.max_new_tokens = max_new_tokens;
+  auto inputs = sample_response_inputs(model, prompts, sampling);
   AnalysisSettings settings;
   settings.stats = analysis_attention_config(static_cast<int>(model.config().num_layers));
   settings.seed = seed;
-  auto analyzed = analyze_responses(model, inputs, settings, false);
-  meta.settings = analysis_settings_json(settings);
-  meta.settings["temperature"] = temperature;
-  return write_analysis_outputs(out, tokenizer, inputs, analyzed, settings, meta);
+  AnalysisOutputMeta meta;
+  meta.title = title;
+  meta.model = model_name;
+  meta.settings = {{"temperature", temperature}};
+  return analyze_and_write(out, model, tokenizer, inputs, settings, meta);
 }
 
 // Progress lines on stdout, flushed at once (they interleave with the progress bars on stderr).
@@ -122,15 +109,15 @@ Json run_demo(const DemoOptions& o) {
   auto train_problems = data::load_problems(data::Task::Countdown, train_file);
 
   // The GRPO recipe with the demo's paths (the strategy and output folder are set per run).
-  auto recipe = load_config(o.grpo_config);
-  apply_override(recipe, "model.dir=" + o.model_dir.string());
-  apply_override(recipe, "data.path=" + train_file.string());
-  for (const auto& ov : o.overrides) apply_override(recipe, ov);
-  auto base_config = train::read_train_config(recipe);
+  auto recipe = load_yaml_file(o.grpo_config);
+  apply_override(recipe, "model.dir=" + o.model_dir.string(), "demo");
+  apply_override(recipe, "data.path=" + train_file.string(), "demo");
+  for (const auto& ov : o.overrides) apply_override(recipe, ov, "command line");
+  auto base_config = train::train_config_from_json(recipe, o.grpo_config.string());
 
   auto tokenizer = Tokenizer::from_dir(o.model_dir);
   eval::EvalOptions eval_options;
-  eval_options.chat = base_config.data.prompt_style == data::PromptStyle::Chat;
+  eval_options.chat = base_config.prompt_style == "chat";
   eval_options.limit = o.eval_problems;
   eval_options.max_new_tokens = base_config.max_response_tokens;
   eval_options.prompts_per_batch = 64;
@@ -165,14 +152,14 @@ Json run_demo(const DemoOptions& o) {
   std::size_t index = 2;
   for (const auto& strategy : o.strategies) {
     auto run_recipe = recipe;
-    apply_override(run_recipe, "credit.strategy=" + strategy);
-    auto config = train::read_train_config(run_recipe);
+    apply_override(run_recipe, "credit.strategy=" + strategy, "demo");
+    auto config = train::train_config_from_json(run_recipe, o.grpo_config.string());
     const auto run_dir = o.out_dir / ("grpo-" + strategy);
-    config.run.out = fs::absolute(run_dir);
+    config.out_dir = run_dir.string();
     fs::remove_all(run_dir);  // a demo run always starts from the default model
     say("demo: [%zu/%zu] GRPO with credit '%s': %lld steps x %lld responses -> %s\n", index++,
-                o.strategies.size() + 2, strategy.c_str(), static_cast<long long>(config.run.steps),
-                static_cast<long long>(config.optim.batch_size), run_dir.string().c_str());
+                o.strategies.size() + 2, strategy.c_str(), static_cast<long long>(config.steps),
+                static_cast<long long>(config.batch_size), run_dir.string().c_str());
     t0 = Clock::now();
     train::GrpoTrainer trainer(config, Model::load(o.model_dir), tokenizer, o.model_dir, train_problems);
     trainer.run();

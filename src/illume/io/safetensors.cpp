@@ -15,6 +15,7 @@
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 #include "illume/util/json.h"
+#include "illume/util/text.h"
 
 namespace illume::st {
 
@@ -37,7 +38,6 @@ std::string brief(const Json& value) {
   return text;
 }
 
-std::string shape_string(const std::vector<std::int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 // A JSON integer >= 0 that fits in uint64. Floats (1.0, 1e3), negatives, booleans and strings are not.
 bool as_count(const Json& value, std::uint64_t& out) {
@@ -123,7 +123,7 @@ DType parse_dtype(const std::string& name, const std::string& source) {
 
 std::int64_t TensorView::numel() const {
   std::uint64_t count = 0, bytes = 0;
-  if (!checked_sizes(shape, dtype, count, bytes)) fail("tensor '{}': shape {} is invalid or too large", name, shape_string(shape));
+  if (!checked_sizes(shape, dtype, count, bytes)) fail("tensor '{}': shape {} is invalid or too large", name, shape_of(shape));
   return static_cast<std::int64_t>(count);
 }
 
@@ -220,9 +220,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) {
 
     std::uint64_t numel = 0, nbytes = 0;
     if (!checked_sizes(shape, dtype, numel, nbytes))
-      fail("{}: shape {} is too large (its size overflows)", where, shape_string(shape));
+      fail("{}: shape {} is too large (its size overflows)", where, shape_of(shape));
     if (nbytes != end - begin)
-      fail("{}: shape {} of {} needs {} bytes, but data_offsets [{}, {}] hold {}", where, shape_string(shape),
+      fail("{}: shape {} of {} needs {} bytes, but data_offsets [{}, {}] hold {}", where, shape_of(shape),
            dtype_name(dtype), nbytes, begin, end, end - begin);
 
     impl->tensors.push_back(TensorView{name, dtype, std::move(shape), data_section + begin, static_cast<std::size_t>(nbytes)});
@@ -373,9 +373,9 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
     if (!seen.insert(t.name).second) fail("{}: duplicate tensor name '{}'", p, t.name);
     std::uint64_t numel = 0, nbytes = 0;
     if (!checked_sizes(t.shape, t.dtype, numel, nbytes))
-      fail("{}: tensor '{}': shape {} has a negative dimension or is too large", p, t.name, shape_string(t.shape));
+      fail("{}: tensor '{}': shape {} has a negative dimension or is too large", p, t.name, shape_of(t.shape));
     if (nbytes != t.nbytes)
-      fail("{}: tensor '{}': shape {} of {} needs {} bytes, got {}", p, t.name, shape_string(t.shape),
+      fail("{}: tensor '{}': shape {} of {} needs {} bytes, got {}", p, t.name, shape_of(t.shape),
            dtype_name(t.dtype), nbytes, t.nbytes);
     if (t.data == nullptr && t.nbytes > 0) fail("{}: tensor '{}': no data", p, t.name);
     header[t.name] = {{"dtype", dtype_name(t.dtype)},

@@ -7,14 +7,9 @@
 #include <cstring>
 
 #include "illume/util/error.h"
+#include "illume/util/text.h"
 
 namespace illume {
-
-namespace {
-
-std::string shape_string(at::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
-
-}  // namespace
 
 at::ScalarType to_scalar_type(st::DType dtype) {
   switch (dtype) {
@@ -53,7 +48,7 @@ at::Tensor to_tensor(const st::TensorView& view, std::shared_ptr<const void> kee
   const auto options = at::TensorOptions().dtype(dtype).device(at::kCPU);
   const std::int64_t numel = view.numel();  // validates the shape
   if (static_cast<std::size_t>(numel) * st::dtype_size(view.dtype) != view.nbytes)
-    fail("tensor '{}': shape {} of {} does not match its {} bytes", view.name, shape_string(view.shape),
+    fail("tensor '{}': shape {} of {} does not match its {} bytes", view.name, shape_of(view.shape),
          st::dtype_name(view.dtype), view.nbytes);
   const auto address = reinterpret_cast<std::uintptr_t>(view.data);
   if (keep_alive != nullptr && numel > 0 && address % st::dtype_size(view.dtype) == 0) {
@@ -91,8 +86,8 @@ at::Tensor TorchWeights::get(const std::string& name, const std::vector<std::int
   const st::SafetensorsFile& file = weights_.file_of(name);
   const st::TensorView& view = file.get(name);
   if (view.shape != expected_shape)
-    fail("{}: tensor '{}' has shape {}, expected {}", file.path().string(), name, shape_string(view.shape),
-         shape_string(expected_shape));
+    fail("{}: tensor '{}' has shape {}, expected {}", file.path().string(), name, shape_of(view.shape),
+         shape_of(expected_shape));
   if (expected_dtype.has_value() && to_scalar_type(view.dtype) != *expected_dtype) {
     std::string expected = c10::toString(*expected_dtype);
     try {

@@ -9,7 +9,8 @@ namespace illume {
 
 // "cpu", "cuda", "cuda:1"; fails with a clear message if CUDA is asked for but absent.
 c10::Device parse_device(const std::string& name);
-// "f32"/"float32", "bf16"/"bfloat16", "f16"/"float16".
+// The canonical names "f32", "bf16", "f16" (what dtype_name returns, what --dtype and recipes use);
+// the Hugging Face spellings "float32", "bfloat16", "float16" (and fp32, fp16) are accepted too.
 c10::ScalarType parse_dtype(const std::string& name);
 std::string dtype_name(c10::ScalarType dtype);
 

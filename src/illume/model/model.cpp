@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "illume/model/device.h"
+#include "illume/model/weight_table.h"
 #include "illume/util/error.h"
 
 namespace illume {
@@ -99,32 +100,10 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 }  // namespace
 
 std::vector<std::pair<std::string, at::Tensor>> ModelWeights::named_tensors(const ModelConfig& config) const {
+  check(static_cast<std::int64_t>(layers.size()) == config.num_layers, "model weights: {} layers, but the config has {}",
+        layers.size(), config.num_layers);
   std::vector<std::pair<std::string, at::Tensor>> out;
-  out.emplace_back("model.embed_tokens.weight", embed);
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    const auto& L = layers[i];
-    std::string p = "model.layers." + std::to_string(i) + ".";
-    out.emplace_back(p + "input_layernorm.weight", L.input_norm);
-    out.emplace_back(p + "self_attn.q_proj.weight", L.q_proj);
-    out.emplace_back(p + "self_attn.k_proj.weight", L.k_proj);
-    out.emplace_back(p + "self_attn.v_proj.weight", L.v_proj);
-    if (L.q_bias.defined()) {
-      out.emplace_back(p + "self_attn.q_proj.bias", L.q_bias);
-      out.emplace_back(p + "self_attn.k_proj.bias", L.k_bias);
-      out.emplace_back(p + "self_attn.v_proj.bias", L.v_bias);
-    }
-    out.emplace_back(p + "self_attn.o_proj.weight", L.o_proj);
-    if (L.q_norm.defined()) {
-      out.emplace_back(p + "self_attn.q_norm.weight", L.q_norm);
-      out.emplace_back(p + "self_attn.k_norm.weight", L.k_norm);
-    }
-    out.emplace_back(p + "post_attention_layernorm.weight", L.post_attention_norm);
-    out.emplace_back(p + "mlp.gate_proj.weight", L.gate_proj);
-    out.emplace_back(p + "mlp.up_proj.weight", L.up_proj);
-    out.emplace_back(p + "mlp.down_proj.weight", L.down_proj);
-  }
-  out.emplace_back("model.norm.weight", norm);
-  if (!config.tie_word_embeddings) out.emplace_back("lm_head.weight", lm_head);
+  for (const auto& slot : weight_slots(config)) out.emplace_back(slot.name, slot.in(*this));
   return out;
 }
 
@@ -155,35 +134,13 @@ Model Model::random(const ModelConfig& c, std::uint64_t seed, const LoadOptions&
   auto normal = [&](std::vector<std::int64_t> shape, double std) {
     return (torch::randn(shape, gen, f32) * std).to(options.device, options.dtype);
   };
-  auto ones = [&](std::int64_t n) { return torch::ones({n}, f32).to(options.device, options.dtype); };
-  const auto D = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   ModelWeights w;
-  w.embed = normal({c.vocab_size, D}, 0.02);
-  for (std::int64_t i = 0; i < c.num_layers; ++i) {
-    LayerWeights L;
-    L.input_norm = ones(D);
-    L.q_proj = normal({q, D}, 1.0 / std::sqrt(double(D)));
-    L.k_proj = normal({kv, D}, 1.0 / std::sqrt(double(D)));
-    L.v_proj = normal({kv, D}, 1.0 / std::sqrt(double(D)));
-    if (c.attention_bias) {
-      L.q_bias = normal({q}, 0.02);
-      L.k_bias = normal({kv}, 0.02);
-      L.v_bias = normal({kv}, 0.02);
-    }
-    if (c.qk_norm) {
-      L.q_norm = ones(c.head_dim);
-      L.k_norm = ones(c.head_dim);
-    }
-    L.o_proj = normal({D, q}, 1.0 / std::sqrt(double(q)) / std::sqrt(2.0 * c.num_layers));
-    L.post_attention_norm = ones(D);
-    L.gate_proj = normal({c.intermediate_size, D}, 1.0 / std::sqrt(double(D)));
-    L.up_proj = normal({c.intermediate_size, D}, 1.0 / std::sqrt(double(D)));
-    L.down_proj = normal({D, c.intermediate_size}, 1.0 / std::sqrt(double(c.intermediate_size)) /
-                                                       std::sqrt(2.0 * c.num_layers));
-    w.layers.push_back(std::move(L));
+  w.layers.resize(static_cast<std::size_t>(c.num_layers));
+  for (const auto& slot : weight_slots(c)) {  // in table order, so a seed always gives the same weights
+    slot.in(w) = slot.init == WeightInit::ones ? torch::ones(slot.shape, f32).to(options.device, options.dtype)
+                                               : normal(slot.shape, init_std(slot.init, slot.shape, c));
   }
-  w.norm = ones(D);
-  w.lm_head = c.tie_word_embeddings ? w.embed : normal({c.vocab_size, D}, 0.02);
+  if (c.tie_word_embeddings) w.lm_head = w.embed;
   return Model(c, std::move(w), options);
 }
 

@@ -7,11 +7,11 @@
 namespace illume {
 
 Json analysis_settings_json(const AnalysisSettings& s) {
-  Json fai_hi = s.stats.fai_horizon_hi == kHorizonToEnd ? Json("end") : Json(s.stats.fai_horizon_hi);
+  Json fai_horizon_hi = s.stats.fai_horizon_hi == kHorizonToEnd ? Json("end") : Json(s.stats.fai_horizon_hi);
   return {{"layers", s.stats.layers},
           {"window", s.stats.window},
-          {"fai_lo", s.stats.fai_horizon_lo},
-          {"fai_hi", fai_hi},
+          {"fai_horizon_lo", s.stats.fai_horizon_lo},
+          {"fai_horizon_hi", fai_horizon_hi},
           {"head_quantile", s.stats.group_fraction},
           {"grouping", s.stats.grouping == HeadGroupingScope::per_batch ? "batch"
                        : s.stats.grouping == HeadGroupingScope::fixed   ? "fixed"
@@ -51,6 +51,30 @@ Json write_analysis_outputs(const std::filesystem::path& out, const Tokenizer& t
                     Json{{"settings", meta.settings}, {"coupling", summary}}.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
   write_analysis_report(out / "report.html", report);
   return summary;
+}
+
+Json analyze_and_write(const std::filesystem::path& out_dir, const Model& model, const Tokenizer& tokenizer,
+                       const ResponseInputs& inputs, const AnalysisSettings& settings, AnalysisOutputMeta meta,
+                       bool show_progress) {
+  auto analyzed = analyze_responses(model, inputs.responses, settings, show_progress);
+  Json shown = analysis_settings_json(settings);
+  shown.update(meta.settings);
+  meta.settings = std::move(shown);
+  meta.prompt_texts = inputs.prompt_texts;
+  return write_analysis_outputs(out_dir, tokenizer, inputs.responses, analyzed, settings, meta);
+}
+
+PerturbResult perturb_and_write(const std::filesystem::path& out_dir, const Model& model, const Tokenizer& tokenizer,
+                                const std::vector<std::vector<std::int32_t>>& prompts, const PerturbSettings& settings,
+                                bool show_progress) {
+  auto decode = [&](const std::vector<std::int32_t>& ids) {
+    return tokenizer.decode(known_ids(ids, tokenizer.vocab_size()), /*skip_special=*/true);
+  };
+  auto result = perturbation_test(model, prompts, settings, decode, show_progress);
+  ensure_directory(out_dir);
+  write_file_atomic(out_dir / "perturb.json", result.to_json().dump(2) + "\n");
+  write_file_atomic(out_dir / "perturb.md", result.to_markdown());
+  return result;
 }
 
 }  // namespace illume

@@ -2,6 +2,7 @@
 //   OUT/tokens_metrics.jsonl  one row per response (response_metrics_json + "prompt", "response")
 //   OUT/summary.json          {"settings": ..., "coupling": coupling_statistics(...)}
 //   OUT/report.html           the self-contained analysis report (analysis_report.h)
+// and of one perturbation test (§3, `illume perturb`): OUT/perturb.json, OUT/perturb.md.
 // Each file is written atomically.
 #pragma once
 #include <filesystem>
@@ -9,6 +10,9 @@
 #include <vector>
 
 #include "illume/attention/analysis.h"
+#include "illume/attention/inputs.h"
+#include "illume/attention/perturb.h"
+#include "illume/model/model.h"
 #include "illume/text/tokenizer.h"
 #include "illume/util/json.h"
 
@@ -18,6 +22,7 @@ struct AnalysisOutputMeta {
   std::string title = "illume analysis";
   std::string model;                      // model folder or name, shown in the report
   Json settings = Json::object();         // shown as given in the report and summary.json
+                                          // (analyze_and_write adds analysis_settings_json's entries)
   std::vector<std::string> prompt_texts;  // one per response (the report's prompt line)
 };
 
@@ -25,6 +30,16 @@ struct AnalysisOutputMeta {
 Json write_analysis_outputs(const std::filesystem::path& out_dir, const Tokenizer& tokenizer,
                             const std::vector<ResponseInput>& inputs, const std::vector<AnalyzedResponse>& analyzed,
                             const AnalysisSettings& settings, const AnalysisOutputMeta& meta);
+
+// The whole analysis: analyze_responses over `inputs`, then the three files. Returns the coupling summary.
+Json analyze_and_write(const std::filesystem::path& out_dir, const Model& model, const Tokenizer& tokenizer,
+                       const ResponseInputs& inputs, const AnalysisSettings& settings, AnalysisOutputMeta meta,
+                       bool show_progress = false);
+
+// The perturbation test over `prompts` (greedy responses), then perturb.json and perturb.md.
+PerturbResult perturb_and_write(const std::filesystem::path& out_dir, const Model& model, const Tokenizer& tokenizer,
+                                const std::vector<std::vector<std::int32_t>>& prompts, const PerturbSettings& settings,
+                                bool show_progress = false);
 
 // The settings object of summary.json / the report for `settings` (layers, window, horizon, ...).
 Json analysis_settings_json(const AnalysisSettings& settings);

@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
 #include <string>
 #include <system_error>
 
-#include "illume/data/jsonl_rows.h"
+#include "illume/util/jsonl.h"
 #include "illume/report/page_assets.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
@@ -56,12 +57,12 @@ Json read_metrics(const fs::path& path, std::size_t& rows_out) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
     fail("{}: missing (a run folder holds the metrics.jsonl that illume train writes)", path.string());
-  std::vector<data::JsonlRow> rows = data::read_jsonl_rows(path);
+  std::vector<JsonlRow> rows = read_jsonl_rows(path);
   if (rows.empty()) fail("{}: no training steps (the file is empty)", path.string());
   std::set<std::string> keys;
   for (const auto& row : rows) {
     if (!row.value.is_object())
-      fail("{}: expected a JSON object (one per training step), found {}", data::row_source(path, row),
+      fail("{}: expected a JSON object (one per training step), found {}", row_source(path, row),
            row.value.type_name());
     for (const auto& [key, value] : row.value.items())
       if (value.is_number()) keys.insert(key);
@@ -270,7 +271,7 @@ Json collect_runs(const std::vector<fs::path>& run_dirs, const fs::path& out_htm
 }
 
 std::string render_dashboard(const Json& data) {
-  return report_detail::render_page("dashboard.html", prepared(data));
+  return report_detail::fill_template(report_detail::dashboard_template(), prepared(data), "dashboard template");
 }
 
 void write_dashboard(const fs::path& out_html, const Json& data) {

@@ -8,18 +8,18 @@
 #include <cmath>
 
 #include "illume/util/error.h"
+#include "illume/util/text.h"
 
 namespace illume {
 namespace {
 
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 constexpr std::array<const char*, 3> kSignModes{"both", "positive", "negative"};
 
 // rewards [N] -> [groups, G] in a floating dtype, detached.
 at::Tensor grouped(const at::Tensor& rewards, std::int64_t group_size, const char* what) {
   check(rewards.defined() && rewards.dim() == 1, "{}: rewards must be [N], got {}", what,
-        rewards.defined() ? shape_of(rewards) : std::string("nothing"));
+        rewards.defined() ? shape_of(rewards.sizes()) : std::string("nothing"));
   check(group_size >= 1, "{}: group_size must be >= 1, got {}", what, group_size);
   check(rewards.size(0) % group_size == 0, "{}: {} rewards do not split into groups of {}", what, rewards.size(0),
         group_size);
@@ -60,12 +60,12 @@ at::Tensor token_advantages(const at::Tensor& advantages, const at::Tensor& gamm
   if (!known) fail("token_advantages: unknown sign mode '{}' (known: {})", sign_mode, fmt::join(kSignModes, ", "));
   check(advantages.defined() && gamma.defined() && response_mask.defined(),
         "token_advantages: advantages, gamma and response_mask are all required");
-  check(response_mask.dim() == 2, "token_advantages: response_mask must be [B, T], got {}", shape_of(response_mask));
+  check(response_mask.dim() == 2, "token_advantages: response_mask must be [B, T], got {}", shape_of(response_mask.sizes()));
   check(gamma.sizes() == response_mask.sizes(), "token_advantages: gamma is {} but response_mask is {}",
-        shape_of(gamma), shape_of(response_mask));
+        shape_of(gamma.sizes()), shape_of(response_mask.sizes()));
   check(advantages.dim() == 1 && advantages.size(0) == response_mask.size(0),
-        "token_advantages: advantages is {} but response_mask is {} (want [B])", shape_of(advantages),
-        shape_of(response_mask));
+        "token_advantages: advantages is {} but response_mask is {} (want [B])", shape_of(advantages.sizes()),
+        shape_of(response_mask.sizes()));
 
   at::NoGradGuard no_grad;
   auto valid = response_mask.detach() != 0;

@@ -10,23 +10,23 @@
 #include <limits>
 
 #include "illume/util/error.h"
+#include "illume/util/text.h"
 
 namespace illume {
 namespace {
 
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 // mask [B, T] (bool or numbers) -> bool, with the shape checked.
 at::Tensor valid_tokens(const at::Tensor& mask) {
   check(mask.defined(), "credit: response_mask is required");
-  check(mask.dim() == 2, "credit: response_mask must be [B, T], got {}", shape_of(mask));
+  check(mask.dim() == 2, "credit: response_mask must be [B, T], got {}", shape_of(mask.sizes()));
   return mask.detach() != 0;
 }
 
 // One input the strategy reads: present, [B, T] like the mask, no NaN on response tokens. -> double.
 at::Tensor strategy_input(const at::Tensor& x, const char* name, const at::Tensor& valid, const std::string& strategy) {
   check(x.defined(), "credit: strategy '{}' needs {}, which was not given", strategy, name);
-  check(x.sizes() == valid.sizes(), "credit: {} is {} but response_mask is {}", name, shape_of(x), shape_of(valid));
+  check(x.sizes() == valid.sizes(), "credit: {} is {} but response_mask is {}", name, shape_of(x.sizes()), shape_of(valid.sizes()));
   auto v = x.detach().to(valid.device(), at::kDouble);
   check(!v.isnan().logical_and(valid).any().item<bool>(), "credit: {} has NaN on response tokens", name);
   return v;
@@ -204,7 +204,7 @@ at::Tensor select_fraction(const at::Tensor& values, const at::Tensor& valid, do
   check_fraction(q);
   check(values.defined() && valid.defined(), "credit: select_fraction needs values and a mask");
   check(values.dim() == 2 && values.sizes() == valid.sizes(), "credit: values {} and mask {} must both be [B, T]",
-        shape_of(values), shape_of(valid));
+        shape_of(values.sizes()), shape_of(valid.sizes()));
   at::NoGradGuard no_grad;
   auto is_valid = valid.detach() != 0;
   auto v = values.detach().to(is_valid.device(), at::kDouble);

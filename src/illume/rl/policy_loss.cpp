@@ -8,11 +8,11 @@
 #include <cmath>
 
 #include "illume/util/error.h"
+#include "illume/util/text.h"
 
 namespace illume {
 namespace {
 
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 // Log-ratios beyond this are numerically meaningless for exp(); clamping keeps rho and k3 finite.
 constexpr double kMaxLogRatio = 20.0;
@@ -75,7 +75,7 @@ AggregateFn checked_aggregation(const std::string& mode) {
 void check_like(const at::Tensor& x, const char* name, const at::Tensor& like, const char* like_name,
                 const char* what) {
   check(x.defined(), "{}: {} is required", what, name);
-  check(x.sizes() == like.sizes(), "{}: {} is {} but {} is {}", what, name, shape_of(x), like_name, shape_of(like));
+  check(x.sizes() == like.sizes(), "{}: {} is {} but {} is {}", what, name, shape_of(x.sizes()), like_name, shape_of(like.sizes()));
 }
 
 }  // namespace
@@ -90,7 +90,7 @@ at::Tensor aggregate_loss(const at::Tensor& per_token, const at::Tensor& mask, c
                           double norm_length) {
   auto fn = checked_aggregation(mode);
   check(per_token.defined() && per_token.dim() == 2, "aggregate_loss: per_token must be [B, T], got {}",
-        per_token.defined() ? shape_of(per_token) : std::string("nothing"));
+        per_token.defined() ? shape_of(per_token.sizes()) : std::string("nothing"));
   check_like(mask, "mask", per_token, "per_token", "aggregate_loss");
   auto valid = mask.detach().to(per_token.device()) != 0;
   return fn(computable(per_token), valid, norm_length);
@@ -117,7 +117,7 @@ PolicyLossResult ppo_clip_loss(const at::Tensor& logprobs, const at::Tensor& old
         options.kl_coef);
   check(std::isfinite(options.entropy_coef), "{}: entropy_coef must be finite, got {}", what, options.entropy_coef);
   check(logprobs.defined() && logprobs.dim() == 2, "{}: logprobs must be [B, T], got {}", what,
-        logprobs.defined() ? shape_of(logprobs) : std::string("nothing"));
+        logprobs.defined() ? shape_of(logprobs.sizes()) : std::string("nothing"));
   check_like(old_logprobs, "old_logprobs", logprobs, "logprobs", what);
   check_like(token_advantages, "token_advantages", logprobs, "logprobs", what);
   check_like(response_mask, "response_mask", logprobs, "logprobs", what);

@@ -7,6 +7,7 @@
 #include "illume/text/byte_alphabet.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
+#include "illume/util/text.h"
 
 namespace illume {
 
@@ -17,7 +18,6 @@ const char* kQwenSplitRegex =
 
 bool is_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // An ASCII approximation of the Split regex above, for counting words while learning merges: an optional
 // non-letter prefix + letters, single digits, an optional space + punctuation, whitespace runs. Merges

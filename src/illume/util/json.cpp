@@ -22,32 +22,6 @@ Json parse_json(const std::string& text, const std::string& source) {
 
 Json read_json_file(const std::filesystem::path& path) { return parse_json(read_file(path), path.string()); }
 
-std::vector<Json> read_jsonl_file(const std::filesystem::path& path) {
-  std::string text = read_file(path);
-  std::vector<Json> rows;
-  std::size_t line_number = 0, start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    ++line_number;
-    std::string_view line(text.data() + start, end - start);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    if (!line.empty()) {
-      try {
-        rows.push_back(Json::parse(line));
-      } catch (const nlohmann::json::parse_error& e) {
-        std::string what = e.what();
-        auto pos = what.find("] ");
-        fail("{}:{}: malformed JSON ({})", path.string(), line_number,
-             pos == std::string::npos ? what : what.substr(pos + 2));
-      }
-    }
-    if (end == text.size()) break;
-    start = end + 1;
-  }
-  return rows;
-}
-
 JsonlWriter::JsonlWriter(const std::filesystem::path& path, bool append) : path_(path) {
   ensure_directory(path.parent_path());
   file_ = std::fopen(path.c_str(), append ? "ab" : "wb");

@@ -47,7 +47,8 @@ T json_get_or(const Json& object, const char* key, T fallback, const std::string
 // instead of an exception.
 std::string dump_line(const Json& value);
 
-// JSONL: one JSON value per non-empty line. Errors: "PATH:LINE: malformed JSON (detail)".
+// JSONL: the values of util/jsonl.h's read_jsonl_rows (one per non-empty line), without line numbers.
+// Errors: "PATH:LINE: malformed JSON (detail)".
 std::vector<Json> read_jsonl_file(const std::filesystem::path& path);
 
 // Appends-only JSONL writer that writes whole lines and flushes each (no half lines survive a kill

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "illume/rl/reward/detail_text.h"
+#include "illume/util/text.h"
 
 namespace illume::reward {
 
@@ -12,14 +13,7 @@ namespace {
 
 using Status = CountdownExpression::Status;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Recursive descent over the grammar in countdown.h, evaluating as it parses. Recursion depth is
 // bounded by kCountdownMaxNesting (each level of recursion consumes a '(' or a unary sign), and

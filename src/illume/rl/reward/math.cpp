@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "illume/rl/reward/detail_text.h"
+#include "illume/util/text.h"
 #include "illume/util/error.h"
 
 namespace illume::reward {
@@ -17,16 +18,9 @@ constexpr std::size_t kNone = std::string::npos;
 // Recursion bound when rewriting nested brace groups; deeper groups are copied unchanged.
 constexpr int kMaxGroupDepth = 64;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Replaces every occurrence of `from` (non-empty) in one linear pass.
 std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {

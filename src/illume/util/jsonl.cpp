@@ -1,10 +1,10 @@
-#include "illume/data/jsonl_rows.h"
+#include "illume/util/jsonl.h"
 
 #include <string_view>
 
 #include "illume/util/file.h"
 
-namespace illume::data {
+namespace illume {
 
 std::vector<JsonlRow> read_jsonl_rows(const std::filesystem::path& path) {
   std::string text = read_file(path);
@@ -32,4 +32,10 @@ std::vector<JsonlRow> read_jsonl_rows(const std::filesystem::path& path) {
   return rows;
 }
 
-}  // namespace illume::data
+std::vector<Json> read_jsonl_file(const std::filesystem::path& path) {
+  std::vector<Json> values;
+  for (auto& row : read_jsonl_rows(path)) values.push_back(std::move(row.value));
+  return values;
+}
+
+}  // namespace illume
