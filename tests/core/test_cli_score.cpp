@@ -70,25 +70,49 @@ const char* kCountdownData =
 
 }  // namespace
 
-TEST_F(ScoreCli, ScoresCountdown) {
-  auto data = write("data.jsonl", kCountdownData);
+TEST_F(ScoreCli, ScoresCountdownWithTinyZerosRuleByDefault) {
+  auto data = write("data.jsonl", std::string(kCountdownData) +
+                                      "{\"nums\": [1, 2, 3], \"target\": 3}\n"
+                                      "{\"nums\": [1, 2, 3], \"target\": 6}\n");
   auto responses = write("responses.jsonl",
                          "{\"response\": \"<think>x</think><answer>1+2+3</answer>\"}\n"
                          "{\"response\": \"<answer>4+5</answer>\"}\n"
-                         "{\"response\": \"no answer \\u0000 here\"}\n");
-  CliRun r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
-              "' --format-reward 0.1");
+                         "{\"response\": \"no answer \\u0000 here\"}\n"
+                         "{\"response\": \"<answer>1+2</answer>\"}\n"
+                         "{\"response\": \"<answer>1+2+3</answer>\\n\"}\n");
+  const std::string files = "--data '" + data.string() + "' --responses '" + responses.string() + "'";
+  CliRun r = run("score --task countdown " + files);
   ASSERT_EQ(r.status, 0) << r.err;
   auto lines = r.lines();
-  ASSERT_EQ(lines.size(), 3u) << r.out;
+  ASSERT_EQ(lines.size(), 5u) << r.out;
   EXPECT_EQ(lines[0], Json::parse(R"({"index": 0, "reward": 1.0, "correct": true, "detail": "correct"})"));
   EXPECT_EQ(lines[1], Json::parse(R"({"index": 1, "reward": 0.1, "correct": false, "detail": "result 9 != 20"})"));
-  EXPECT_EQ(lines[2], Json::parse(R"({"index": 2, "reward": 0.0, "correct": false, "detail": "no <answer> tag"})"));
+  EXPECT_EQ(lines[2], Json::parse(R"({"index": 2, "reward": 0.0, "correct": false,
+                                      "detail": "no <answer>...</answer> on the last line"})"));
+  // Where the rules differ: a subset of the numbers, and an answer that is not on the last line.
+  EXPECT_EQ(lines[3], Json::parse(R"({"index": 3, "reward": 0.1, "correct": false,
+                                      "detail": "numbers [1, 2] are not the given [1, 2, 3]"})"));
+  EXPECT_EQ(lines[4]["reward"], 0.0);
+  EXPECT_EQ(run("score --task countdown --countdown-rule tinyzero " + files).out, r.out);
 
-  CliRun all = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
-                "' --use-all-numbers");
+  CliRun lenient = run("score --task countdown --countdown-rule lenient " + files);
+  ASSERT_EQ(lenient.status, 0) << lenient.err;
+  auto loose = lenient.lines();
+  ASSERT_EQ(loose.size(), 5u);
+  EXPECT_EQ(loose[1]["reward"], 0.0) << "the lenient rule's format reward is 0 unless given";
+  EXPECT_EQ(loose[2]["detail"], "no <answer> tag");
+  EXPECT_EQ(loose[3]["reward"], 1.0);
+  EXPECT_EQ(loose[4]["reward"], 1.0);
+
+  CliRun formatted = run("score --task countdown --countdown-rule lenient --format-reward 0.1 " + files);
+  EXPECT_EQ(formatted.lines()[1]["reward"], 0.1);
+  CliRun no_format = run("score --task countdown --format-reward 0 " + files);
+  EXPECT_EQ(no_format.lines()[1]["reward"], 0.0);
+
+  CliRun all = run("score --task countdown --countdown-rule lenient --use-all-numbers " + files);
   ASSERT_EQ(all.status, 0) << all.err;
-  EXPECT_EQ(all.lines()[1]["reward"], 0.0);
+  EXPECT_EQ(all.lines()[3]["reward"], 0.0);
+  EXPECT_EQ(all.lines()[3]["detail"], "does not use 3");
 }
 
 TEST_F(ScoreCli, ScoresMath) {
@@ -148,6 +172,21 @@ TEST_F(ScoreCli, BadDataAndArgumentsFailWithOneLine) {
 
   r = run("score --task math500 --data '" + bad_data.string() + "' --responses '" + responses.string() +
           "' --use-all-numbers");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("countdown task only"), std::string::npos) << r.err;
+
+  r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
+          "' --use-all-numbers");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--use-all-numbers applies to --countdown-rule lenient only"), std::string::npos) << r.err;
+
+  r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() +
+          "' --countdown-rule strict");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("unknown countdown rule 'strict' (valid: tinyzero, lenient)"), std::string::npos) << r.err;
+
+  r = run("score --task math500 --data '" + bad_data.string() + "' --responses '" + responses.string() +
+          "' --countdown-rule lenient");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("countdown task only"), std::string::npos) << r.err;
 

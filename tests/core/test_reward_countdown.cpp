@@ -1,5 +1,6 @@
-// The Countdown reward: exact rational arithmetic, a table-driven corpus (ordinary and adversarial
-// answers), and every problem of the first 200 test rows solved by a brute-force solver.
+// The Countdown reward: exact rational arithmetic, the lenient rule's table-driven corpus (ordinary and
+// adversarial answers), TinyZero's rule on hand-written cases of its Python function, and every
+// problem of the first 200 test rows solved by a brute-force solver.
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -215,6 +216,7 @@ TEST(CountdownReward, Corpus) {
   auto start = std::chrono::steady_clock::now();
   for (const auto& c : corpus) {
     CountdownRewardOptions options;
+    options.rule = CountdownRule::Lenient;
     options.format_reward = 0.1;
     options.use_all_numbers = c.use_all;
     RewardResult r = countdown_reward(c.response, CountdownProblem{c.nums, c.target}, options);
@@ -233,12 +235,14 @@ TEST(CountdownReward, Corpus) {
   EXPECT_LT(seconds, 20.0) << "the corpus, megabyte cases included, must score quickly";
 }
 
-TEST(CountdownReward, DefaultOptionsGiveNoFormatReward) {
-  RewardResult r = countdown_reward(tag("1+2"), CountdownProblem{{1, 2}, 4});
+TEST(CountdownReward, LenientDefaultsGiveNoFormatReward) {
+  CountdownRewardOptions lenient;
+  lenient.rule = CountdownRule::Lenient;
+  RewardResult r = countdown_reward(tag("1+2"), CountdownProblem{{1, 2}, 4}, lenient);
   EXPECT_EQ(r.reward, 0.0);
   EXPECT_TRUE(r.formatted);
   EXPECT_FALSE(r.correct);
-  CountdownRewardOptions options;
+  CountdownRewardOptions options = lenient;
   options.correct_reward = 2.5;
   EXPECT_EQ(countdown_reward(tag("1+3"), CountdownProblem{{1, 3}, 4}, options).reward, 2.5);
 }
@@ -253,6 +257,185 @@ TEST(CountdownReward, ExtractAndEvaluate) {
   EXPECT_EQ(static_cast<long long>(e.numbers[3]), 8);
   EXPECT_EQ(evaluate_countdown_expression("1/0").status, CountdownExpression::Status::DivisionByZero);
   EXPECT_EQ(evaluate_countdown_expression("1/").status, CountdownExpression::Status::SyntaxError);
+}
+
+// ---- TinyZero's rule (the default) ------------------------------------------------------------------
+
+namespace {
+
+struct TinyZeroCase {
+  std::string name;
+  std::string response;
+  std::vector<std::int64_t> nums;
+  std::int64_t target;
+  double tinyzero;  // compute_score(...) of TinyZero's countdown.py (format_score 0.1)
+  double lenient;   // the lenient rule with its defaults (at most once each, format reward 0)
+};
+
+// Hand-written cases of TinyZero's compute_score (verl/utils/reward_score/countdown.py, quoted in
+// METHOD.md section 5): the expected values follow its four steps (last line, regex, sorted digit
+// runs == sorted numbers, Python eval with abs(result - target) < 1e-5), and were checked against
+// that function run under CPython 3.11. Where `lenient` differs, the case fails on the lenient rule,
+// which was the default before TinyZero's.
+std::vector<TinyZeroCase> tinyzero_cases() {
+  return {
+      {"prompt's example on the last line", "<think>1+2=3, 3/3=1 yes</think>\n" + tag(" (1 + 2) / 3 "), {1, 2, 3}, 1, 1.0, 1.0},
+      {"answer not on the last line", tag("1+2+3") + "\nDone.", {1, 2, 3}, 6, 0.0, 1.0},
+      {"trailing newline: the last line is empty", tag("1+2+3") + "\n", {1, 2, 3}, 6, 0.0, 1.0},
+      {"answer split over lines", tag("1+2\n+3"), {1, 2, 3}, 6, 0.0, 1.0},
+      {"a subset of the numbers", tag("1+2"), {1, 2, 3}, 3, 0.1, 1.0},
+      {"a number used twice", tag("3*3"), {3, 4}, 9, 0.1, 0.0},
+      {"equation with = (the target's digits are numbers too)", tag("1+2+3=6"), {1, 2, 3}, 6, 0.1, 0.0},
+      {"empty answer", tag(""), {1, 2}, 3, 0.1, 0.0},
+      {"blank answer", tag("   "), {1, 2}, 3, 0.1, 0.0},
+      {"decimal literal 2.5 uses 2 and 5", tag("2.5*4"), {2, 5, 4}, 10, 1.0, 0.0},
+      {"python power", tag("2**3"), {2, 3}, 8, 1.0, 0.0},
+      {"power is right-associative", tag("2**3**2"), {2, 3, 2}, 512, 1.0, 0.0},
+      {"unary minus binds looser than power", tag("-2**2+8"), {2, 2, 8}, 4, 1.0, 0.0},
+      {"negative exponent", tag("2**-1*4"), {2, 1, 4}, 2, 1.0, 0.0},
+      {"zero to the zero", tag("0**0"), {0, 0}, 1, 1.0, 0.0},
+      {"zero to a negative power", tag("0**-1+2"), {0, 1, 2}, 2, 0.1, 0.0},
+      {"python floor division", tag("7//2"), {7, 2}, 3, 1.0, 0.0},
+      {"floor division rounds down", tag("(-7)//2+8"), {7, 2, 8}, 4, 1.0, 0.0},
+      {"leading zero: validated as 7, then Python's SyntaxError", tag("07+3"), {7, 3}, 10, 0.1, 0.0},
+      {"leading zeros are fine in a float", tag("00000.5*2"), {0, 5, 2}, 1, 1.0, 0.0},
+      {"float forms 1. and .5", tag("1.+.5*2"), {1, 5, 2}, 2, 1.0, 0.0},
+      {"1..5 is two numbers side by side", tag("1..5"), {1, 5}, 1, 0.1, 0.0},
+      {"within 1e-5 counts as correct", tag("(1000000+1)/1000000"), {1000000, 1, 1000000}, 1, 1.0, 0.0},
+      {"exactly 1e-5 away is wrong", tag("(100000+1)/100000"), {100000, 1, 100000}, 1, 0.1, 0.0},
+      {"exact rational intermediate", tag("8/(3-8/3)"), {8, 3, 8, 3}, 24, 1.0, 1.0},
+      {"Unicode spaces are stripped", tag("\xC2\xA0" "1+2\xE3\x80\x80"), {1, 2}, 3, 1.0, 0.0},
+      {"control separators are stripped", tag("\x1c" "1+2\x1f"), {1, 2}, 3, 1.0, 0.0},
+      {"the regex matches from the first <answer>", tag("1+<answer>2"), {1, 2}, 2, 0.1, 1.0},
+      {"last of two matches on the line", tag("9*9") + " or " + tag("1+2"), {1, 2}, 3, 1.0, 1.0},
+      {"division by zero", tag("4/(2-2)"), {4, 2, 2}, 4, 0.1, 0.0},
+      {"empty parentheses", tag("(1+2)*()"), {1, 2}, 3, 0.1, 0.0},
+      {"call syntax (1)(2)", tag("(1)(2)"), {1, 2}, 2, 0.1, 0.0},
+      {"Unicode minus passes validation, fails eval", tag("5 \xE2\x88\x92 3"), {5, 3}, 2, 0.1, 0.0},
+      {"letters fail the allowed pattern", tag("1+2 a"), {1, 2}, 3, 0.1, 0.0},
+      {"negative base to a fractional power is complex", tag("((-8)**(1/3))**6"), {8, 1, 3, 6}, 64, 1.0, 0.0},
+      {"exact root", tag("4**(1/2)"), {4, 1, 2}, 2, 1.0, 0.0},
+      {"irrational powers in floating point", tag("2**(1/2)*2**(1/2)"), {2, 1, 2, 2, 1, 2}, 2, 1.0, 0.0},
+      {"carriage return inside parentheses", tag("(1+\r2)"), {1, 2}, 3, 1.0, 1.0},
+      {"carriage return outside parentheses", tag("1+\r2"), {1, 2}, 3, 0.1, 1.0},
+      {"form feed is a space", tag("1+\f2"), {1, 2}, 3, 1.0, 1.0},
+      {"vertical tab is not", tag("1+\v2"), {1, 2}, 3, 0.1, 1.0},
+      {"200 nested parentheses", tag(repeat("(", 200) + "1+2" + repeat(")", 200)), {1, 2}, 3, 1.0, 0.0},
+      {"201 nested parentheses: Python's limit", tag(repeat("(", 201) + "1+2" + repeat(")", 201)), {1, 2}, 3, 0.1, 0.0},
+      {"500 unary minus signs", tag(repeat("-", 500) + "1+2"), {1, 2}, 3, 1.0, 0.0},
+      {"a megabyte of spaces inside the answer", tag("1" + std::string(1 << 20, ' ') + "+2"), {1, 2}, 3, 1.0, 0.0},
+      {"a thousand leading zeros: validated, then SyntaxError", tag(std::string(1000, '0') + "1+2"), {1, 2}, 3, 0.1, 0.0},
+      {"a 40-digit number", tag(std::string(40, '9') + "+1"), {1, 2}, 3, 0.1, 0.0},
+      {"wrong result", tag("1+2*3"), {1, 2, 3}, 9, 0.1, 0.0},
+      {"no tag", "the answer is 1+2", {1, 2}, 3, 0.0, 0.0},
+      {"tags are case-sensitive", "<ANSWER>1+2</ANSWER>", {1, 2}, 3, 0.0, 0.0},
+  };
+}
+
+// Inputs on which Python's eval hangs or exhausts memory; scored as Python would score them given
+// unbounded time (or its exception would), and quickly.
+std::vector<TinyZeroCase> tinyzero_hostile_cases() {
+  return {
+      {"99**98**97 (astronomically large)", tag("99**98**97"), {99, 98, 97}, 1, 0.1, 0.0},
+      {"1 to an astronomical power", tag("1**99**98**97"), {1, 99, 98, 97}, 1, 1.0, 0.0},
+      {"a half to a huge power is 0", tag("0.5**(99**98)"), {0, 5, 99, 98}, 0, 1.0, 0.0},
+      {"huge over huge", tag("99**98/99**97"), {99, 98, 99, 97}, 99, 1.0, 0.0},
+      {"huge minus huge", tag("99**98-99**98+5"), {99, 98, 99, 98, 5}, 5, 1.0, 0.0},
+      {"a huge negative power", tag("-(99**98)**99"), {99, 98, 99}, 1, 0.1, 0.0},
+      {"10^5 nested parentheses", tag(repeat("(", 100000) + "1+2" + repeat(")", 100000)), {1, 2}, 3, 0.1, 0.0},
+      {"10^5 unclosed parentheses", tag(repeat("(", 100000) + "1+2"), {1, 2}, 3, 0.1, 0.0},
+      {"10^5 closing parentheses", tag("1+2" + repeat(")", 100000)), {1, 2}, 3, 0.1, 0.0},
+      // Deliberately no depth limit on signs (countdown.h): CPython 3.11 stops near 3000 (0.1).
+      {"10^6 unary signs", tag(repeat("-+", 500000) + "1+2"), {1, 2}, 3, 1.0, 0.0},
+      {"10^5 tags on the last line, the last right", repeat(tag("1+1"), 100000) + tag("1+2"), {1, 2}, 3, 1.0, 1.0},
+      {"10^5 open tags and one close", repeat("<answer>", 100000) + "1+2</answer>", {1, 2}, 3, 0.1, 1.0},
+      {"a megabyte of garbage lines before the answer", garbage(1 << 20, 7) + "\n" + tag("1+2"), {1, 2}, 3, 1.0, 1.0},
+      {"a megabyte of garbage (with line breaks) inside the tag", tag(garbage(1 << 20, 8)), {1, 2}, 3, 0.0, 0.0},
+      {"10^5 numbers", tag(repeat("1+", 100000) + "1"), {1, 1}, 2, 0.1, 0.0},
+      {"NUL bytes", tag(std::string("1+\0" "2", 4)), {1, 2}, 3, 0.1, 0.0},
+  };
+}
+
+}  // namespace
+
+TEST(CountdownTinyZero, HandWrittenCasesOfTinyZerosFunction) {
+  auto cases = tinyzero_cases();
+  auto hostile = tinyzero_hostile_cases();
+  cases.insert(cases.end(), hostile.begin(), hostile.end());
+  auto start = std::chrono::steady_clock::now();
+  int differing = 0;
+  for (const auto& c : cases) {
+    RewardResult r = countdown_reward(c.response, CountdownProblem{c.nums, c.target});  // the default rule
+    EXPECT_EQ(r.reward, c.tinyzero) << c.name << ": " << r.detail;
+    EXPECT_EQ(r.correct, c.tinyzero == 1.0) << c.name;
+    EXPECT_EQ(r.formatted, c.tinyzero > 0.0) << c.name;
+    EXPECT_LT(r.detail.size(), 300u) << c.name;
+    CountdownRewardOptions lenient;
+    lenient.rule = CountdownRule::Lenient;
+    EXPECT_EQ(countdown_reward(c.response, CountdownProblem{c.nums, c.target}, lenient).reward, c.lenient) << c.name;
+    differing += c.tinyzero != c.lenient;
+  }
+  EXPECT_GT(differing, 40) << "most cases tell the rules apart";
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 20.0) << "hostile answers must score quickly";
+}
+
+TEST(CountdownTinyZero, DetailsAndOptions) {
+  CountdownProblem problem{{1, 2, 3}, 6};
+  EXPECT_EQ(countdown_reward(tag("1+2+3") + "\n", problem).detail, "no <answer>...</answer> on the last line");
+  EXPECT_EQ(countdown_reward(tag("1+2"), problem).detail, "numbers [1, 2] are not the given [1, 2, 3]");
+  EXPECT_EQ(countdown_reward(tag("1*2*3*1"), problem).detail, "numbers [1, 1, 2, 3] are not the given [1, 2, 3]");
+  EXPECT_EQ(countdown_reward(tag("1+2-3"), problem).detail, "result 0 != 6");
+  EXPECT_EQ(countdown_reward(tag("(1+2)/(3-3)"), CountdownProblem{{1, 2, 3, 3}, 6}).detail, "division by zero");
+  EXPECT_NE(countdown_reward(tag("1+2+3 a"), problem).detail.find("unexpected 'a'"), std::string::npos);
+  EXPECT_EQ(countdown_reward(tag("1+2+3"), problem).detail, "correct");
+  // The format reward and the correct reward are options; use_all_numbers does not loosen TinyZero.
+  CountdownRewardOptions options;
+  options.format_reward = 0.0;
+  options.correct_reward = 2.0;
+  options.use_all_numbers = false;
+  EXPECT_EQ(countdown_reward(tag("1+2"), CountdownProblem{{1, 2, 3}, 3}, options).reward, 0.0);
+  EXPECT_EQ(countdown_reward(tag("1+2+3"), problem, options).reward, 2.0);
+  EXPECT_EQ(countdown_format_reward({}), 0.1);
+  CountdownRewardOptions lenient;
+  lenient.rule = CountdownRule::Lenient;
+  EXPECT_EQ(countdown_format_reward(lenient), 0.0);
+  EXPECT_EQ(parse_countdown_rule("TinyZero"), CountdownRule::TinyZero);
+  EXPECT_EQ(parse_countdown_rule("lenient"), CountdownRule::Lenient);
+  EXPECT_EQ(countdown_rule_name(CountdownRule::TinyZero), "tinyzero");
+  EXPECT_EQ(test::error_of([] { parse_countdown_rule("strict"); }),
+            "unknown countdown rule 'strict' (valid: tinyzero, lenient)");
+}
+
+TEST(CountdownTinyZero, ExtractionAndArithmetic) {
+  EXPECT_EQ(extract_tinyzero_answer("<answer>1</answer>\n<answer> 2 </answer>"), "2");
+  EXPECT_FALSE(extract_tinyzero_answer("<answer>1</answer>\n"));
+  EXPECT_EQ(extract_tinyzero_answer("<answer>a<answer>b</answer>"), "a<answer>b");
+  auto value = [](std::string_view text) {
+    auto r = evaluate_python_arithmetic(text);
+    return r.value ? r.value->to_string() : "error: " + r.error;
+  };
+  EXPECT_EQ(value("7/2"), "7/2");
+  EXPECT_EQ(value("-7//2"), "-4");
+  EXPECT_EQ(value("2**-2"), "1/4");
+  EXPECT_EQ(value("(8/27)**(2/3)"), "4/9");
+  EXPECT_EQ(value("-2**0.5"), "-1.41421");
+  auto imaginary = evaluate_python_arithmetic("(-1)**0.5").value;  // Python: (6.123233995736766e-17+1j)
+  ASSERT_TRUE(imaginary);
+  EXPECT_EQ(imaginary->kind, PythonNumber::Kind::Complex);
+  EXPECT_NEAR(static_cast<double>(imaginary->real), 0.0, 1e-15);
+  EXPECT_NEAR(static_cast<double>(imaginary->imaginary), 1.0, 1e-15);
+  EXPECT_EQ(value("1.25"), "5/4");
+  EXPECT_EQ(value("1/0"), "error: division by zero");
+  EXPECT_EQ(value("1//0"), "error: integer division or modulo by zero");
+  EXPECT_EQ(value("2***3"), "error: syntax error at offset 3: unexpected '*'");
+  EXPECT_EQ(value("2*/3"), "error: syntax error at offset 2: unexpected '/'");
+  EXPECT_EQ(value("."), "error: syntax error at offset 0: unexpected '.'");
+  EXPECT_EQ(value("((-1)**0.5)//1"), "error: can't take floor of complex number");
+  // The exact test: 1 + 10^-6 is close to 1, 1 + 10^-5 is not (TinyZero's "< 1e-5").
+  EXPECT_TRUE(python_close_to(*evaluate_python_arithmetic("1000001/1000000").value, 1));
+  EXPECT_FALSE(python_close_to(*evaluate_python_arithmetic("100001/100000").value, 1));
+  EXPECT_FALSE(python_close_to(*evaluate_python_arithmetic("9**99").value, 1));
 }
 
 // ---- brute force over the real test set ------------------------------------------------------------
@@ -315,13 +498,14 @@ TEST(CountdownReward, BruteForceSolutionsOfTheFirst200TestProblemsScoreOne) {
     if (!all) ASSERT_TRUE(solve(items, Rational(problem.target), false, solution)) << "row " << p << " unsolved";
     using_all += all;
     CountdownRewardOptions options;
+    options.rule = CountdownRule::Lenient;
     options.use_all_numbers = all;
     std::string response = "<think>searching...</think>\n<answer> " + solution + " </answer>";
     RewardResult r = countdown_reward(response, CountdownProblem{problem.nums, problem.target}, options);
     EXPECT_TRUE(r.correct) << "row " << p << ": " << solution << " -> " << r.detail;
     EXPECT_EQ(r.reward, 1.0);
-    // The same through the task interface.
-    EXPECT_TRUE(data::score_response(data::Task::Countdown, problem, response).correct) << "row " << p;
+    // Through the task interface (TinyZero's rule): right exactly when every number is used.
+    EXPECT_EQ(data::score_response(data::Task::Countdown, problem, response).correct, all) << "row " << p;
     // Off by one is wrong.
     RewardResult off = countdown_reward(response, CountdownProblem{problem.nums, problem.target + 1}, options);
     EXPECT_FALSE(off.correct) << "row " << p;

@@ -1,4 +1,4 @@
-// Tasks: names, loading the real datasets, schema errors naming FILE:LINE, scoring, prompts.
+// Tasks: names, suites, loading the real datasets, schema errors naming FILE:LINE, scoring, prompts.
 #include <string>
 #include <vector>
 
@@ -26,12 +26,61 @@ TEST(Tasks, ParseTaskNames) {
   EXPECT_EQ(parse_task("aime24"), Task::Aime24);
   EXPECT_EQ(parse_task("aime25"), Task::Aime25);
   EXPECT_EQ(parse_task("AMC23"), Task::Amc23);
-  for (Task t : {Task::Countdown, Task::Gsm8k, Task::Math500, Task::Aime24, Task::Aime25, Task::Amc23})
+  EXPECT_EQ(parse_task("olympiadbench"), Task::Olympiadbench);
+  EXPECT_EQ(parse_task("minerva_math"), Task::MinervaMath);
+  for (Task t : {Task::Countdown, Task::Gsm8k, Task::Math500, Task::Aime24, Task::Aime25, Task::Amc23,
+                 Task::Olympiadbench, Task::MinervaMath})
     EXPECT_EQ(parse_task(task_name(t)), t);
   std::string message = error_of([] { parse_task("gsm9k"); });
-  EXPECT_EQ(message, "unknown task 'gsm9k' (valid: countdown, gsm8k, math500, aime24, aime25, amc23)");
+  EXPECT_EQ(message,
+            "unknown task 'gsm9k' (valid: countdown, gsm8k, math500, aime24, aime25, amc23, olympiadbench, "
+            "minerva_math)");
   EXPECT_FALSE(is_math_task(Task::Countdown));
   EXPECT_TRUE(is_math_task(Task::Aime24));
+  EXPECT_TRUE(is_math_task(Task::Olympiadbench));
+  EXPECT_TRUE(is_math_task(Task::MinervaMath));
+}
+
+TEST(Tasks, SuitesAreThePapersBenchmarkSets) {
+  // METHOD.md section 5: the 5-benchmark math average, and the Qwen3-0.6B/1.7B set.
+  EXPECT_EQ(suite_tasks("paper-math"),
+            (std::vector<Task>{Task::Aime24, Task::Aime25, Task::Amc23, Task::Math500, Task::Olympiadbench}));
+  EXPECT_EQ(suite_tasks("small-math"),
+            (std::vector<Task>{Task::Amc23, Task::Math500, Task::Olympiadbench, Task::MinervaMath, Task::Gsm8k}));
+  EXPECT_EQ(error_of([] { suite_tasks("math"); }), "unknown suite 'math' (valid: paper-math, small-math)");
+  EXPECT_EQ(task_data_path("../shared/data", Task::MinervaMath), std::filesystem::path("../shared/data/minerva_math/test.jsonl"));
+}
+
+TEST(Tasks, LoadsOlympiadBenchAndMinervaMath) {
+  ILLUME_REQUIRE_SHARED_PATH("data/olympiadbench/test.jsonl");
+  auto olympiad = load_problems(Task::Olympiadbench, test::shared_path("data/olympiadbench/test.jsonl"));
+  ASSERT_EQ(olympiad.size(), 675u);  // SOURCE.md
+  EXPECT_EQ(olympiad[0].id, "1606");
+  EXPECT_EQ(olympiad[0].reference, "2");
+  EXPECT_CONTAINS(olympiad[0].question, "Xenia and Sergey");
+  EXPECT_EQ(olympiad[1].reference, "$\\frac{1}{2 n+2}$");
+  EXPECT_EQ(olympiad[5].reference, "$(1,8,19), (2,7,13), (4,5,7)$");
+  // Graded through the math normaliser: the "$" go, numbers compare as numbers, tuples as text.
+  EXPECT_TRUE(score_response(Task::Olympiadbench, olympiad[0], "so Sergey needs \\boxed{2} moves").correct);
+  EXPECT_FALSE(score_response(Task::Olympiadbench, olympiad[0], "\\boxed{3}").correct);
+  EXPECT_TRUE(score_response(Task::Olympiadbench, olympiad[1], "\\boxed{\\dfrac{1}{2n+2}}").correct);
+  EXPECT_TRUE(score_response(Task::Olympiadbench, olympiad[2], "\\boxed{2^{1009}}").correct);
+  EXPECT_TRUE(score_response(Task::Olympiadbench, olympiad[5], "\\boxed{(1,8,19),(2,7,13),(4,5,7)}").correct);
+  EXPECT_FALSE(score_response(Task::Olympiadbench, olympiad[5], "\\boxed{(1,8,19),(2,7,13)}").correct);
+
+  ILLUME_REQUIRE_SHARED_PATH("data/minerva_math/test.jsonl");
+  auto minerva = load_problems(Task::MinervaMath, test::shared_path("data/minerva_math/test.jsonl"));
+  ASSERT_EQ(minerva.size(), 272u);  // SOURCE.md
+  EXPECT_EQ(minerva[0].id, "0");    // idx
+  EXPECT_CONTAINS(minerva[0].question, "Magellan telescopes");
+  // The reference is the last \boxed{} of the worked solution.
+  EXPECT_EQ(minerva[0].reference, "1.6");
+  EXPECT_EQ(minerva[1].reference, "4.5e33");
+  EXPECT_EQ(minerva[3].reference, "20.39");
+  EXPECT_TRUE(score_response(Task::MinervaMath, minerva[0], "\\boxed{1.6}").correct);
+  EXPECT_TRUE(score_response(Task::MinervaMath, minerva[0], "\\boxed{1.60 \\text{ cm}}").correct);
+  EXPECT_FALSE(score_response(Task::MinervaMath, minerva[0], "\\boxed{16}").correct);
+  EXPECT_TRUE(score_response(Task::MinervaMath, minerva[4], "$a = \\boxed{0.006}$").correct);
 }
 
 TEST(Tasks, LoadsTheRealDatasets) {
@@ -109,6 +158,18 @@ TEST(Tasks, SchemaErrorsNameFileAndLine) {
       {Task::Aime24, "{\"id\": 1, \"answer\": \"025\"}", ":1: missing field 'problem'"},
       {Task::Aime25, "{\"question\": \"p\", \"answer\": \"5\"}", ":1: missing field 'problem'"},
       {Task::Amc23, "{\"id\": 1, \"problem\": \"p\", \"answer\": null}", ":1: missing field 'answer'"},
+      {Task::Olympiadbench, "{\"question\": \"q\"}", ":1: missing field 'final_answer'"},
+      {Task::Olympiadbench, "{\"question\": \"q\", \"final_answer\": \"2\"}",
+       ":1: field 'final_answer' must be a non-empty list of strings"},
+      {Task::Olympiadbench, "{\"question\": \"q\", \"final_answer\": []}",
+       ":1: field 'final_answer' must be a non-empty list of strings"},
+      {Task::Olympiadbench, "{\"question\": \"q\", \"final_answer\": [2]}",
+       ":1: every entry of 'final_answer' must be a string (one is number)"},
+      {Task::Olympiadbench, "{\"question\": \"q\", \"final_answer\": [\"$ $\"]}", ":1: field 'final_answer' is empty"},
+      {Task::Olympiadbench, "{\"problem\": \"q\", \"final_answer\": [\"2\"]}", ":1: missing field 'question'"},
+      {Task::MinervaMath, "{\"problem\": \"p\", \"solution\": \"it is 5\"}", ":1: field 'solution' has no \\boxed{...} answer"},
+      {Task::MinervaMath, "{\"problem\": \"p\", \"solution\": \"\\\\boxed{ }\"}", ":1: field 'solution' has no \\boxed{...} answer"},
+      {Task::MinervaMath, "{\"problem\": \"p\"}", ":1: missing field 'solution'"},
   };
   auto dir = test::scratch_dir();
   int n = 0;
@@ -149,7 +210,11 @@ TEST(Tasks, ScoreResponseDispatches) {
   countdown.nums = {1, 2, 3};
   countdown.target = 6;
   EXPECT_TRUE(score_response(Task::Countdown, countdown, "<answer>1+2+3</answer>").correct);
+  // TinyZero's rule by default: a subset of the numbers gets the format reward 0.1.
+  EXPECT_EQ(score_response(Task::Countdown, countdown, "<answer>2*3</answer>").reward, 0.1);
   ScoreOptions options;
+  options.countdown.rule = reward::CountdownRule::Lenient;
+  EXPECT_EQ(score_response(Task::Countdown, countdown, "<answer>2*3</answer>", options).reward, 1.0);
   options.countdown.format_reward = 0.1;
   EXPECT_EQ(score_response(Task::Countdown, countdown, "<answer>1+2</answer>", options).reward, 0.1);
   options.countdown.use_all_numbers = true;

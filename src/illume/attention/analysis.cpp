@@ -188,8 +188,9 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
 
 Json coupling_statistics(const std::vector<AnalyzedResponse>& responses, const AnalysisSettings& settings) {
   auto entry = [](double observed, double random, std::int64_t count, const std::string& what) {
-    return Json{{"observed", observed}, {"random", random}, {"lift", random > 0 ? observed / random : 0.0},
-                {"count", count}, {"description", what}};
+    // lift as the paper reads it ("+51%": 0.3608 vs 0.2386 is lift 0.51); ratio = observed / random.
+    return Json{{"observed", observed}, {"random", random}, {"lift", random > 0 ? (observed - random) / random : 0.0},
+                {"ratio", random > 0 ? observed / random : 0.0}, {"count", count}, {"description", what}};
   };
   // 1. Entropy at WAAD peaks (preplan tokens) vs all response tokens.
   double peak_entropy = 0, all_entropy = 0;

@@ -43,7 +43,9 @@ struct AnalyzedResponse {
 std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::vector<ResponseInput>& inputs,
                                                 const AnalysisSettings& settings, bool show_progress = false);
 
-// Table 2 over all responses (pooled): each entry {"observed", "random", "lift", "count"} plus a description.
+// Table 2 over all responses (pooled): each entry {"observed", "random", "lift", "ratio", "count"} plus a
+// description; lift = (observed - random) / random (the paper's "+51%" is lift 0.51), ratio = observed /
+// random (both 0 when random is 0).
 Json coupling_statistics(const std::vector<AnalyzedResponse>& responses, const AnalysisSettings& settings);
 
 // The tokens_metrics.jsonl row of one response.

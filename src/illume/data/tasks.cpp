@@ -13,14 +13,29 @@ namespace illume::data {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Task>, 6> kTasks = {{
+constexpr std::array<std::pair<std::string_view, Task>, 8> kTasks = {{
     {"countdown", Task::Countdown},
     {"gsm8k", Task::Gsm8k},
     {"math500", Task::Math500},
     {"aime24", Task::Aime24},
     {"aime25", Task::Aime25},
     {"amc23", Task::Amc23},
+    {"olympiadbench", Task::Olympiadbench},
+    {"minerva_math", Task::MinervaMath},
 }};
+
+struct SuiteEntry {
+  std::string_view name;
+  std::vector<Task> tasks;
+};
+
+const std::vector<SuiteEntry>& suites() {
+  static const std::vector<SuiteEntry> all = {
+      {"paper-math", {Task::Aime24, Task::Aime25, Task::Amc23, Task::Math500, Task::Olympiadbench}},
+      {"small-math", {Task::Amc23, Task::Math500, Task::Olympiadbench, Task::MinervaMath, Task::Gsm8k}},
+  };
+  return all;
+}
 
 constexpr std::string_view kConversationPreamble =
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
@@ -65,6 +80,30 @@ std::string answer_field(const Json& row, const std::string& source) {
   std::string text = answer_text(*value, "answer", source);
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail("{}: field 'answer' is empty", source);
   return text;
+}
+
+// OlympiadBench's final_answer: a non-empty list of strings, joined by ", ".
+std::string final_answer_field(const Json& row, const std::string& source) {
+  const Json* value = find_field(row, "final_answer");
+  if (value == nullptr) fail("{}: missing field 'final_answer'", source);
+  if (!value->is_array() || value->empty()) fail("{}: field 'final_answer' must be a non-empty list of strings", source);
+  std::string text;
+  for (const Json& entry : *value) {
+    if (!entry.is_string()) fail("{}: every entry of 'final_answer' must be a string (one is {})", source, entry.type_name());
+    if (!text.empty()) text += ", ";
+    text += entry.get<std::string>();
+  }
+  if (text.find_first_not_of(" \t\r\n$") == std::string::npos) fail("{}: field 'final_answer' is empty", source);
+  return text;
+}
+
+// Minerva-Math's reference: the last \boxed{} of the worked solution.
+std::string boxed_solution_field(const Json& row, const std::string& source) {
+  std::string solution = string_field(row, {"solution"}, source);
+  auto boxed = reward::extract_last_boxed(solution);
+  if (!boxed || boxed->find_first_not_of(" \t\r\n") == std::string::npos)
+    fail("{}: field 'solution' has no \\boxed{{...}} answer", source);
+  return *boxed;
 }
 
 std::int64_t integer_field(const Json& value, const char* what, const std::string& source) {
@@ -114,6 +153,25 @@ std::string task_names() {
 
 bool is_math_task(Task task) { return task != Task::Countdown; }
 
+std::vector<Task> suite_tasks(const std::string& suite) {
+  for (const auto& entry : suites())
+    if (suite == entry.name) return entry.tasks;
+  fail("unknown suite '{}' (valid: {})", suite, suite_names());
+}
+
+std::string suite_names() {
+  std::string out;
+  for (const auto& entry : suites()) {
+    if (!out.empty()) out += ", ";
+    out += entry.name;
+  }
+  return out;
+}
+
+std::filesystem::path task_data_path(const std::filesystem::path& data_root, Task task) {
+  return data_root / task_name(task) / "test.jsonl";
+}
+
 Problem problem_from_json(Task task, const Json& row, const std::string& source, std::size_t index) {
   if (!row.is_object()) fail("{}: expected a JSON object (it is {})", source, row.type_name());
   Problem problem;
@@ -122,6 +180,8 @@ Problem problem_from_json(Task task, const Json& row, const std::string& source,
     problem.id = id->is_string() ? id->get<std::string>() : answer_text(*id, "id", source);
   } else if (const Json* uid = find_field(row, "unique_id"); uid != nullptr && uid->is_string()) {
     problem.id = uid->get<std::string>();
+  } else if (const Json* idx = find_field(row, "idx"); idx != nullptr && (idx->is_number_integer() || idx->is_number_unsigned())) {
+    problem.id = answer_text(*idx, "idx", source);
   } else {
     problem.id = fmt::format("{}-{}", task_name(task), index);
   }
@@ -158,6 +218,14 @@ Problem problem_from_json(Task task, const Json& row, const std::string& source,
     case Task::Amc23:
       problem.question = string_field(row, {"problem", "question"}, source);
       problem.reference = answer_field(row, source);
+      break;
+    case Task::Olympiadbench:
+      problem.question = string_field(row, {"question"}, source);
+      problem.reference = final_answer_field(row, source);
+      break;
+    case Task::MinervaMath:
+      problem.question = string_field(row, {"problem"}, source);
+      problem.reference = boxed_solution_field(row, source);
       break;
   }
   return problem;

@@ -1,10 +1,12 @@
 #include "illume/eval/evaluate.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 
+#include "illume/eval/statistics.h"
 #include "illume/infer/generate.h"
 #include "illume/text/chat.h"
 #include "illume/util/error.h"
@@ -13,11 +15,20 @@
 
 namespace illume::eval {
 
+void check_options(const EvalOptions& options) {
+  if (options.k < 1) fail("eval: --k must be >= 1 (got {})", options.k);
+  if (options.k > 1 && options.temperature <= 0)
+    fail("eval: --k {} needs --temperature > 0 (greedy decoding gives one answer per problem; AIME's avg@16 is "
+         "--k 16 --temperature 0.6)",
+         options.k);
+  if (options.max_new_tokens < 1) fail("eval: --max-new-tokens must be >= 1 (got {})", options.max_new_tokens);
+}
+
 EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task task,
                      const std::vector<data::Problem>& all_problems, const EvalOptions& options) {
-  if (options.k < 1) fail("eval: --k must be >= 1");
+  check_options(options);
   const bool greedy = options.temperature <= 0;
-  const std::int64_t k = greedy ? 1 : options.k;
+  const std::int64_t k = options.k;
   std::vector<data::Problem> problems = all_problems;
   if (options.limit > 0 && static_cast<std::int64_t>(problems.size()) > options.limit)
     problems.resize(static_cast<std::size_t>(options.limit));
@@ -26,8 +37,9 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
   const auto start = std::chrono::steady_clock::now();
   const auto style = options.chat ? data::PromptStyle::Chat : data::PromptStyle::Plain;
   EvalSummary out;
-  double first_correct = 0, all_correct = 0, any_correct = 0, length_sum = 0;
-  Progress progress("eval", static_cast<std::int64_t>(problems.size()), "problem", options.show_progress);
+  std::vector<std::vector<ScoredSample>> scored;
+  Progress progress("eval " + data::task_name(task), static_cast<std::int64_t>(problems.size()), "problem",
+                    options.show_progress);
   const auto per_batch = std::max<std::int64_t>(1, options.prompts_per_batch);
   for (std::size_t begin = 0; begin < problems.size(); begin += per_batch) {
     const auto end = std::min(problems.size(), begin + static_cast<std::size_t>(per_batch));
@@ -50,42 +62,40 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
     for (auto i = begin; i < end; ++i) {
       const auto& p = problems[i];
       Json correct = Json::array(), rewards = Json::array(), lengths = Json::array();
-      double n_correct = 0;
+      std::vector<ScoredSample> samples;
       for (std::int64_t j = 0; j < k; ++j) {
         const auto& c = completions[(i - begin) * k + j];
-        auto r = data::score_response(task, p, c.text);
+        auto r = data::score_response(task, p, c.text, options.score);
+        samples.push_back({r.correct, r.formatted, r.reward, static_cast<std::int64_t>(c.ids.size())});
         correct.push_back(r.correct);
         rewards.push_back(r.reward);
         lengths.push_back(c.ids.size());
-        n_correct += r.correct ? 1 : 0;
-        length_sum += c.ids.size();
       }
-      const auto& first = completions[(i - begin) * k];
-      bool first_ok = correct[0].get<bool>();
-      first_correct += first_ok;
-      all_correct += n_correct;
-      any_correct += n_correct > 0;
-      out.per_problem.push_back({{"id", p.id}, {"reference", p.reference}, {"pass@1", first_ok ? 1.0 : 0.0},
-                                 {"avg@k", n_correct / k}, {"correct", correct}, {"rewards", rewards},
-                                 {"response_lengths", lengths}, {"first_response", first.text}});
+      const auto count = std::count_if(samples.begin(), samples.end(), [](const ScoredSample& s) { return s.correct; });
+      const double share = static_cast<double>(count) / static_cast<double>(k);
+      out.per_problem.push_back({{"id", p.id}, {"reference", p.reference}, {"correct_count", count},
+                                 {"pass@1", share}, {"avg@k", share},
+                                 {"correct", correct}, {"rewards", rewards}, {"response_lengths", lengths},
+                                 {"first_response", completions[(i - begin) * k].text}});
+      scored.push_back(std::move(samples));
       progress.advance(1);
     }
   }
   progress.finish();
-  const double n = static_cast<double>(problems.size());
   out.summary = {{"task", data::task_name(task)},
-                 {"problems", problems.size()},
                  {"k", k},
                  {"temperature", options.temperature},
+                 {"top_p", options.top_p},
                  {"greedy", greedy},
                  {"prompt_style", options.chat ? "chat" : "plain"},
                  {"max_new_tokens", options.max_new_tokens},
-                 {"pass@1", first_correct / n},
-                 {fmt::format("avg@{}", k), all_correct / (n * k)},
-                 {"avg@k", all_correct / (n * k)},
-                 {fmt::format("pass@{}", k), any_correct / n},
-                 {"response_length_mean", length_sum / (n * k)},
-                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+                 {"estimator", "pass@1 = mean of c/n over problems; pass@k = mean of 1 - C(n-c,k)/C(n,k) (unbiased)"}};
+  if (task == data::Task::Countdown) {
+    out.summary["countdown_rule"] = reward::countdown_rule_name(options.score.countdown.rule);
+    out.summary["format_reward"] = reward::countdown_format_reward(options.score.countdown);
+  }
+  out.summary.update(sample_statistics(scored));
+  out.summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 
@@ -95,6 +105,73 @@ void write_eval(const std::filesystem::path& out_dir, const EvalSummary& result)
   for (const auto& row : result.per_problem) lines += dump_line(row) + "\n";
   write_file_atomic(out_dir / "results.jsonl", lines);
   write_file_atomic(out_dir / "summary.json", result.summary.dump(2) + "\n");
+}
+
+SuiteResult evaluate_suite(const Model& model, const Tokenizer& tokenizer, const std::string& suite,
+                           const std::filesystem::path& data_root, const EvalOptions& options) {
+  check_options(options);
+  const auto tasks = data::suite_tasks(suite);
+  std::vector<std::vector<data::Problem>> problems;
+  for (auto task : tasks) problems.push_back(data::load_problems(task, data::task_data_path(data_root, task)));
+  SuiteResult result;
+  result.suite = suite;
+  std::vector<Json> summaries;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    auto summary = evaluate(model, tokenizer, tasks[i], problems[i], options);
+    summary.summary["data"] = data::task_data_path(data_root, tasks[i]).string();
+    summaries.push_back(summary.summary);
+    result.benchmarks.emplace_back(tasks[i], std::move(summary));
+  }
+  result.summary = suite_summary(suite, summaries);
+  return result;
+}
+
+Json suite_summary(const std::string& suite, const std::vector<Json>& benchmark_summaries) {
+  if (benchmark_summaries.empty()) fail("eval: suite '{}' has no benchmarks", suite);
+  Json rows = Json::array();
+  double pass_sum = 0;
+  for (const auto& s : benchmark_summaries) {
+    Json row = {{"task", s.at("task")}, {"problems", s.at("problems")}, {"pass@1", s.at("pass@1")}};
+    for (const char* key : {"samples_per_problem", "pass@k", "data", "seconds"})
+      if (s.contains(key)) row[key] = s.at(key);
+    pass_sum += s.at("pass@1").get<double>();
+    rows.push_back(std::move(row));
+  }
+  Json settings = Json::object();
+  for (const char* key : {"k", "temperature", "top_p", "prompt_style", "max_new_tokens", "estimator"})
+    if (benchmark_summaries.front().contains(key)) settings[key] = benchmark_summaries.front().at(key);
+  return {{"suite", suite},
+          {"benchmarks", rows},
+          {"average_pass@1", pass_sum / static_cast<double>(benchmark_summaries.size())},
+          {"settings", settings}};
+}
+
+std::string suite_markdown(const Json& summary) {
+  const auto& rows = summary.at("benchmarks");
+  const std::int64_t n = rows.empty() ? 1 : rows.front().value("samples_per_problem", std::int64_t{1});
+  const bool sampled = n > 1;
+  auto percent = [](const Json& v) { return fmt::format("{:.1f}", 100.0 * v.get<double>()); };
+  std::string out = fmt::format("Suite `{}`: pass@1 in percent", summary.at("suite").get<std::string>());
+  if (sampled) out += fmt::format(" (mean over {} samples per problem; also pass@{})", n, n);
+  out += ".\n\n";
+  out += sampled ? fmt::format("| benchmark | problems | pass@1 | pass@{} |\n|---|---:|---:|---:|\n", n)
+                 : "| benchmark | problems | pass@1 |\n|---|---:|---:|\n";
+  for (const auto& row : rows) {
+    out += fmt::format("| {} | {} | {} |", row.at("task").get<std::string>(), row.at("problems").get<std::int64_t>(),
+                       percent(row.at("pass@1")));
+    if (sampled) out += fmt::format(" {} |", row.contains("pass@k") ? percent(row.at("pass@k")) : "");
+    out += "\n";
+  }
+  out += fmt::format("| **average** ({} benchmarks) | | **{}** |{}\n", rows.size(), percent(summary.at("average_pass@1")),
+                     sampled ? " |" : "");
+  return out;
+}
+
+void write_suite(const std::filesystem::path& out_dir, const SuiteResult& result) {
+  ensure_directory(out_dir);
+  for (const auto& [task, summary] : result.benchmarks) write_eval(out_dir / data::task_name(task), summary);
+  write_file_atomic(out_dir / "summary.json", result.summary.dump(2) + "\n");
+  write_file_atomic(out_dir / "summary.md", suite_markdown(result.summary));
 }
 
 }  // namespace illume::eval

@@ -255,6 +255,12 @@ CountdownExpression evaluate_countdown_expression(std::string_view expression) {
 
 RewardResult countdown_reward(std::string_view response, const CountdownProblem& problem,
                               const CountdownRewardOptions& options) {
+  if (options.rule == CountdownRule::TinyZero) return tinyzero_countdown_reward(response, problem, options);
+  return lenient_countdown_reward(response, problem, options);
+}
+
+RewardResult lenient_countdown_reward(std::string_view response, const CountdownProblem& problem,
+                                      const CountdownRewardOptions& options) {
   auto answer = extract_last_answer(response);
   if (!answer) return {0.0, false, false, "no <answer> tag"};
   std::string_view text = trim(*answer);
@@ -262,7 +268,7 @@ RewardResult countdown_reward(std::string_view response, const CountdownProblem&
   CountdownExpression expression = evaluate_countdown_expression(text);
   if (!expression.parsed()) return {0.0, false, false, expression.error};
 
-  RewardResult wrong{options.format_reward, false, true, ""};
+  RewardResult wrong{countdown_format_reward(options), false, true, ""};
   wrong.detail = check_numbers(expression.numbers, problem.nums, options.use_all_numbers);
   if (!wrong.detail.empty()) return wrong;
   if (expression.status != Status::Ok) {

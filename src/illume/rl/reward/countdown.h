@@ -1,8 +1,33 @@
-// The Countdown reward (TinyZero protocol, METHOD.md section 5): the response's last
-// <answer>...</answer> must hold an arithmetic expression over the given numbers that equals the
-// target exactly.
+// The Countdown reward (METHOD.md section 5). Two rules, chosen by CountdownRewardOptions::rule:
 //
-// Decisions (where TinyZero's Python `eval` is loose, we are strict and deterministic):
+// CountdownRule::TinyZero (the default; the paper's protocol): TinyZero's compute_score in
+// verl/utils/reward_score/countdown.py, reproduced decision for decision (countdown_tinyzero.cpp):
+// - Extraction: the response's LAST LINE (the text after its last '\n'; a response that ends with a
+//   newline has an empty last line), then the last non-overlapping match of the regular expression
+//   <answer>(.*?)</answer> on it, stripped of whitespace as Python's str.strip() strips it (Unicode
+//   spaces included). TinyZero first drops everything up to "Assistant:" in prompt + response; we
+//   are given the response alone, so there is nothing to drop. No match: reward 0 (not formatted).
+// - Numbers: every run of ASCII digits in the answer is a number (re.findall(r'\d+'), leading zeros
+//   ignored as int() ignores them: "1.5" uses 1 and 5); sorted, they must equal the sorted given
+//   numbers: every given number used exactly once. Otherwise format_reward (0.1).
+// - Evaluation: the answer as Python's eval(...) reads it, restricted as TinyZero restricts it (only
+//   digits, + - * / ( ) . and whitespace), so "**" (power), "//" (floor division), decimals
+//   ("2.5", "3.", ".5"), unary signs and redundant parentheses all count; "07" (a leading zero),
+//   "1..5", "()" and "2(3)" do not. Arithmetic is exact on rationals; a value that outgrows them
+//   continues in long double, and a negative number raised to a fractional power becomes complex,
+//   as in Python. Division by zero, a syntax error or a character outside that set: format_reward.
+// - Correct when |value - target| < 1e-5 (TinyZero's tolerance, applied exactly): correct_reward
+//   (1.0); else format_reward.
+// - Safety where Python's eval has none: no recursion but parentheses, at most
+//   kPythonMaxParentheses deep (CPython's own tokenizer limit, so "more" is Python's SyntaxError
+//   too); powers with huge exponents go to long double at once (Python would hang computing
+//   99**98**97); time is linear in the response length whatever it holds. Sign chains have no
+//   depth limit here (CPython 3.11 gives up near 3000 nested signs; no answer has that many).
+// - use_all_numbers is ignored (TinyZero always requires every number).
+//
+// CountdownRule::Lenient (illume's earlier rule, kept by name): the response's last
+// <answer>...</answer> must hold an arithmetic expression over the given numbers (by default a
+// subset) that equals the target exactly. Its decisions (countdown.cpp):
 // - Extraction: the LAST complete pair, found as the last "</answer>" and the last "<answer>" before
 //   it; the text between may span lines. Tags are case-sensitive. Unlike TinyZero we do not require
 //   an "Assistant:" marker nor look only at the last line: callers pass the generated text only.
@@ -26,7 +51,7 @@
 //   itself may be any size; extraction is linear.
 // - Rewards: correct -> correct_reward. "Formatted" means the tag was found and the expression
 //   parsed; a formatted but wrong answer (bad numbers, division by zero, wrong result) gets
-//   format_reward (TinyZero uses 0.1; default 0). Anything else (no tag, empty, unparseable, too long,
+//   format_reward (default 0 for this rule). Anything else (no tag, empty, unparseable, too long,
 //   too deep, literal out of range) gets 0.
 #pragma once
 #include <cstdint>
@@ -45,17 +70,56 @@ struct CountdownProblem {
   std::int64_t target = 0;
 };
 
+enum class CountdownRule { TinyZero, Lenient };
+
+// "tinyzero" | "lenient" (case-insensitive); fails with "unknown countdown rule 'x' (valid: ...)".
+CountdownRule parse_countdown_rule(std::string_view name);
+std::string countdown_rule_name(CountdownRule rule);
+
 struct CountdownRewardOptions {
-  bool use_all_numbers = false;  // true: each number exactly once; false: at most once
-  double format_reward = 0.0;    // formatted but wrong; TinyZero uses 0.1
+  CountdownRule rule = CountdownRule::TinyZero;
+  bool use_all_numbers = false;         // Lenient: true = each number exactly once, false = at most once
+  std::optional<double> format_reward;  // formatted but wrong; unset: the rule's own (TinyZero 0.1, Lenient 0)
   double correct_reward = 1.0;
 };
+
+// The reward for a formatted but wrong answer under these options.
+double countdown_format_reward(const CountdownRewardOptions& options);
 
 inline constexpr std::size_t kCountdownMaxAnswerLength = 1000;
 inline constexpr int kCountdownMaxNesting = 100;
 
-// The text between the last "<answer>" ... "</answer>" pair (not trimmed); nullopt if there is none.
+// Lenient: the text between the last "<answer>" ... "</answer>" pair (not trimmed); nullopt if none.
 std::optional<std::string_view> extract_last_answer(std::string_view response);
+
+// TinyZero: the last <answer>(.*?)</answer> match on the response's last line, stripped as Python
+// strips; nullopt if none.
+std::optional<std::string_view> extract_tinyzero_answer(std::string_view response);
+
+inline constexpr int kPythonMaxParentheses = 200;
+
+// A value of TinyZero's restricted Python arithmetic: exact while it fits a Rational, else long
+// double (Python computes in floats anyway), complex after a negative number is raised to a
+// fractional power.
+struct PythonNumber {
+  enum class Kind { Exact, Real, Complex };
+  Kind kind = Kind::Exact;
+  Rational exact;               // Kind::Exact
+  long double real = 0, imaginary = 0;  // Kind::Real (imaginary 0) and Kind::Complex
+  std::string to_string() const;        // "7/2", "1.41421", "(1+1.73205j)"
+};
+
+struct PythonArithmetic {
+  std::optional<PythonNumber> value;  // nullopt when Python's eval would raise
+  std::string error;                  // why not, e.g. "division by zero", "syntax error at offset 3: ..."
+};
+
+// Evaluates one expression as Python's eval does over digits, + - * / ( ) . and whitespace (the
+// characters TinyZero lets through). Never throws; linear time; recursion only per parenthesis.
+PythonArithmetic evaluate_python_arithmetic(std::string_view expression);
+
+// Whether |value - target| < 1e-5, TinyZero's test (exact for exact values).
+bool python_close_to(const PythonNumber& value, std::int64_t target);
 
 // The expression evaluated, for callers and tests that want more than the reward.
 struct CountdownExpression {
@@ -67,10 +131,17 @@ struct CountdownExpression {
   bool parsed() const { return status == Status::Ok || status == Status::DivisionByZero || status == Status::ResultOutOfRange; }
 };
 
-// Parses and evaluates one expression (no tags). Never throws; bounded in time and stack.
+// Lenient: parses and evaluates one expression (no tags). Never throws; bounded in time and stack.
 CountdownExpression evaluate_countdown_expression(std::string_view expression);
 
+// Scores one response under options.rule. RewardResult::formatted: an answer was extracted (TinyZero)
+// or extracted and parsed (Lenient).
 RewardResult countdown_reward(std::string_view response, const CountdownProblem& problem,
                               const CountdownRewardOptions& options = {});
+// The rules themselves (options.rule is not looked at).
+RewardResult tinyzero_countdown_reward(std::string_view response, const CountdownProblem& problem,
+                                       const CountdownRewardOptions& options);
+RewardResult lenient_countdown_reward(std::string_view response, const CountdownProblem& problem,
+                                      const CountdownRewardOptions& options);
 
 }  // namespace illume::reward
