@@ -74,8 +74,8 @@ void setup(CLI::App& app) {
     std::printf("analyze: %zu responses -> %s/{tokens_metrics.jsonl, summary.json, report.html}\n",
                 inputs.responses.size(), f->out.c_str());
     for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"})
-      std::printf("  %-30s observed %.4f  random %.4f  lift %.2f\n", key, summary[key]["observed"].get<double>(),
-                  summary[key]["random"].get<double>(), summary[key]["lift"].get<double>());
+      std::printf("  %-30s observed %.4f  random %.4f  lift %+.0f%%\n", key, summary[key]["observed"].get<double>(),
+                  summary[key]["random"].get<double>(), 100 * summary[key]["lift"].get<double>());
   });
 }
 ILLUME_COMMAND(setup);

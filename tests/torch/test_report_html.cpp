@@ -152,9 +152,9 @@ Json synthetic_data() {
                {"settings", {{"layers", {12, 15, 18, 21, 24}}, {"window", 10}, {"fai_horizon_lo", 1},
                              {"fai_horizon_hi", "end"}, {"head_quantile", 0.3}}},
                {"summary",
-                {{"entropy_at_waad_peaks", {{"observed", 0.3608}, {"random", 0.2386}, {"lift", 1.512}}},
-                 {"receiver_fai_peak_coincidence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 2.715}}},
-                 {"fai_peak_after_waad_peak", {{"observed", 0.5253}, {"random", 0.3687}, {"lift", 1.425}}},
+                {{"entropy_at_waad_peaks", {{"observed", 0.3608}, {"random", 0.2386}, {"lift", 0.512}, {"ratio", 1.512}}},
+                 {"receiver_fai_peak_coincidence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 1.715}, {"ratio", 2.715}}},
+                 {"fai_peak_after_waad_peak", {{"observed", 0.2}, {"random", 0.25}, {"lift", -0.2}, {"ratio", 0.8}}},
                  {"perturbation", {{"jaccard_high_fai", 0.534}, {"jaccard_low_fai", 0.631}, {"top_below_bottom", 0.8714}}},
                  {"responses", 2}}}};
   data["responses"] = Json::array({synthetic_response(rng, 4000, true), synthetic_response(rng, 60, false)});
@@ -210,6 +210,12 @@ TEST(ReportHtml, LargeResponseRendersInChromium) {
   EXPECT_NE(run.dom.find("日本語"), std::string::npos);
   EXPECT_NE(run.dom.find("🙂"), std::string::npos);
   EXPECT_NE(run.dom.find(">\xE2\x80\xA8<"), std::string::npos) << "a U+2028 token must render as itself";
+
+  // Coupling statistics: lift = (observed - random) / random as a signed percentage, green only when
+  // positive; the ratio observed / random beside it.
+  EXPECT_NE(run.dom.find("<td class=\"lift-up\">+51.2%</td><td>\xC3\x971.512</td>"), std::string::npos);
+  EXPECT_NE(run.dom.find("<td>-20%</td><td>\xC3\x970.8</td>"), std::string::npos);
+  EXPECT_EQ(count(run.dom, "class=\"lift-up\""), 2u);
 }
 
 TEST(ReportHtml, ResponseWithoutMapsDrawsThreePlots) {

@@ -72,8 +72,8 @@ TEST(TrainConfig, RepositoryRecipesParse) {
       EXPECT_DOUBLE_EQ(c.credit.q, 0.4);
       EXPECT_DOUBLE_EQ(c.credit.gamma_amp, 1.5);
       EXPECT_EQ(c.window, 10);
-      EXPECT_EQ(c.horizon_lo, 10);
-      EXPECT_EQ(c.horizon_hi, 100);
+      EXPECT_EQ(c.fai_horizon_lo, 10);
+      EXPECT_EQ(c.fai_horizon_hi, 100);
       EXPECT_DOUBLE_EQ(c.loss.clip_low, 0.2);
       EXPECT_DOUBLE_EQ(c.optim.grad_clip, 1.0);
       EXPECT_EQ(c.loss.aggregation, "seq-mean-token-mean");
@@ -114,7 +114,7 @@ TEST(TrainConfig, UnknownKeysWrongTypesAndBadValuesFail) {
   EXPECT_NE(with("optim.betas=[0.9]").find("key 'optim.betas' must be [beta1, beta2]"), std::string::npos);
   // Enumerations are typed when read.
   EXPECT_EQ(with("data.task=countdwn"), "override 'data.task=countdwn': key 'data.task' must be one of "
-                                        "countdown|gsm8k|math500|aime24|aime25|amc23, got 'countdwn'");
+                                        "countdown|gsm8k|math500|aime24|aime25|amc23|olympiadbench|minerva_math, got 'countdwn'");
   EXPECT_NE(with("data.prompt_style=raw").find("key 'data.prompt_style' must be one of plain|chat, got 'raw'"), std::string::npos);
   EXPECT_NE(with("model.dtype=float32").find("key 'model.dtype' must be one of f32|bf16|f16"), std::string::npos);
   EXPECT_NE(with("model.device=gpu").find("key 'model.device' must be cpu, cuda or cuda:N, got 'gpu'"), std::string::npos);
@@ -123,6 +123,20 @@ TEST(TrainConfig, UnknownKeysWrongTypesAndBadValuesFail) {
               apply_override(tree, "model.device=cuda:1");
               return tree;
             }()).model.device, c10::Device(c10::kCUDA, 1));
+  // The Countdown reward: TinyZero's rule and its 0.1 format reward unless the recipe says otherwise.
+  EXPECT_EQ(ok.countdown.rule, reward::CountdownRule::TinyZero);
+  EXPECT_DOUBLE_EQ(reward::countdown_format_reward(ok.countdown), 0.1);
+  auto lenient = [&] {
+    auto tree = config_tree(root, "tiny.yaml");
+    apply_override(tree, "reward.countdown_rule=lenient");
+    return train::read_train_config(tree);
+  }();
+  EXPECT_EQ(lenient.countdown.rule, reward::CountdownRule::Lenient);
+  EXPECT_DOUBLE_EQ(reward::countdown_format_reward(lenient.countdown), 0.0);
+  EXPECT_NE(with("reward.countdown_rule=tinyzro").find("key 'reward.countdown_rule' must be one of tinyzero|lenient"),
+            std::string::npos);
+  EXPECT_NE(with("reward.countdown_use_all_numbers=true").find("applies to countdown_rule lenient only"), std::string::npos);
+  EXPECT_NE(with("reward.countdown_format_reward=2").find("must be in [0, 1]"), std::string::npos);
   // Keys of the older SFT dialect say where they went.
   EXPECT_EQ(with("optim.eps=1e-8"), "override 'optim.eps=1e-8': unknown key 'optim.eps' (now 'optim.adam_eps')");
   EXPECT_EQ(with("resume=true"), "override 'resume=true': unknown key 'resume' (now the --resume flag)");

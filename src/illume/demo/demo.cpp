@@ -77,8 +77,8 @@ Json analyse(const Model& model, const Tokenizer& tokenizer, const std::vector<d
 void print_coupling(const Json& summary) {
   for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"})
     if (summary.contains(key))
-      say("    %-30s observed %.4f  random %.4f  lift %.2f\n", key, summary[key].value("observed", 0.0),
-                  summary[key].value("random", 0.0), summary[key].value("lift", 0.0));
+      say("    %-30s observed %.4f  random %.4f  lift %+.0f%%\n", key, summary[key].value("observed", 0.0),
+                  summary[key].value("random", 0.0), 100 * summary[key].value("lift", 0.0));
 }
 
 }  // namespace
@@ -109,15 +109,15 @@ Json run_demo(const DemoOptions& o) {
   auto train_problems = data::load_problems(data::Task::Countdown, train_file);
 
   // The GRPO recipe with the demo's paths (the strategy and output folder are set per run).
-  auto recipe = load_yaml_file(o.grpo_config);
-  apply_override(recipe, "model.dir=" + o.model_dir.string(), "demo");
-  apply_override(recipe, "data.path=" + train_file.string(), "demo");
-  for (const auto& ov : o.overrides) apply_override(recipe, ov, "command line");
-  auto base_config = train::train_config_from_json(recipe, o.grpo_config.string());
+  auto recipe = load_config(o.grpo_config);
+  apply_override(recipe, "model.dir=" + o.model_dir.string());
+  apply_override(recipe, "data.path=" + train_file.string());
+  for (const auto& ov : o.overrides) apply_override(recipe, ov);
+  auto base_config = train::read_train_config(recipe);
 
   auto tokenizer = Tokenizer::from_dir(o.model_dir);
   eval::EvalOptions eval_options;
-  eval_options.chat = base_config.prompt_style == "chat";
+  eval_options.chat = base_config.data.prompt_style == data::PromptStyle::Chat;
   eval_options.limit = o.eval_problems;
   eval_options.max_new_tokens = base_config.max_response_tokens;
   eval_options.prompts_per_batch = 64;
@@ -152,14 +152,14 @@ Json run_demo(const DemoOptions& o) {
   std::size_t index = 2;
   for (const auto& strategy : o.strategies) {
     auto run_recipe = recipe;
-    apply_override(run_recipe, "credit.strategy=" + strategy, "demo");
-    auto config = train::train_config_from_json(run_recipe, o.grpo_config.string());
+    apply_override(run_recipe, "credit.strategy=" + strategy);
+    auto config = train::read_train_config(run_recipe);
     const auto run_dir = o.out_dir / ("grpo-" + strategy);
-    config.out_dir = run_dir.string();
+    config.run.out = fs::absolute(run_dir);
     fs::remove_all(run_dir);  // a demo run always starts from the default model
     say("demo: [%zu/%zu] GRPO with credit '%s': %lld steps x %lld responses -> %s\n", index++,
-                o.strategies.size() + 2, strategy.c_str(), static_cast<long long>(config.steps),
-                static_cast<long long>(config.batch_size), run_dir.string().c_str());
+                o.strategies.size() + 2, strategy.c_str(), static_cast<long long>(config.run.steps),
+                static_cast<long long>(config.optim.batch_size), run_dir.string().c_str());
     t0 = Clock::now();
     train::GrpoTrainer trainer(config, Model::load(o.model_dir), tokenizer, o.model_dir, train_problems);
     trainer.run();

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
@@ -271,7 +270,7 @@ Json collect_runs(const std::vector<fs::path>& run_dirs, const fs::path& out_htm
 }
 
 std::string render_dashboard(const Json& data) {
-  return report_detail::fill_template(report_detail::dashboard_template(), prepared(data), "dashboard template");
+  return report_detail::render_page("dashboard.html", prepared(data));
 }
 
 void write_dashboard(const fs::path& out_html, const Json& data) {

@@ -38,8 +38,8 @@ ResponseAttentionStats attention_pass(const Model& model, const std::vector<std:
   auto config = rl_attention_config(static_cast<int>(model.config().num_layers));
   if (!options.layers.empty()) config.layers = options.layers;
   config.window = options.window;
-  config.fai_horizon_lo = options.horizon_lo;
-  config.fai_horizon_hi = options.horizon_hi;
+  config.fai_horizon_lo = options.fai_horizon_lo;
+  config.fai_horizon_hi = options.fai_horizon_hi;
   std::vector<SequenceLayout> layouts;
   std::int64_t R = 0;
   for (std::size_t i = 0; i < prompt_lengths.size(); ++i) {

@@ -20,7 +20,7 @@ namespace illume::train {
 struct AttentionPassOptions {
   std::vector<int> layers;  // empty: rl_attention_config's default layers
   std::int64_t window = 10;
-  std::int64_t horizon_lo = 10, horizon_hi = 100;
+  std::int64_t fai_horizon_lo = 10, fai_horizon_hi = 100;
 };
 
 struct ResponseAttentionStats {

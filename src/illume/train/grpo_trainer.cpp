@@ -201,8 +201,7 @@ struct GrpoTrainer::Impl {
   reward::RewardResult score(const data::Problem& problem, const std::string& text) const {
     if (reward) return reward(problem, text);
     data::ScoreOptions o;
-    o.countdown.format_reward = config.countdown_format_reward;
-    o.countdown.use_all_numbers = config.countdown_use_all_numbers;
+    o.countdown = config.countdown;
     return data::score_response(task, problem, text, o);
   }
 
@@ -328,7 +327,7 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
     old.delta = torch::zeros({B, R});
   }
   torch::NoGradGuard no_grad;
-  const AttentionPassOptions attention{config.attention_layers, config.window, config.horizon_lo, config.horizon_hi};
+  const AttentionPassOptions attention{config.attention_layers, config.window, config.fai_horizon_lo, config.fai_horizon_hi};
   for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
     std::vector<std::int64_t> rows;
     for (auto b = begin; b < std::min(B, begin + config.optim.micro_batch_size); ++b) rows.push_back(b);

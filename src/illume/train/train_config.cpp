@@ -88,15 +88,23 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   credit.finish();
 
   c.window = att.get_int("window", c.window);
-  auto horizon = att.get_double_list("horizon", {double(c.horizon_lo), double(c.horizon_hi)});
+  auto horizon = att.get_double_list("horizon", {double(c.fai_horizon_lo), double(c.fai_horizon_hi)});
   if (horizon.size() != 2) att.invalid("horizon", "must be [H_lo, H_hi]");
-  c.horizon_lo = static_cast<std::int64_t>(horizon[0]);
-  c.horizon_hi = static_cast<std::int64_t>(horizon[1]);
+  c.fai_horizon_lo = static_cast<std::int64_t>(horizon[0]);
+  c.fai_horizon_hi = static_cast<std::int64_t>(horizon[1]);
   for (double l : att.get_double_list("layers", {})) c.attention_layers.push_back(static_cast<int>(l));
   att.finish();
 
-  c.countdown_format_reward = reward.get_double("countdown_format_reward", c.countdown_format_reward);
-  c.countdown_use_all_numbers = reward.get_bool("countdown_use_all_numbers", c.countdown_use_all_numbers);
+  c.countdown.rule = reward.get_enum("countdown_rule", c.countdown.rule,
+                                     {{"tinyzero", illume::reward::CountdownRule::TinyZero}, {"lenient", illume::reward::CountdownRule::Lenient}});
+  if (reward.has("countdown_format_reward")) {
+    c.countdown.format_reward = reward.get_double("countdown_format_reward", 0.0);
+    if (!(*c.countdown.format_reward >= 0 && *c.countdown.format_reward <= 1))
+      reward.invalid("countdown_format_reward", "must be in [0, 1]");
+  }
+  c.countdown.use_all_numbers = reward.get_bool("countdown_use_all_numbers", c.countdown.use_all_numbers);
+  if (c.countdown.use_all_numbers && c.countdown.rule == illume::reward::CountdownRule::TinyZero)
+    reward.invalid("countdown_use_all_numbers", "applies to countdown_rule lenient only (TinyZero's rule always uses every number)");
   reward.finish();
 
   read_run_section(run, c.run);
@@ -152,9 +160,10 @@ Json train_config_to_json(const TrainConfig& c) {
       {"credit", {{"strategy", c.credit.strategy}, {"select", c.credit.select}, {"q", c.credit.q},
                   {"gamma_amp", c.credit.gamma_amp}, {"k", c.credit.k}, {"alpha", c.credit.alpha},
                   {"tau_waad", tau_waad}, {"tau_delta", tau_delta}, {"sign", c.sign}}},
-      {"attention", {{"window", c.window}, {"horizon", {c.horizon_lo, c.horizon_hi}}, {"layers", c.attention_layers}}},
-      {"reward", {{"countdown_format_reward", c.countdown_format_reward},
-                  {"countdown_use_all_numbers", c.countdown_use_all_numbers}}},
+      {"attention", {{"window", c.window}, {"horizon", {c.fai_horizon_lo, c.fai_horizon_hi}}, {"layers", c.attention_layers}}},
+      {"reward", {{"countdown_rule", illume::reward::countdown_rule_name(c.countdown.rule)},
+                  {"countdown_format_reward", illume::reward::countdown_format_reward(c.countdown)},
+                  {"countdown_use_all_numbers", c.countdown.use_all_numbers}}},
       {"run", section_json(c.run)},
   };
 }

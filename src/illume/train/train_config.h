@@ -12,7 +12,8 @@
 //   loss:      clip_low, clip_high, aggregation, kl_coef, norm_length
 //   credit:    strategy, select, q, gamma_amp, k, alpha, tau_waad, tau_delta, sign
 //   attention: window (W), horizon ([H_lo, H_hi]), layers (empty = the middle third, as rl_attention_config)
-//   reward:    countdown_format_reward, countdown_use_all_numbers
+//   reward:    countdown_rule (tinyzero|lenient), countdown_format_reward (default: the rule's own,
+//              TinyZero 0.1, lenient 0), countdown_use_all_numbers (lenient only)
 //   run:       out, steps, seed, save_every, keep_checkpoints, progress      (recipe.h)
 // credit.strategy, loss.aggregation and credit.sign are names in the rl/ registries (checked against
 // them when read), so that a new strategy is one row there.
@@ -24,6 +25,7 @@
 
 #include "illume/rl/credit.h"
 #include "illume/rl/policy_loss.h"
+#include "illume/rl/reward/countdown.h"
 #include "illume/train/recipe.h"
 #include "illume/util/config.h"
 
@@ -61,11 +63,10 @@ struct TrainConfig {
   CreditOptions credit;
   // attention statistics for local/global/coupled
   std::int64_t window = 10;
-  std::int64_t horizon_lo = 10, horizon_hi = 100;
+  std::int64_t fai_horizon_lo = 10, fai_horizon_hi = 100;
   std::vector<int> attention_layers;  // empty: rl_attention_config's middle third
   // rewards
-  double countdown_format_reward = 0.0;
-  bool countdown_use_all_numbers = false;
+  reward::CountdownRewardOptions countdown;  // rule (TinyZero by default), format reward, use_all_numbers
   RunSection run;
 
   std::int64_t prompts_per_step() const { return optim.batch_size / group_size; }

@@ -362,18 +362,21 @@
       for (const k in obj) {
         const v = obj[k], label = prefix + k.replace(/_/g, ' ');
         if (v && typeof v === 'object' && !Array.isArray(v) && ('observed' in v || 'random' in v || 'lift' in v)) {
-          const up = isNum(v.lift) && isNum(v.observed) && isNum(v.random) && v.observed > v.random;
+          // lift = (observed - random) / random, as the paper reads it (+51% = 1.51x chance); ratio = observed / random.
+          const up = isNum(v.lift) && v.lift > 0;
+          const lift = isNum(v.lift) ? (v.lift > 0 ? '+' : '') + fmt(100 * v.lift) + '%' : '';
+          const ratio = isNum(v.ratio) ? '\u00d7' + fmt(v.ratio) : '';
           rows.push('<tr><td>' + esc(label) + '</td><td>' + fmt(v.observed) + '</td><td>' + fmt(v.random) +
-            '</td><td' + (up ? ' class="lift-up"' : '') + '>' + fmt(v.lift) + '</td></tr>');
+            '</td><td' + (up ? ' class="lift-up"' : '') + '>' + lift + '</td><td>' + ratio + '</td></tr>');
         } else if (v && typeof v === 'object' && !Array.isArray(v)) {
           walk(v, label + ' \u203a ');
         } else {
-          rows.push('<tr><td>' + esc(label) + '</td><td colspan="3">' + esc(Array.isArray(v) ? JSON.stringify(v) : fmt(v)) + '</td></tr>');
+          rows.push('<tr><td>' + esc(label) + '</td><td colspan="4">' + esc(Array.isArray(v) ? JSON.stringify(v) : fmt(v)) + '</td></tr>');
         }
       }
     };
     walk(S, '');
-    $('summary').innerHTML = '<table><thead><tr><th>statistic</th><th>observed</th><th>random / chance</th><th>lift</th></tr></thead><tbody>' +
+    $('summary').innerHTML = '<table><thead><tr><th>statistic</th><th>observed</th><th>random / chance</th><th>lift</th><th>ratio</th></tr></thead><tbody>' +
       rows.join('') + '</tbody></table>';
   }
 
