@@ -60,7 +60,7 @@ TEST(AttentionInputs, SampledResponsesKeepTheirPromptsAndEmptyOnesFail) {
     prompts.ids.push_back(encode_prompt(tokenizer, text, PromptFormat{}, "test"));
     prompts.texts.push_back(text);
   }
-  SamplingOptions sampling;
+  auto sampling = sampling_options(model.config(), tokenizer);
   sampling.num_samples = 2;
   sampling.max_new_tokens = 4;
   sampling.seed = 3;
