@@ -173,3 +173,29 @@ TEST(AttentionMetrics, ReceiverHeadsByKurtosis) {
   // Always at least one head.
   EXPECT_EQ(receiver_heads(received, 0.01).size(), 1u);
 }
+
+// Receiver scoring from rows at least horizon_lo after the key (hand-computed).
+// One head, R = 4 response rows x keys:
+//   t0: 1
+//   t1: .5 .5
+//   t2: .2 .3 .5
+//   t3: .1 .2 .3 .4
+TEST(AttentionMetrics, ReceiverScoresSkipRowsNearTheKey) {
+  auto block = torch::tensor({1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.2, 0.3, 0.5, 0.0, 0.1, 0.2, 0.3, 0.4},
+                             torch::kDouble)
+                   .view({1, 4, 4});
+  // horizon 1: key 0 from rows 1..3 = .8, key 1 from rows 2..3 = .5, key 2 from row 3 = .3, key 3 none.
+  auto sums1 = received_beyond_horizon(block, 1);
+  expect_values(sums1[0], {0.8, 0.5, 0.3, 0.0}, 1e-12);
+  // Means over R - j - 1 = 3, 2, 1 rows; min_rows 2 drops key 2 (one row) and key 3 (none).
+  expect_values(receiver_key_means(sums1, 1, 2)[0], {0.8 / 3, 0.25}, 1e-12);
+  expect_values(receiver_key_means(sums1, 1, 1)[0], {0.8 / 3, 0.25, 0.3}, 1e-12);
+  // horizon 2: key 0 from rows 2..3 = .3 over 2 rows, key 1 from row 3 = .2 over 1 row.
+  auto sums2 = received_beyond_horizon(block, 2);
+  expect_values(sums2[0], {0.3, 0.2, 0.0, 0.0}, 1e-12);
+  expect_values(receiver_key_means(sums2, 2, 1)[0], {0.15, 0.2}, 1e-12);
+  // Too short to score: no keys, and then no receiver heads.
+  auto none = receiver_key_means(sums2, 2, 3);
+  EXPECT_EQ(none.size(1), 0);
+  EXPECT_TRUE(receiver_heads(none, 0.5).empty());
+}

@@ -327,3 +327,63 @@ TEST(AttentionStreaming, TinyQwen3Fixture) {
     EXPECT_GT(got[0].fai.max().item<double>(), 0.0);
   }
 }
+
+namespace {
+
+// One layer, two heads, N = P + R positions, as [1, 2, N, N] row-stochastic causal maps.
+// Head 0 is a previous-token head: row t puts all its weight on t-1 (row 0 on itself).
+// Head 1 is an anchor head: 9 response keys that every later row gives 0.6 of its weight (split evenly
+// over the anchors it can see), the rest spread uniformly over all the keys it can see.
+at::Tensor previous_token_and_anchor_maps(std::int64_t P, std::int64_t R, const std::vector<std::int64_t>& anchors) {
+  const auto N = P + R;
+  auto maps = torch::zeros({1, 2, N, N}, torch::kFloat);
+  auto acc = maps.accessor<float, 4>();
+  for (std::int64_t t = 0; t < N; ++t) {
+    acc[0][0][t][std::max<std::int64_t>(t - 1, 0)] = 1.0f;
+    std::vector<std::int64_t> seen;
+    for (auto a : anchors)
+      if (P + a < t) seen.push_back(P + a);
+    const double anchor_share = seen.empty() ? 0.0 : 0.6;
+    for (std::int64_t s = 0; s <= t; ++s) acc[0][1][t][s] = static_cast<float>((1.0 - anchor_share) / double(t + 1));
+    for (auto s : seen) acc[0][1][t][s] += static_cast<float>(anchor_share / double(seen.size()));
+  }
+  return maps;
+}
+
+}  // namespace
+
+// Receiver heads (METHOD.md §3, issue 11 item 1): a key is scored only from rows at least H_lo after
+// it, so a previous-token head (whose received attention sits on the diagonal's neighbour) is not
+// mistaken for a head that concentrates attention on a few anchors. Averaging over all rows j..R-1
+// gave the previous-token head ~1/(R-j) at the last keys and the higher kurtosis (44.7 vs 31.8 for
+// the anchor head, computed aside); scored from rows >= j + 10, the previous-token head receives
+// nothing (kurtosis 0) and the anchor head keeps 24.9.
+TEST(AttentionStreaming, ReceiverHeadsPreferAnchorsOverPreviousToken) {
+  torch::NoGradGuard no_grad;
+  const std::int64_t P = 5, R = 200;
+  std::vector<at::Tensor> maps = {previous_token_and_anchor_maps(P, R, {10, 30, 50, 70, 90, 110, 130, 150, 170})};
+  std::vector<SequenceLayout> layouts = {{0, P, R}};
+  AttentionStatsConfig c;
+  c.layers = {0};
+  c.fai_horizon_lo = 1;  // the analysis default: the receiver score keeps its own horizon
+  c.fai_horizon_hi = kHorizonToEnd;
+  c.group_fraction = 0.5;
+  c.find_receivers = true;
+  c.receiver_fraction = 0.5;  // one of the two heads
+  const std::vector<HeadId> anchor_head = {{0, 1}};
+  auto want = reference_attention_stats(maps, layouts, c);
+  EXPECT_EQ(want[0].receiver_heads, anchor_head);
+  AttentionStatsAccumulator acc(c, layouts);
+  for (std::int64_t q = 0; q < P + R; q += 16) {
+    auto rows = maps[0].narrow(2, q, std::min<std::int64_t>(16, P + R - q)).contiguous();
+    AttentionBlock block;
+    block.layer = 0;
+    block.query_begin = q;
+    block.probs = &rows;
+    acc.on_block(block);
+  }
+  acc.end_pass();
+  auto got = acc.finalize();
+  EXPECT_EQ(got[0].receiver_heads, anchor_head);
+  expect_same_stats(got, want, 1e-6, "previous-token + anchor");
+}

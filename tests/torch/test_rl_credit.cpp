@@ -10,6 +10,7 @@
 #include "rl_test_util.h"
 
 using namespace illume;
+using illume::test::expect_error;
 using illume::test::expect_rows_near;
 using illume::test::mask_of_lengths;
 using illume::test::rows;
@@ -24,6 +25,9 @@ CreditOptions options_for(const std::string& strategy, double q = 0.4, double am
   o.strategy = strategy;
   o.q = q;
   o.gamma_amp = amp;
+  // Every token has an FAI horizon, so the tests of the selection rule below see the whole response;
+  // the horizon pool has its own tests (CreditFaiPool).
+  o.fai_horizon_lo = 0;
   return o;
 }
 
@@ -410,4 +414,70 @@ TEST(CreditStrategies, EmptyBatchGivesEmptyGamma) {
     auto gamma = compute_gamma(in, options_for(strategy));
     EXPECT_EQ(gamma.sizes(), (std::vector<std::int64_t>{2, 0})) << strategy;
   }
+}
+
+// ---- FAI-based selection ranks only tokens with a non-empty horizon (issue 11 item 4) ------------
+
+// With H_lo = 2 the last 2 tokens of each response have no receivers (FAI := 0, not a measurement).
+// Row 0: 7 tokens, pool = positions 0..4 (n = 5), q = 0.4 -> count ceil(2.0) = 2: 0.5 (pos 1), 0.4
+//        (pos 3). Positions 5 and 6 hold large values that the pool excludes.
+// Row 1: 3 tokens, pool = {0}: count 1 -> pos 0 whatever its value.
+// Row 2: 2 tokens = H_lo: empty pool, no bonus at all.
+TEST(CreditFaiPool, TopQRanksOnlyTokensWithAHorizon) {
+  CreditInputs in;
+  in.fai = rows({{0.1, 0.5, 0.3, 0.4, 0.2, 0.9, 0.8}, {0.0, 0.7, 0.6, 7, 7, 7, 7}, {0.9, 0.8, 7, 7, 7, 7, 7}});
+  in.response_mask = mask_of_lengths({7, 3, 2}, 7);
+  auto o = options_for("global");
+  o.fai_horizon_lo = 2;
+  expect_rows_near(compute_gamma(in, o),
+                   {{1, 1.5, 1, 1.5, 1, 1, 1}, {1.5, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1}});
+}
+
+// BottomQ over the pool: the trailing zeros are not the lowest FAI. Row 0 as above: pool values
+// {0.1, 0.5, 0.3, 0.4, 0.2}, count 2 -> 0.1 (pos 0), 0.2 (pos 4); positions 5, 6 (FAI 0) stay at 1.
+TEST(CreditFaiPool, BottomQExcludesTheLastHorizonTokens) {
+  CreditInputs in;
+  in.fai = rows({{0.1, 0.5, 0.3, 0.4, 0.2, 0.0, 0.0}});
+  in.response_mask = mask_of_lengths({7}, 7);
+  auto o = options_for("global");
+  o.fai_horizon_lo = 2;
+  o.select = "bottom";
+  expect_rows_near(compute_gamma(in, o), {{1.5, 1, 1, 1, 1.5, 1, 1}});
+}
+
+// The RL default H_lo = 10: a response of at most 10 tokens has FAI 0 everywhere and gets no FAI
+// bonus (before, TopQ picked its first tokens); an 11-token response has exactly one token with a
+// horizon (position 0), which is the whole pool.
+TEST(CreditFaiPool, ShortResponsesAtTheDefaultHorizonGetNoFaiBonus) {
+  CreditInputs in;
+  in.fai = torch::zeros({2, 11}, torch::kDouble);
+  in.fai[1][0] = 0.3;
+  in.waad = torch::zeros({2, 11}, torch::kDouble);
+  in.delta = torch::zeros({2, 11}, torch::kDouble);
+  in.response_mask = mask_of_lengths({10, 11}, 11);
+  CreditOptions o;  // defaults: q = 0.4, amp = 1.5, fai_horizon_lo = 10
+  o.strategy = "global";
+  EXPECT_EQ(o.fai_horizon_lo, 10);
+  Rows expected = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {1.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
+  expect_rows_near(compute_gamma(in, o), expected);
+  // Coupled: G is the same pool's TopQ; position 0 cannot be dominated, so it keeps the full bonus.
+  o.strategy = "coupled";
+  expect_rows_near(compute_gamma(in, o), expected);
+}
+
+// The coupled medians still run over every response token; only G is restricted to the pool.
+// 6 tokens, H_lo = 2: pool = 0..3, q = 0.5 -> count 2: FAI 0.9 (pos 3), 0.6 (pos 1). WAAD lower
+// median over all 6 = 3rd smallest of {5,9,5,1,2,0} = 2; Delta lower median of {0,3,0,0,0,0} = 0.
+// Anchor 3: WAAD 1 <= 2, window (k = 1) {2} Delta 0 >= 0: dominated, intro 2 -> 1.25 at 2 and 3.
+// Anchor 1: WAAD 9 > 2: keeps 1.5. Positions 4, 5 (FAI 0.95, 0.99 by mistake) are never anchors.
+TEST(CreditFaiPool, CoupledAnchorsComeFromThePool) {
+  CreditInputs in;
+  in.fai = rows({{0.1, 0.6, 0.2, 0.9, 0.95, 0.99}});
+  in.waad = rows({{5, 9, 5, 1, 2, 0}});
+  in.delta = rows({{0, 3, 0, 0, 0, 0}});
+  in.response_mask = mask_of_lengths({6}, 6);
+  auto o = options_for("coupled", 0.5);
+  o.fai_horizon_lo = 2;
+  o.k = 1;
+  expect_rows_near(compute_gamma(in, o), {{1, 1.5, 1.25, 1.25, 1, 1}});
 }

@@ -166,7 +166,9 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
       a.stats = std::move(per_row[r]);
       a.preplan = positions_of(find_peaks(a.stats.waad, settings.peak_radius, settings.peak_top_fraction));
       a.anchor = positions_of(find_peaks(a.stats.fai, settings.peak_radius, settings.peak_top_fraction));
-      a.receiver_peaks = positions_of(find_peaks(a.stats.receiver_fai, settings.peak_radius, settings.peak_top_fraction));
+      // A response too short to score receivers (metrics.h receiver_key_means) has no receiver FAI.
+      if (!a.stats.receiver_heads.empty())
+        a.receiver_peaks = positions_of(find_peaks(a.stats.receiver_fai, settings.peak_radius, settings.peak_top_fraction));
       if (window_size[r] > 0) {
         auto local = recorder.group_mean(r, a.stats.local_heads);
         auto global = recorder.group_mean(r, a.stats.global_heads);

@@ -148,8 +148,28 @@ at::Tensor kurtosis(const at::Tensor& x) {
   return torch::where(flat, torch::zeros_like(m2), m4 / (m2 * m2).clamp_min(1e-300) - 3.0);
 }
 
+at::Tensor received_beyond_horizon(const at::Tensor& block, std::int64_t horizon_lo) {
+  check(block.defined() && block.dim() == 3 && block.size(1) == block.size(2),
+        "receiver heads: expected a [K, R, R] block");
+  check(horizon_lo >= 0, "receiver heads: horizon start {} is negative", horizon_lo);
+  // tril(-h) keeps block[k, t, j] with t - j >= h.
+  return torch::tril(block.detach().to(torch::kCPU, torch::kDouble), -horizon_lo).sum(1);
+}
+
+at::Tensor receiver_key_means(const at::Tensor& sums, std::int64_t horizon_lo, std::int64_t min_rows) {
+  check(sums.defined() && sums.dim() == 2, "receiver heads: expected [K, R] sums");
+  check(horizon_lo >= 0 && min_rows >= 1, "receiver heads: horizon start {} / minimum rows {} out of range",
+        horizon_lo, min_rows);
+  const auto R = sums.size(1);
+  const auto kept = std::max<std::int64_t>(0, R - horizon_lo - min_rows + 1);
+  auto rows = static_cast<double>(R - horizon_lo) - torch::arange(kept, torch::kDouble);  // R - j - horizon_lo
+  return sums.narrow(1, 0, kept).to(torch::kCPU, torch::kDouble) / rows;
+}
+
 std::vector<std::int64_t> receiver_heads(const at::Tensor& received, double fraction) {
   check(fraction > 0 && fraction <= 1, "receiver heads: fraction {} outside (0, 1]", fraction);
+  check(received.defined() && received.dim() == 2, "receiver heads: expected [K, M]");
+  if (received.size(1) < 2) return {};
   auto k = to_vector(kurtosis(received));
   const auto K = static_cast<std::int64_t>(k.size());
   check(K >= 1, "receiver heads: no heads");

@@ -49,6 +49,9 @@ at::Tensor waad(const at::Tensor& aloc, std::int64_t response_begin, std::int64_
 // FAI over response columns from a group map aglob [N, N] (METHOD.md §2): for s in the response,
 // T(s) = {t in response: s + fai_horizon_lo <= t <= min(N-1, s + fai_horizon_hi)}, FAI = mean of
 // aglob[t,s] over T(s), 0 when T(s) is empty. fai_horizon_hi may be kHorizonToEnd. Returns [R] float64.
+// FAI := 0 on an empty T(s) (the last fai_horizon_lo tokens) is a placeholder, not a measurement: nothing
+// after them can attend to them. FAI-based selection (rl/credit.h: global, coupled) therefore ranks only
+// the tokens with a non-empty T(s), and counts its fraction q of those.
 at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t fai_horizon_lo,
                std::int64_t fai_horizon_hi);
 
@@ -63,8 +66,21 @@ at::Tensor find_peaks(const at::Tensor& x, std::int64_t radius = 2, double top_f
 // Excess kurtosis of each row of x [K, M] (population moments); 0 for constant rows. [K] float64.
 at::Tensor kurtosis(const at::Tensor& x);
 
-// Receiver heads: the `fraction` (>= 1 head) of heads with the highest kurtosis of their per-key mean
-// received attention. received: [K, M] (head k, key position). Returns head indices, ascending.
+// Receiver heads (METHOD.md §3 [ours]): heads whose received attention is concentrated on a few keys.
+// A key is scored only from rows at least `horizon_lo` after it: averaged over every later row
+// (diagonal included), a previous-token head would score key j ~1/(R-j) -- a spike at the last keys,
+// hence a high kurtosis -- although it concentrates nothing (issue 11).
+//
+// received_beyond_horizon: block [K, R, R] (head, response row t, response key j) -> [K, R] float64,
+// sum over rows t >= j + horizon_lo of block[k, t, j].
+at::Tensor received_beyond_horizon(const at::Tensor& block, std::int64_t horizon_lo);
+// The per-key mean of those sums: key j over its R - j - horizon_lo rows. Keys scored from fewer than
+// min_rows rows (the last ones: a mean over one or two rows is noise) are dropped: [K, R] -> [K, M],
+// M = max(0, R - horizon_lo - min_rows + 1), keys 0 .. M-1.
+at::Tensor receiver_key_means(const at::Tensor& sums, std::int64_t horizon_lo, std::int64_t min_rows);
+// The `fraction` (>= 1 head) of heads with the highest kurtosis of their per-key mean received
+// attention. received: [K, M] (head k, key). No heads when M < 2 (no distribution to measure).
+// Returns head indices, ascending.
 std::vector<std::int64_t> receiver_heads(const at::Tensor& received, double fraction = 0.1);
 
 }  // namespace illume

@@ -98,13 +98,14 @@ std::vector<SequenceAttentionStats> reference_attention_stats(const std::vector<
     o.delta = waad_delta(o.waad);
     o.receiver_fai = torch::zeros({R}, torch::kDouble);
     if (config.find_receivers) {
-      // Per-key mean received attention over the response rows that can see the key: [K, R].
+      // Per-key mean received attention from the rows at least receiver_horizon_lo after the key: [K, M].
       auto block = maps[b].narrow(1, P, R).narrow(2, P, R);  // response rows x response keys
-      auto seen = (R - torch::arange(R, torch::kDouble)).view({1, R});
-      auto received = block.sum(1) / seen;
+      auto received = receiver_key_means(received_beyond_horizon(block, config.receiver_horizon_lo),
+                                         config.receiver_horizon_lo, config.receiver_min_rows);
       auto receivers = receiver_heads(received, config.receiver_fraction);
       o.receiver_heads = ids(receivers);
-      o.receiver_fai = fai(group_map(maps[b], receivers), P, config.fai_horizon_lo, config.fai_horizon_hi);
+      if (!receivers.empty())
+        o.receiver_fai = fai(group_map(maps[b], receivers), P, config.fai_horizon_lo, config.fai_horizon_hi);
     }
     (void)N;
   }

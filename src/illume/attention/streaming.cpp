@@ -44,6 +44,10 @@ void validate_attention_config(const AttentionStatsConfig& c) {
   check(c.passes == 1 || c.passes == 2, "attention statistics: passes must be 1 or 2 (got {})", c.passes);
   check(c.receiver_fraction > 0 && c.receiver_fraction <= 1,
         "attention statistics: the receiver head fraction {} is outside (0, 1]", c.receiver_fraction);
+  check(c.receiver_horizon_lo >= 1, "attention statistics: the receiver horizon start must be >= 1 (got {})",
+        c.receiver_horizon_lo);
+  check(c.receiver_min_rows >= 1, "attention statistics: the receiver minimum rows must be >= 1 (got {})",
+        c.receiver_min_rows);
   if (c.grouping == HeadGroupingScope::fixed) {
     check(!c.fixed_local.empty() && !c.fixed_global.empty(),
           "attention statistics: fixed head grouping needs local and global head lists");
@@ -108,12 +112,6 @@ std::pair<std::int64_t, at::Tensor> fai_band(const at::Tensor& A, std::int64_t t
   return {lo - rs, sums.to(torch::kCPU, torch::kDouble)};
 }
 
-// Attention received by the response keys from the block's rows: [h, n] for keys rs .. rs+n-1.
-at::Tensor received_sums(const at::Tensor& A, std::int64_t t0, std::int64_t key0, std::int64_t rs) {
-  const auto n = t0 + A.size(1) - rs;
-  return A.narrow(2, rs - key0, n).sum(1).to(torch::kCPU, torch::kDouble);
-}
-
 }  // namespace
 
 struct AttentionStatsAccumulator::Impl {
@@ -128,7 +126,7 @@ struct AttentionStatsAccumulator::Impl {
     at::Tensor span_sum;                   // [layers, H]
     std::vector<at::Tensor> waad_head;     // passes == 1: per layer [H, R] per-head WAAD
     std::vector<at::Tensor> fai_head;      // passes == 1: per layer [H, R] per-head FAI band sums
-    std::vector<at::Tensor> received;      // find_receivers: per layer [H, R] received sums
+    std::vector<at::Tensor> received;      // find_receivers: per layer [H, R] sums from rows >= j + receiver_horizon_lo
     // Groups (flat head index layer_index * H + head) and, with passes == 2, their sums.
     std::vector<std::int64_t> local, global, receivers;
     at::Tensor waad_group, fai_group, fai_receiver;  // [R]
@@ -171,11 +169,12 @@ struct AttentionStatsAccumulator::Impl {
     return out;
   }
 
-  // Received attention per key, averaged over the response rows that can see it: [layers*H, R].
+  // Received attention per key, averaged over the rows at least receiver_horizon_lo after it, keys
+  // with too few such rows dropped (metrics.h receiver_key_means): [layers*H, M].
   at::Tensor received_means(std::size_t b) const {
     const auto R = layouts[b].response_length;
-    auto rows_seeing = R - torch::arange(R, torch::kDouble);  // key j is seen by rows j .. R-1
-    return torch::stack(sequences[b].received).view({-1, R}) / rows_seeing;
+    return receiver_key_means(torch::stack(sequences[b].received).view({-1, R}), config.receiver_horizon_lo,
+                              config.receiver_min_rows);
   }
 
   void group() {
@@ -221,7 +220,11 @@ struct AttentionStatsAccumulator::Impl {
       const auto j0 = t0 - rs;
       if (pass == 0) {
         s.span_sum[li] += span_sum(A, t0, key0);
-        if (config.find_receivers) s.received[li].narrow(1, 0, t1 - rs) += received_sums(A, t0, key0, rs);
+        if (config.find_receivers) {
+          // The FAI band with an open end is exactly "rows t >= j + receiver_horizon_lo".
+          auto [c0, sums] = fai_band(A, t0, key0, rs, R, config.receiver_horizon_lo, kHorizonToEnd);
+          if (sums.defined()) s.received[li].narrow(1, c0, sums.size(1)) += sums;
+        }
       }
       if (per_head()) {
         s.waad_head[li].narrow(1, j0, m).copy_(waad_rows(A, t0, key0, config.window));

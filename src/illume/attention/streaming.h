@@ -29,6 +29,12 @@ struct AttentionStatsConfig {
   int passes = 1;                          // 1: keep every head's sums; 2: pass 1 spans, pass 2 group sums
   bool find_receivers = false;             // also receiver heads + their FAI (analysis only)
   double receiver_fraction = 0.1;
+  // Receiver scoring (metrics.h receiver_key_means): key j is scored from rows t >= j + this, its own
+  // horizon, not fai_horizon_lo: the analysis uses H_lo = 1 for FAI, which would still let a
+  // previous-token head score key j from row j + 1. 10 = the RL H_lo of METHOD.md §4.
+  std::int64_t receiver_horizon_lo = 10;
+  // Keys scored from fewer rows than this (the last ones) are left out of the kurtosis.
+  std::int64_t receiver_min_rows = 10;
 };
 
 // RL defaults (METHOD.md §4): middle-third 5 layers, W = 10, H = [10, 100].

@@ -42,6 +42,14 @@ at::Tensor order_valid_first(const at::Tensor& values, const at::Tensor& valid, 
   return by_value.gather(1, by_valid);
 }
 
+// The response tokens that have an FAI horizon (the selection pool of FAI-based credit, credit.h):
+// position j within the response (response tokens counted in order) with j + horizon_lo <= n - 1.
+at::Tensor tokens_with_fai_horizon(const at::Tensor& valid, std::int64_t horizon_lo) {
+  auto position = valid.to(at::kLong).cumsum(1) - 1;
+  auto n = valid.to(at::kLong).sum(1, /*keepdim=*/true);
+  return valid.logical_and(position + horizon_lo <= n - 1);
+}
+
 // Response tokens per row, on the host.
 std::vector<std::int64_t> row_lengths(const at::Tensor& valid) {
   auto n = valid.sum(1).to(at::kCPU, at::kLong).contiguous();
@@ -106,7 +114,7 @@ at::Tensor units_local(const CreditInputs& in, const at::Tensor& valid, const Cr
 // 4.2 global-anchor credit: TopQ(FAI).
 at::Tensor units_global(const CreditInputs& in, const at::Tensor& valid, const CreditOptions& o) {
   auto fai = strategy_input(in.fai, "fai", valid, o.strategy);
-  return select_fraction(fai, valid, o.q, select_top(o)).to(at::kDouble);
+  return select_fraction(fai, tokens_with_fai_horizon(valid, o.fai_horizon_lo), o.q, select_top(o)).to(at::kDouble);
 }
 
 // 4.3 coupled rhythm credit.
@@ -117,7 +125,7 @@ at::Tensor units_coupled(const CreditInputs& in, const at::Tensor& valid, const 
   const auto B = valid.size(0), T = valid.size(1);
   auto dopts = waad.options();
 
-  auto anchors = select_fraction(fai, valid, o.q, select_top(o));  // G [B, T]
+  auto anchors = select_fraction(fai, tokens_with_fai_horizon(valid, o.fai_horizon_lo), o.q, select_top(o));  // G [B, T]
   auto tau_waad = o.tau_waad ? at::full({B, 1}, *o.tau_waad, dopts) : lower_median(waad, valid);
   auto tau_delta = o.tau_delta ? at::full({B, 1}, *o.tau_delta, dopts) : lower_median(delta, valid);
 
@@ -181,6 +189,7 @@ StrategyFn checked_strategy(const CreditOptions& o) {
   check(o.select == "top" || o.select == "bottom", "credit: select must be top or bottom, got '{}'", o.select);
   check_fraction(o.q);
   check(std::isfinite(o.gamma_amp), "credit: gamma_amp must be finite, got {}", o.gamma_amp);
+  check(o.fai_horizon_lo >= 0, "credit: fai_horizon_lo must be >= 0, got {}", o.fai_horizon_lo);
   if (o.strategy == "coupled") {
     check(o.k >= 1, "credit: k must be >= 1, got {}", o.k);
     check(std::isfinite(o.alpha) && o.alpha >= 0.0 && o.alpha <= 1.0, "credit: alpha must be in [0, 1], got {}",

@@ -18,6 +18,13 @@
 //     TopQ(x, q) selects count = max(1, ceil(q * n)) of them (ceil with a 1e-9 tolerance, so that
 //     0.7 * 10 counts 7, not 8): q = 1 selects every token, and any q > 0 selects at least one token.
 //     `select = "bottom"` takes the count lowest values instead (for `coupled`: G = BottomQ(FAI)).
+//   * FAI-based selection (global, and coupled's G) ranks only the response tokens whose FAI horizon
+//     T(s) is non-empty: positions j (0-based within the response) with j + fai_horizon_lo <= n - 1.
+//     The last fai_horizon_lo tokens have no receivers, so their FAI is 0 by convention (metrics.h),
+//     not a measurement; ranking them would put them in every BottomQ, and for n <= fai_horizon_lo
+//     TopQ would pick the first tokens of an all-zero row. TopQ/BottomQ then select
+//     selection_count(pool size, q) tokens of that pool; a response of n <= fai_horizon_lo tokens gets
+//     no FAI bonus. The coupled thresholds (medians) still run over all response tokens.
 //   * Ties are broken stably by position: among equal values the earlier token is selected first,
 //     for top and bottom alike.
 //   * random: each token gets a key from a counter-based hash of (seed, row index in the batch,
@@ -55,6 +62,10 @@ struct CreditOptions {
   std::optional<double> tau_delta; // coupled: default per-response lower median of Delta
   bool intro_bonus_per_anchor = false;  // coupled: see the overlap convention above
   std::uint64_t seed = 0;          // random
+  // global, coupled: the H_lo the FAI input was computed with (METHOD.md section 2). The last
+  // fai_horizon_lo tokens of a response have no receivers (FAI := 0 by convention) and are left out
+  // of FAI-based selection; see the pool convention above. 0: every token has a horizon.
+  std::int64_t fai_horizon_lo = 10;
 };
 
 // Each [B, T] (float, any floating dtype), right-padded; response_mask [B, T] (bool or 0/1 numbers).

@@ -369,6 +369,7 @@ Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPol
   inputs.delta = old.delta;
   CreditOptions options = config.credit;
   options.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::Credit);
+  options.fai_horizon_lo = config.fai_horizon_lo;  // FAI-based selection skips tokens without a horizon
   Credit credit;
   credit.gamma = compute_gamma(inputs, options);
   credit.token_advantages = token_advantages(batch.advantages, credit.gamma, batch.response_mask, config.sign);
