@@ -52,10 +52,4 @@ inline void expect_values_near(const at::Tensor& actual, const std::vector<doubl
     EXPECT_NEAR(a[i].item<double>(), expected[i], tolerance) << "at [" << i << "]";
 }
 
-// The old name of EXPECT_ERROR_CONTAINS (tests/common.h), kept for test files on other branches;
-// new tests use the macro.
-inline void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  EXPECT_ERROR_CONTAINS(fn(), needle);
-}
-
 }  // namespace illume::test

@@ -10,7 +10,6 @@
 #include "rl_test_util.h"
 
 using namespace illume;
-using illume::test::expect_error;
 using illume::test::expect_rows_near;
 using illume::test::mask_of_lengths;
 using illume::test::rows;
