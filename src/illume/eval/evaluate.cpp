@@ -41,19 +41,20 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
   Progress progress("eval " + data::task_name(task), static_cast<std::int64_t>(problems.size()), "problem",
                     options.show_progress);
   const auto per_batch = std::max<std::int64_t>(1, options.prompts_per_batch);
+  // Built once: the tokenizer's valid ids (a pass over the whole vocabulary) and the stop tokens.
+  auto s = sampling_options(model.config(), tokenizer);
+  s.temperature = options.temperature;
+  s.top_p = options.top_p;
+  s.max_new_tokens = options.max_new_tokens;
+  s.num_samples = k;
+  if (!options.stop_token_ids.empty()) s.stop_token_ids = options.stop_token_ids;
   for (std::size_t begin = 0; begin < problems.size(); begin += per_batch) {
     const auto end = std::min(problems.size(), begin + static_cast<std::size_t>(per_batch));
     std::vector<std::vector<std::int32_t>> prompts;
     for (auto i = begin; i < end; ++i) {
       prompts.push_back(tokenizer.encode(data::prompt_text(task, problems[i], style), true));
     }
-    auto s = sampling_options(model.config(), tokenizer);
-    s.temperature = options.temperature;
-    s.top_p = options.top_p;
-    s.max_new_tokens = options.max_new_tokens;
-    s.num_samples = k;
     s.seed = options.seed + begin;  // per-sample streams also depend on the prompt index within the call
-    s.stop_token_ids = options.stop_token_ids.empty() ? default_stop_tokens(model.config(), tokenizer) : options.stop_token_ids;
     std::vector<Completion> completions;
     {
       torch::NoGradGuard no_grad;

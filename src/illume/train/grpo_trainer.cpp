@@ -154,7 +154,7 @@ struct GrpoTrainer::Impl {
   RewardFn reward;
   data::Task task;
   std::vector<std::vector<std::int32_t>> prompt_ids;  // per problem, tokenised lazily
-  std::vector<std::int32_t> stops;
+  SamplingOptions sampling_defaults;  // the tokenizer's valid ids and stop tokens, built once; rollouts set the rest
   at::Tensor invalid_ids;  // [V] bool: ids the tokenizer cannot decode (masked like the sampler does)
   std::int32_t pad_id = 0;
   std::unique_ptr<AdamW> optimizer;
@@ -170,10 +170,10 @@ struct GrpoTrainer::Impl {
         data_order(std::max<std::size_t>(problems.size(), 1), config.run.seed, config.data.shuffle) {
     if (problems.empty()) fail("{}: no training problems", config.data.path.string());
     prompt_ids.resize(problems.size());
-    stops = default_stop_tokens(policy.config(), tokenizer);
-    invalid_ids = invalid_id_mask(valid_token_ids(tokenizer), policy.config().vocab_size, policy.device());
+    sampling_defaults = sampling_options(policy.config(), tokenizer);
+    invalid_ids = invalid_id_mask(sampling_defaults.valid_ids, policy.config().vocab_size, policy.device());
     if (auto pad = tokenizer.pad_token_id()) pad_id = *pad;
-    else if (!stops.empty()) pad_id = stops.front();
+    else if (!sampling_defaults.stop_token_ids.empty()) pad_id = sampling_defaults.stop_token_ids.front();
     if (config.loss.kl_coef > 0) {
       LoadOptions o;
       o.device = policy.device();
@@ -250,13 +250,12 @@ Rollouts GrpoTrainer::Impl::generate_rollouts() {
     r.problem_indices.push_back(data_order.at(static_cast<std::uint64_t>(data_position + i)));
     r.prompts.push_back(prompt_of(r.problem_indices.back()));
   }
-  auto sampling = sampling_options(policy.config(), tokenizer);
+  auto sampling = sampling_defaults;
   sampling.temperature = config.temperature;
   sampling.top_p = config.top_p;
   sampling.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::Rollouts);
   sampling.max_new_tokens = config.max_response_tokens;
   sampling.num_samples = config.group_size;
-  sampling.stop_token_ids = stops;
   sampling.max_batch_rows = config.max_batch_rows;
   torch::NoGradGuard no_grad;
   r.completions = generate(policy, r.prompts, sampling,
