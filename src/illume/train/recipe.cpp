@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "illume/model/device.h"
 #include "illume/util/error.h"
 
 namespace illume::train {
@@ -63,10 +64,6 @@ c10::ScalarType read_dtype(ConfigReader& reader, const std::string& key, c10::Sc
   return reader.get_enum(key, fallback, {{"f32", c10::kFloat}, {"bf16", c10::kBFloat16}, {"f16", c10::kHalf}});
 }
 
-std::string dtype_key_name(c10::ScalarType dtype) {
-  return dtype == c10::kBFloat16 ? "bf16" : dtype == c10::kHalf ? "f16" : "f32";
-}
-
 std::string prompt_style_name(data::PromptStyle style) { return style == data::PromptStyle::Chat ? "chat" : "plain"; }
 
 Json path_json(const std::filesystem::path& path) { return path.empty() ? Json(nullptr) : Json(path.string()); }
@@ -115,7 +112,7 @@ void read_run_section(ConfigReader& reader, RunSection& s) {
 }
 
 Json section_json(const ModelSection& s) {
-  return {{"dir", path_json(s.dir)}, {"device", s.device.str()}, {"dtype", dtype_key_name(s.dtype)}};
+  return {{"dir", path_json(s.dir)}, {"device", s.device.str()}, {"dtype", dtype_name(s.dtype)}};
 }
 
 Json section_json(const DataSection& s) {

@@ -68,9 +68,8 @@ Json section_json(const DataSection& section);
 Json section_json(const OptimSection& section);
 Json section_json(const RunSection& section);
 
-// f32 | bf16 | f16 (model.dtype, run.export_dtype).
+// f32 | bf16 | f16 (model.dtype, run.export_dtype); written back with model/device.h's dtype_name.
 c10::ScalarType read_dtype(ConfigReader& reader, const std::string& key, c10::ScalarType fallback);
-std::string dtype_key_name(c10::ScalarType dtype);
 std::string prompt_style_name(data::PromptStyle style);
 Json path_json(const std::filesystem::path& path);  // null when empty
 

@@ -8,6 +8,7 @@
 //   run:      {out, steps, seed, threads, log_every, eval_every, save_every, keep_checkpoints,
 //              progress, export_dtype, export_dir}
 //   accuracy: {path: test.jsonl, n: 128, max_new_tokens: 160}
+#include "illume/model/device.h"
 #include "illume/train/sft.h"
 #include "illume/util/error.h"
 
@@ -152,7 +153,7 @@ Json sft_config_to_json(const SftConfig& c) {
   run["threads"] = c.run.threads;
   run["log_every"] = c.run.log_every;
   run["eval_every"] = c.run.eval_every;
-  run["export_dtype"] = dtype_key_name(c.run.export_dtype);
+  run["export_dtype"] = dtype_name(c.run.export_dtype);
   run["export_dir"] = path_json(c.run.export_dir);
   return {{"model", model},
           {"data", data},
