@@ -32,11 +32,7 @@ constexpr DType kAllDTypes[] = {DType::F64, DType::F32, DType::F16, DType::BF16,
                                 DType::I32, DType::I16, DType::I8,  DType::U8,   DType::BOOL};
 
 // A JSON value for an error message, cut short so a hostile header cannot flood the terminal.
-std::string brief(const Json& value) {
-  std::string text = value.dump();
-  if (text.size() > 80) text = text.substr(0, 77) + "...";
-  return text;
-}
+std::string brief(const Json& value) { return json_excerpt(value, 80); }
 
 
 // A JSON integer >= 0 that fits in uint64. Floats (1.0, 1e3), negatives, booleans and strings are not.
@@ -73,12 +69,6 @@ bool checked_sizes(const std::vector<std::int64_t>& shape, DType dtype, std::uin
   numel = empty ? 0 : static_cast<std::uint64_t>(product);
   nbytes = empty ? 0 : bytes;
   return true;
-}
-
-std::string json_error_text(const nlohmann::json::exception& e) {
-  std::string what = e.what();
-  auto pos = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] " prefix
-  return pos == std::string::npos ? what : what.substr(pos + 2);
 }
 
 }  // namespace
@@ -155,15 +145,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) {
     fail("{}: header length {} runs past the end of the file ({} bytes); truncated?", p, header_length, size);
 
   const char* header_begin = reinterpret_cast<const char*>(bytes + 8);
-  // nlohmann's parser stops at a NUL as if the text ended there; Hugging Face's rejects it. So do we.
-  if (std::memchr(header_begin, 0, header_length) != nullptr)
-    fail("{}: header is not valid JSON (it contains a NUL byte)", p);
-  Json header;
-  try {
-    header = Json::parse(header_begin, header_begin + header_length);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: header is not valid JSON ({})", p, json_error_text(e));
-  }
+  // Also refuses a NUL byte (Hugging Face does; nlohmann would stop there) and deep nesting.
+  Json header = parse_json(std::string_view(header_begin, header_length), p, "header is not valid JSON");
   if (!header.is_object()) fail("{}: header is a JSON {}, expected an object", p, header.type_name());
 
   const std::uint8_t* data_section = bytes + 8 + header_length;

@@ -23,6 +23,9 @@ namespace {
 
 // Ids above this are rejected at load: a hostile file must not make us allocate gigabytes.
 constexpr std::int64_t kMaxTokenId = (std::int64_t{1} << 24) - 1;
+// Real tokenizers nest no Sequence inside another; a hostile file nesting 60k of them would recurse
+// 60k deep (the JSON depth bound, util/json.h, stops that earlier too).
+constexpr int kMaxSequenceDepth = 16;
 // The merge cache keeps words up to this many bytes, and at most this many words (then restarts).
 // Looking a word up costs less than merging it again: most words of a text recur.
 constexpr std::size_t kMaxCachedWordBytes = 64;
@@ -285,8 +288,9 @@ struct Tokenizer::Impl {
 
   // ---- loading ----
   void load(const Json& root);
-  void parse_normalizer(const Json* normalizer, const std::string& where);
-  void parse_pre_tokenizer(const Json* pre_tokenizer, const std::string& where);
+  // `depth`: how many Sequences enclose this one (bounded by kMaxSequenceDepth).
+  void parse_normalizer(const Json* normalizer, const std::string& where, int depth = 0);
+  void parse_pre_tokenizer(const Json* pre_tokenizer, const std::string& where, int depth = 0);
   void parse_model(const Json& model);
   void parse_added_tokens(const Json* list);
   void parse_decoder(const Json* decoder);
@@ -330,8 +334,10 @@ bool Tokenizer::Impl::flag(const Json& object, const char* key, bool fallback, c
   return value->get<bool>();
 }
 
-void Tokenizer::Impl::parse_normalizer(const Json* normalizer, const std::string& where) {
+void Tokenizer::Impl::parse_normalizer(const Json* normalizer, const std::string& where, int depth) {
   if (normalizer == nullptr) return;
+  if (depth > kMaxSequenceDepth)
+    fail("{}: {}: normalizer Sequences nested more than {} deep", source, where, kMaxSequenceDepth);
   const std::string type = type_of(*normalizer, where);
   if (type == "NFC") {
     nfc = true;
@@ -339,21 +345,23 @@ void Tokenizer::Impl::parse_normalizer(const Json* normalizer, const std::string
     const Json* list = member(*normalizer, "normalizers");
     if (list == nullptr || !list->is_array()) fail("{}: {}.normalizers must be an array", source, where);
     for (std::size_t i = 0; i < list->size(); ++i) {
-      parse_normalizer(&(*list)[i], fmt::format("{}.normalizers[{}]", where, i));
+      parse_normalizer(&(*list)[i], fmt::format("{}.normalizers[{}]", where, i), depth + 1);
     }
   } else {
     fail("{}: unsupported normalizer type '{}' in {} (supported: NFC, Sequence)", source, printable(type), where);
   }
 }
 
-void Tokenizer::Impl::parse_pre_tokenizer(const Json* pre_tokenizer, const std::string& where) {
+void Tokenizer::Impl::parse_pre_tokenizer(const Json* pre_tokenizer, const std::string& where, int depth) {
   if (pre_tokenizer == nullptr) return;
+  if (depth > kMaxSequenceDepth)
+    fail("{}: {}: pre_tokenizer Sequences nested more than {} deep", source, where, kMaxSequenceDepth);
   const std::string type = type_of(*pre_tokenizer, where);
   if (type == "Sequence") {
     const Json* list = member(*pre_tokenizer, "pretokenizers");
     if (list == nullptr || !list->is_array()) fail("{}: {}.pretokenizers must be an array", source, where);
     for (std::size_t i = 0; i < list->size(); ++i) {
-      parse_pre_tokenizer(&(*list)[i], fmt::format("{}.pretokenizers[{}]", where, i));
+      parse_pre_tokenizer(&(*list)[i], fmt::format("{}.pretokenizers[{}]", where, i), depth + 1);
     }
     return;
   }

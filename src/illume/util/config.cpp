@@ -35,8 +35,59 @@ Json typed_scalar(const YAML::Node& node) {
   return text;
 }
 
-Json to_json(const YAML::Node& node, const std::string& source, int depth) {
-  if (depth > 64) fail("{}: YAML nested too deeply", source);
+// Bounds on what a recipe may expand to. YAML aliases share nodes, so a 1 KB file of aliases of
+// aliases ("a: &a [x, x, ...]", "b: &b [*a, *a, ...]", ...) stands for billions of values once
+// copied into a tree; a real recipe has a few hundred.
+constexpr std::size_t kMaxYamlValues = 100'000;
+constexpr int kMaxYamlDepth = 64;
+constexpr std::size_t kMaxYamlBytes = 4 << 20;
+
+// The offset of the first byte that is not part of well-formed UTF-8 (overlongs, surrogates and
+// code points above U+10FFFF are not), or npos. A JSON tree cannot hold anything else.
+std::size_t invalid_utf8_at(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (length == 0 || c > 0xF4 || i + length > text.size()) return i;
+    const auto second = static_cast<unsigned char>(text[i + 1]);
+    if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second > 0x9F) || (c == 0xF0 && second < 0x90) ||
+        (c == 0xF4 && second > 0x8F))
+      return i;
+    for (std::size_t k = 1; k < length; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+// yaml-cpp's message, which may quote a control character of the input (a newline after a backslash), on
+// one line: control characters become \xNN.
+std::string yaml_error_text(const YAML::Exception& error) {
+  std::string out;
+  for (char c : std::string_view(error.what())) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    else out += c;
+  }
+  return out;
+}
+
+void check_yaml_text(const std::string& text, const std::string& source) {
+  if (text.size() > kMaxYamlBytes) fail("{}: {} bytes is too large for a recipe (limit {})", source, text.size(), kMaxYamlBytes);
+  // yaml-cpp reads a NUL as the end of the text; a recipe never holds one.
+  if (auto nul = text.find('\0'); nul != std::string::npos) fail("{}: NUL byte at byte {} (not a text file?)", source, nul);
+  if (auto bad = invalid_utf8_at(text); bad != std::string_view::npos) fail("{}: invalid UTF-8 at byte {}", source, bad);
+}
+
+// `values`: how many values the tree holds so far (the whole tree's, across the recursion).
+Json to_json(const YAML::Node& node, const std::string& source, int depth, std::size_t& values) {
+  if (depth > kMaxYamlDepth) fail("{}: YAML nested too deeply (more than {} levels)", source, kMaxYamlDepth);
+  if (++values > kMaxYamlValues)
+    fail("{}: YAML expands to more than {} values (aliases repeated inside aliases?)", source, kMaxYamlValues);
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -45,7 +96,7 @@ Json to_json(const YAML::Node& node, const std::string& source, int depth) {
       return typed_scalar(node);
     case YAML::NodeType::Sequence: {
       Json out = Json::array();
-      for (const auto& item : node) out.push_back(to_json(item, source, depth + 1));
+      for (const auto& item : node) out.push_back(to_json(item, source, depth + 1, values));
       return out;
     }
     case YAML::NodeType::Map: {
@@ -54,7 +105,7 @@ Json to_json(const YAML::Node& node, const std::string& source, int depth) {
         if (!item.first.IsScalar()) fail("{}: YAML mapping keys must be plain strings", source);
         std::string key = item.first.Scalar();
         if (out.contains(key)) fail("{}: duplicate key '{}'", source, key);
-        out[key] = to_json(item.second, source, depth + 1);
+        out[key] = to_json(item.second, source, depth + 1, values);
       }
       return out;
     }
@@ -62,22 +113,20 @@ Json to_json(const YAML::Node& node, const std::string& source, int depth) {
   return nullptr;
 }
 
-std::string short_dump(const Json& value) {
-  std::string s = value.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
-}
+std::string short_dump(const Json& value) { return json_excerpt(value, 60); }
 
 }  // namespace
 
 Json parse_yaml(const std::string& text, const std::string& source) {
+  check_yaml_text(text, source);
   YAML::Node node;
   try {
     node = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    fail("{}: malformed YAML ({})", source, e.what());
+    fail("{}: malformed YAML ({})", source, yaml_error_text(e));
   }
-  Json out = to_json(node, source, 0);
+  std::size_t values = 0;
+  Json out = to_json(node, source, 0, values);
   if (out.is_null()) out = Json::object();
   if (!out.is_object()) fail("{}: expected a YAML mapping at the top", source);
   return out;
@@ -88,13 +137,15 @@ Json load_yaml_file(const std::filesystem::path& path) {
 }
 
 Json parse_yaml_value(const std::string& text, const std::string& source) {
+  check_yaml_text(text, source);
   YAML::Node node;
   try {
     node = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    fail("{}: malformed value '{}' ({})", source, text, e.what());
+    fail("{}: malformed value ({})", source, yaml_error_text(e));
   }
-  return to_json(node, source, 0);
+  std::size_t values = 0;
+  return to_json(node, source, 0, values);
 }
 
 namespace {

@@ -17,14 +17,7 @@ std::vector<JsonlRow> read_jsonl_rows(const std::filesystem::path& path) {
     std::string_view line(text.data() + start, end - start);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
     if (!line.empty()) {
-      try {
-        rows.push_back({line_number, Json::parse(line)});
-      } catch (const nlohmann::json::parse_error& e) {
-        std::string what = e.what();
-        auto pos = what.find("] ");
-        fail("{}:{}: malformed JSON ({})", path.string(), line_number,
-             pos == std::string::npos ? what : what.substr(pos + 2));
-      }
+      rows.push_back({line_number, parse_json(line, path.string() + ":" + std::to_string(line_number))});
     }
     if (end == text.size()) break;
     start = end + 1;
