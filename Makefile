@@ -8,10 +8,10 @@ BUILD_TYPE ?= Release
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config libtorch-dev libopenblas0-openmp \
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libgtest-dev \
-  libbenchmark-dev libyaml-cpp-dev ccache chromium
+  libbenchmark-dev libyaml-cpp-dev ccache chromium clang-14 libclang-rt-14-dev libfuzzer-14-dev
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 
-.PHONY: all deps build check demo bench clean default-model
+.PHONY: all deps build check demo bench clean default-model fuzz fuzz-build fuzz-check
 
 all: build
 
@@ -39,8 +39,31 @@ build: deps $(BUILD)/build.ninja
 
 # ctest runs NPROC tests at once: one torch thread each, and OpenMP threads that sleep rather than spin
 # (spinning OpenBLAS threads slow down many-fold when another process holds the cores).
-check: build
+# Then a few seconds of every fuzz target (below), under ASan and UBSan.
+check: build fuzz-build
 	cd $(BUILD) && ILLUME_REQUIRE_SHARED=1 ILLUME_THREADS=1 OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(NPROC)
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_CHECK_SECONDS)
+
+# libFuzzer targets for the torch-free parsers (fuzz/): safetensors, config.json, tokenizer.json,
+# the tokenizer round trip, YAML recipes, JSONL files and the three reward parsers. Built with clang
+# under ASan + UBSan in their own folder; seeds derived from configs/, models/ and ../shared.
+# `make fuzz` runs each target FUZZ_SECONDS, one after another, and prints executions and findings.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_CHECK_SECONDS ?= 5
+
+$(FUZZ_BUILD)/build.ninja: fuzz/CMakeLists.txt
+	CC=clang-14 CXX=clang++-14 cmake -S fuzz -B $(FUZZ_BUILD) -G Ninja $(LAUNCHER)
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(NPROC)
+	./$(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/seeds
+
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-check: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_CHECK_SECONDS)
 
 # The demo needs only the command-line program (not the tests and benchmarks).
 demo: deps $(BUILD)/build.ninja
@@ -60,4 +83,4 @@ bench: build
 	./$(BUILD)/bench/bench_attention_stats
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -162,6 +162,20 @@ TEST(ParserBounds, ConfigIntegersMustBeIntegersInRange) {
   EXPECT_EQ(ModelConfig::load(dir).hidden_size, 16);
 }
 
+// A shape no machine could hold passed validation, and parameter_count() overflowed int64.
+TEST(ParserBounds, ConfigSizesAreBounded) {
+  const auto dir = test::scratch_dir();
+  write_file_atomic(dir / "config.json",
+                    "{\"model_type\": \"qwen3\", \"vocab_size\": 64, \"hidden_size\": 1099511627776, "
+                    "\"intermediate_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"rms_norm_eps\": 1e-6}");
+  EXPECT_FILE_ERROR(ModelConfig::load(dir), dir / "config.json", "hidden_size 1099511627776 is too large (limit 1048576)");
+  write_file_atomic(dir / "config.json",
+                    "{\"model_type\": \"qwen3\", \"vocab_size\": 64, \"hidden_size\": 16, \"intermediate_size\": 32, "
+                    "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"rms_norm_eps\": 1e-6, "
+                    "\"max_position_embeddings\": 0}");
+  EXPECT_FILE_ERROR(ModelConfig::load(dir), dir / "config.json", "max_position_embeddings must be positive");
+}
+
 // ---- tokenizer.json Sequences (text/tokenizer.cpp) ---------------------------------------------
 
 std::string nested_sequence(const char* list_key, std::size_t depth, const std::string& inside) {

@@ -1,5 +1,7 @@
 #include "illume/io/model_config.h"
 
+#include <limits>
+
 #include "illume/util/error.h"
 
 namespace illume {
@@ -85,16 +87,28 @@ void parse_llama(ModelConfig& c, const Json& j, const std::string& src) {
   }
 }
 
+// Upper bounds far above any real model (Qwen3-235B: hidden 4096, 94 layers, 64 heads, vocabulary
+// 151,936, 40,960 positions), so that sizes derived from them (a weight's element count, the
+// parameter count) cannot overflow 64 bits, and a corrupt file fails here rather than in an allocation.
+constexpr std::int64_t kMaxWidth = std::int64_t{1} << 20;       // hidden, intermediate and head sizes
+constexpr std::int64_t kMaxVocabulary = std::int64_t{1} << 31;  // token ids are int32
+constexpr std::int64_t kMaxLayers = 4096;
+constexpr std::int64_t kMaxHeads = 4096;
+constexpr std::int64_t kMaxPositions = std::int64_t{1} << 31;
+
 void validate(const ModelConfig& c, const std::string& src) {
-  auto positive = [&](std::int64_t v, const char* name) {
+  auto in_range = [&](std::int64_t v, const char* name, std::int64_t limit) {
     if (v <= 0) fail("{}: {} must be positive (got {})", src, name, v);
+    if (v > limit) fail("{}: {} {} is too large (limit {})", src, name, v, limit);
   };
-  positive(c.vocab_size, "vocab_size");
-  positive(c.hidden_size, "hidden_size");
-  positive(c.intermediate_size, "intermediate_size");
-  positive(c.num_layers, "num_hidden_layers");
-  positive(c.num_kv_heads, "num_key_value_heads");
-  positive(c.head_dim, "head_dim");
+  in_range(c.vocab_size, "vocab_size", kMaxVocabulary - 1);
+  in_range(c.hidden_size, "hidden_size", kMaxWidth);
+  in_range(c.intermediate_size, "intermediate_size", kMaxWidth);
+  in_range(c.num_layers, "num_hidden_layers", kMaxLayers);
+  in_range(c.num_heads, "num_attention_heads", kMaxHeads);
+  in_range(c.num_kv_heads, "num_key_value_heads", kMaxHeads);
+  in_range(c.head_dim, "head_dim", kMaxWidth);
+  in_range(c.max_position_embeddings, "max_position_embeddings", kMaxPositions);
   if (c.head_dim % 2 != 0) fail("{}: head_dim must be even for rotary embeddings (got {})", src, c.head_dim);
   if (c.num_heads % c.num_kv_heads != 0)
     fail("{}: num_attention_heads ({}) is not a multiple of num_key_value_heads ({})", src, c.num_heads,
@@ -132,15 +146,19 @@ ModelConfig ModelConfig::load(const std::filesystem::path& model_dir) {
 }
 
 std::int64_t ModelConfig::parameter_count() const {
-  std::int64_t q = num_heads * head_dim, kv = num_kv_heads * head_dim;
-  std::int64_t attention = hidden_size * q + 2 * hidden_size * kv + q * hidden_size;
+  // In 128 bits: validate()'s bounds keep every factor below 2^31, but not their products; an
+  // absurd (still valid) shape reports INT64_MAX rather than overflowing.
+  using Wide = __int128;
+  Wide q = Wide{num_heads} * head_dim, kv = Wide{num_kv_heads} * head_dim;
+  Wide attention = hidden_size * q + 2 * hidden_size * kv + q * hidden_size;
   if (attention_bias) attention += q + 2 * kv;
   if (qk_norm) attention += 2 * head_dim;
-  std::int64_t mlp = 3 * hidden_size * intermediate_size;
-  std::int64_t per_layer = attention + mlp + 2 * hidden_size;
-  std::int64_t total = vocab_size * hidden_size + num_layers * per_layer + hidden_size;
-  if (!tie_word_embeddings) total += vocab_size * hidden_size;
-  return total;
+  Wide mlp = 3 * Wide{hidden_size} * intermediate_size;
+  Wide per_layer = attention + mlp + 2 * hidden_size;
+  Wide total = Wide{vocab_size} * hidden_size + num_layers * per_layer + hidden_size;
+  if (!tie_word_embeddings) total += Wide{vocab_size} * hidden_size;
+  return total > std::numeric_limits<std::int64_t>::max() ? std::numeric_limits<std::int64_t>::max()
+                                                           : static_cast<std::int64_t>(total);
 }
 
 Json ModelConfig::to_json() const {
