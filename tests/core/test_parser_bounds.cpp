@@ -93,7 +93,7 @@ TEST(ParserBounds, YamlInvalidUtf8NamesTheFileAndByte) {
 // as the end of the file.
 TEST(ParserBounds, YamlErrorsStayOnOneLine) {
   const auto path = test::scratch_dir() / "escape.yaml";
-  write_file_atomic(path, "a: \"x\\\ny\"\n");
+  write_file_atomic(path, "a: \"x\\\x01y\"\n");
   EXPECT_FILE_ERROR(load_config(path), path, "malformed YAML");
   write_file_atomic(path, std::string("a: 1\n\0b: 2\n", 11));
   EXPECT_FILE_ERROR(load_config(path), path, "NUL byte at byte 5");

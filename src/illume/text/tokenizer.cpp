@@ -337,7 +337,7 @@ bool Tokenizer::Impl::flag(const Json& object, const char* key, bool fallback, c
 void Tokenizer::Impl::parse_normalizer(const Json* normalizer, const std::string& where, int depth) {
   if (normalizer == nullptr) return;
   if (depth > kMaxSequenceDepth)
-    fail("{}: {}: normalizer Sequences nested more than {} deep", source, where, kMaxSequenceDepth);
+    fail("{}: normalizer Sequences nested more than {} deep", source, kMaxSequenceDepth);
   const std::string type = type_of(*normalizer, where);
   if (type == "NFC") {
     nfc = true;
@@ -355,7 +355,7 @@ void Tokenizer::Impl::parse_normalizer(const Json* normalizer, const std::string
 void Tokenizer::Impl::parse_pre_tokenizer(const Json* pre_tokenizer, const std::string& where, int depth) {
   if (pre_tokenizer == nullptr) return;
   if (depth > kMaxSequenceDepth)
-    fail("{}: {}: pre_tokenizer Sequences nested more than {} deep", source, where, kMaxSequenceDepth);
+    fail("{}: pre_tokenizer Sequences nested more than {} deep", source, kMaxSequenceDepth);
   const std::string type = type_of(*pre_tokenizer, where);
   if (type == "Sequence") {
     const Json* list = member(*pre_tokenizer, "pretokenizers");
