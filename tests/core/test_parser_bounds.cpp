@@ -155,9 +155,9 @@ TEST(ParserBounds, ConfigIntegersMustBeIntegersInRange) {
       "\"model_type\": \"qwen3\", \"vocab_size\": 64, \"intermediate_size\": 32, \"num_hidden_layers\": 2, "
       "\"num_attention_heads\": 2, \"rms_norm_eps\": 1e-6";
   write_file_atomic(dir / "config.json", "{" + common + ", \"hidden_size\": 16.9}");
-  EXPECT_FILE_ERROR(ModelConfig::load(dir), dir / "config.json", "key 'hidden_size' should be an integer, got 16.9");
+  EXPECT_FILE_ERROR(ModelConfig::load(dir), dir / "config.json", "key 'hidden_size' should be an integer in [-9223372036854775808, 9223372036854775807], got 16.9");
   write_file_atomic(dir / "config.json", "{" + common + ", \"hidden_size\": 18446744073709551615}");
-  EXPECT_FILE_ERROR(ModelConfig::load(dir), dir / "config.json", "key 'hidden_size' is out of range, got 18446744073709551615");
+  EXPECT_FILE_ERROR(ModelConfig::load(dir), dir / "config.json", "key 'hidden_size' should be an integer in [-9223372036854775808, 9223372036854775807], got 18446744073709551615");
   write_file_atomic(dir / "config.json", "{" + common + ", \"hidden_size\": 16}");
   EXPECT_EQ(ModelConfig::load(dir).hidden_size, 16);
 }

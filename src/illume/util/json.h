@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "illume/util/error.h"
@@ -22,11 +23,16 @@ using Json = nlohmann::json;
 // the stack. 128 is serde_json's limit, which Hugging Face's tokenizers and safetensors use.
 inline constexpr int kMaxJsonDepth = 128;
 
+// A JSON value for an error message: at most about `max_chars` characters, ending "..." when cut;
+// never fails (invalid UTF-8 is replaced) and never walks more of the value than it prints (a
+// huge or deeply nested value costs no more than a small one).
+std::string json_excerpt(const Json& value, std::size_t max_chars = 60);
+
 // Parses a JSON file: "PATH: malformed JSON (detail)" on failure.
 Json read_json_file(const std::filesystem::path& path);
 // Parses text that came from `source` (a path or a name used in messages). Every failure is
-// "SOURCE: PROBLEM (detail)", PROBLEM "malformed JSON" unless given: syntax errors, nesting deeper
-// than kMaxJsonDepth, numbers out of range (1e400).
+// "SOURCE: PROBLEM (detail)", PROBLEM "malformed JSON" unless given: syntax errors, a NUL byte,
+// nesting deeper than kMaxJsonDepth, numbers out of range (1e400).
 Json parse_json(std::string_view text, const std::string& source, std::string_view problem = "malformed JSON");
 // Nesting depth of arrays and objects in JSON text, found without parsing (strings skipped); counting
 // stops at limit + 1.
@@ -34,73 +40,78 @@ int json_nesting_depth(std::string_view text, int limit = kMaxJsonDepth);
 // nlohmann's message without its "[json.exception.parse_error.101] " prefix, and with a long "last
 // read" excerpt cut short: one line of bounded length.
 std::string json_error_text(const nlohmann::json::exception& error);
-// A JSON value for an error message: at most about `max_chars` characters, ending "..." when cut;
-// never fails (invalid UTF-8 is replaced) and never walks more of the value than it prints.
-std::string json_excerpt(const Json& value, std::size_t max_chars = 80);
 
-namespace detail {
-enum class Conversion { Ok, WrongType, OutOfRange };
-// json_get's conversion: integers must be JSON integers that fit T (nlohmann would truncate 1.9 to 1
-// and wrap 2^64 - 1 to -1), floating point accepts any number, others as nlohmann converts them.
+// Strict conversion of a JSON value: an integer type takes only JSON integers inside its range (nlohmann's
+// get<int> would turn 1.9 into 1 and 2^32+1 into 1), a floating type any number, bool only booleans;
+// lists convert element by element. Returns false on a mismatch; other types convert as nlohmann does.
 template <typename T>
-Conversion json_convert(const Json& value, T& out) {
+struct IsVector : std::false_type {};
+template <typename U>
+struct IsVector<std::vector<U>> : std::true_type {};
+
+template <typename T>
+bool json_convert(const Json& value, T& out) {
   if constexpr (std::is_same_v<T, bool>) {
-    if (!value.is_boolean()) return Conversion::WrongType;
+    if (!value.is_boolean()) return false;
     out = value.get<bool>();
+    return true;
   } else if constexpr (std::is_integral_v<T>) {
     if (value.is_number_unsigned()) {
-      auto v = value.get<std::uint64_t>();
-      if (v > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return Conversion::OutOfRange;
-      out = static_cast<T>(v);
-      return Conversion::Ok;
+      const auto u = value.get<std::uint64_t>();
+      if (!std::in_range<T>(u)) return false;
+      out = static_cast<T>(u);
+      return true;
     }
-    if (!value.is_number_integer()) return Conversion::WrongType;
-    auto v = value.get<std::int64_t>();
-    if constexpr (std::is_signed_v<T>) {
-      if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) return Conversion::OutOfRange;
-    } else {
-      if (v < 0 || static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
-        return Conversion::OutOfRange;
-    }
-    out = static_cast<T>(v);
+    if (!value.is_number_integer()) return false;
+    const auto i = value.get<std::int64_t>();
+    if (!std::in_range<T>(i)) return false;
+    out = static_cast<T>(i);
+    return true;
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (!value.is_number()) return Conversion::WrongType;
+    if (!value.is_number()) return false;
     out = value.get<T>();
+    return true;
+  } else if constexpr (IsVector<T>::value) {
+    if (!value.is_array()) return false;
+    T result;
+    result.reserve(value.size());
+    for (const auto& element : value) {
+      typename T::value_type converted{};
+      if (!json_convert(element, converted)) return false;
+      result.push_back(std::move(converted));
+    }
+    out = std::move(result);
+    return true;
   } else {
     try {
       out = value.get<T>();
+      return true;
     } catch (const nlohmann::json::exception&) {
-      return Conversion::WrongType;
+      return false;
     }
   }
-  return Conversion::Ok;
 }
+
+// What json_convert<T> accepts, for messages: "an integer in [0, 2147483647]", "a list of ...".
 template <typename T>
-const char* json_type_wanted() {
-  if constexpr (std::is_same_v<T, bool>) return "true or false";
-  else if constexpr (std::is_integral_v<T>) return std::is_signed_v<T> ? "an integer" : "a non-negative integer";
+std::string json_expected(T* = nullptr) {
+  if constexpr (std::is_same_v<T, bool>) return "a boolean";
+  else if constexpr (std::is_integral_v<T>)
+    return fmt::format("an integer in [{}, {}]", std::numeric_limits<T>::min(), std::numeric_limits<T>::max());
   else if constexpr (std::is_floating_point_v<T>) return "a number";
   else if constexpr (std::is_same_v<T, std::string>) return "a string";
-  else return "of another type";
+  else if constexpr (IsVector<T>::value) return "a list of " + json_expected<typename T::value_type>();
+  else return "a value of another type";
 }
-// "SOURCE: key 'k' should be an integer, got 1.5" / "SOURCE: key 'k' is out of range, got 1e30".
-template <typename T>
-[[noreturn]] void json_conversion_failed(Conversion outcome, const Json& value, const char* key, const std::string& source) {
-  if (outcome == Conversion::OutOfRange) fail("{}: key '{}' is out of range, got {}", source, key, json_excerpt(value));
-  fail("{}: key '{}' should be {}, got {}", source, key, json_type_wanted<T>(), json_excerpt(value));
-}
-}  // namespace detail
 
-// Typed access with errors of the form "SOURCE: missing key 'k'" / "SOURCE: key 'k' should be an
-// integer in range, got 1.5".
+// Typed access with errors of the form "SOURCE: key 'k' missing" / "... should be an integer in [..], got 1.9".
 template <typename T>
 T json_get(const Json& object, const char* key, const std::string& source) {
   if (!object.is_object()) fail("{}: expected a JSON object", source);
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) fail("{}: missing key '{}'", source, key);
   T out{};
-  auto outcome = detail::json_convert(*it, out);
-  if (outcome != detail::Conversion::Ok) detail::json_conversion_failed<T>(outcome, *it, key, source);
+  if (!json_convert(*it, out)) fail("{}: key '{}' should be {}, got {}", source, key, json_expected<T>(), json_excerpt(*it));
   return out;
 }
 
@@ -110,8 +121,7 @@ T json_get_or(const Json& object, const char* key, T fallback, const std::string
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return fallback;
   T out{};
-  auto outcome = detail::json_convert(*it, out);
-  if (outcome != detail::Conversion::Ok) detail::json_conversion_failed<T>(outcome, *it, key, source);
+  if (!json_convert(*it, out)) fail("{}: key '{}' should be {}, got {}", source, key, json_expected<T>(), json_excerpt(*it));
   return out;
 }
 
@@ -123,18 +133,25 @@ std::string dump_line(const Json& value);
 // Errors: "PATH:LINE: malformed JSON (detail)".
 std::vector<Json> read_jsonl_file(const std::filesystem::path& path);
 
-// Appends-only JSONL writer that writes whole lines and flushes each (no half lines survive a kill
-// except possibly the last, which readers of our own files tolerate).
+// A JSONL writer that writes whole lines.
+//   Replace: the lines go to a temporary file beside PATH, which commit() renames over PATH; until
+//            then (and when the writer is destroyed without commit(), e.g. by an exception) PATH keeps
+//            its old content, so a failed run never leaves a truncated file where a good one was.
+//   Append:  lines are appended to PATH and flushed one by one (a live log, e.g. metrics.jsonl); a kill
+//            leaves at most a half last line, which readers of our own files tolerate.
 class JsonlWriter {
  public:
-  explicit JsonlWriter(const std::filesystem::path& path, bool append = false);
+  enum class Mode { Replace, Append };
+  explicit JsonlWriter(const std::filesystem::path& path, Mode mode = Mode::Replace);
   ~JsonlWriter();
   JsonlWriter(const JsonlWriter&) = delete;
   JsonlWriter& operator=(const JsonlWriter&) = delete;
   void write(const Json& value);
+  // Replace mode: flush, fsync and rename over PATH. Append mode: flush. Further writes fail.
+  void commit();
 
  private:
-  std::filesystem::path path_;
+  std::filesystem::path path_, temp_;
   std::FILE* file_ = nullptr;
 };
 
