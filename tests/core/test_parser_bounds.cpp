@@ -87,6 +87,8 @@ TEST(ParserBounds, YamlInvalidUtf8NamesTheFileAndByte) {
   write_file_atomic(path, "optim:\n  lr: \"\xff\xfe\"\n");
   EXPECT_FILE_ERROR(load_config(path), path, "invalid UTF-8 at byte 14");
   EXPECT_ERROR_CONTAINS(parse_yaml_value("\xc0\xaf", "override 'a=\xc0\xaf'"), "invalid UTF-8 at byte 0");
+  Json root = Json::object();
+  EXPECT_ERROR_CONTAINS(apply_override(root, "optim.\xff=1"), "invalid UTF-8 at byte 6");
 }
 
 // yaml-cpp quotes the bad character of an unknown escape, a newline included; and it reads a NUL

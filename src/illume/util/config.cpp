@@ -93,6 +93,9 @@ Json to_json(const YAML::Node& node, const std::string& source, int depth, std::
     case YAML::NodeType::Undefined:
       return nullptr;
     case YAML::NodeType::Scalar:
+      // The text was checked, but yaml-cpp decodes escapes and other encodings; a JSON tree must
+      // hold UTF-8 (nlohmann's dump() throws on anything else).
+      if (invalid_utf8_at(node.Scalar()) != std::string_view::npos) fail("{}: a YAML value is not valid UTF-8", source);
       return typed_scalar(node);
     case YAML::NodeType::Sequence: {
       Json out = Json::array();
@@ -104,6 +107,7 @@ Json to_json(const YAML::Node& node, const std::string& source, int depth, std::
       for (const auto& item : node) {
         if (!item.first.IsScalar()) fail("{}: YAML mapping keys must be plain strings", source);
         std::string key = item.first.Scalar();
+        if (invalid_utf8_at(key) != std::string_view::npos) fail("{}: a YAML key is not valid UTF-8", source);
         if (out.contains(key)) fail("{}: duplicate key '{}'", source, key);
         out[key] = to_json(item.second, source, depth + 1, values);
       }
@@ -155,6 +159,8 @@ std::string set_override(Json& root, const std::string& assignment) {
   const std::string source = fmt::format("override '{}'", assignment);
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) fail("override '{}' is not key=value", assignment);
+  if (auto bad = invalid_utf8_at(assignment); bad != std::string_view::npos)
+    fail("{}: invalid UTF-8 at byte {}", source, bad);
   std::string key = assignment.substr(0, eq);
   Json value = parse_yaml_value(assignment.substr(eq + 1), source);
   Json* node = &root;
