@@ -31,7 +31,7 @@ TEST(HostileInput, FifoAsAnInputFailsAtOnceInsteadOfBlocking) {
   reader.join();
   EXPECT_NE(error.find("prompts.jsonl"), std::string::npos) << error;
   EXPECT_NE(error.find("FIFO"), std::string::npos) << error;
-  EXPECT_ERROR_CONTAINS(MappedFile(dir), "a folder, not a file");
+  EXPECT_ERROR_CONTAINS(MappedFile{dir}, "a folder, not a file");
 }
 
 TEST(HostileInput, JsonlWriterKeepsTheOldFileUntilCommit) {

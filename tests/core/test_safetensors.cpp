@@ -320,7 +320,7 @@ TEST(SafetensorsBad, EmptyAndShorterThanEightBytes) {
 TEST(SafetensorsBad, MissingFileAndFolder) {
   auto dir = test::scratch_dir();
   expect_open_fails(dir / "absent.safetensors", "cannot open");
-  expect_open_fails(dir, "not a regular file");
+  expect_open_fails(dir, "a folder, not a file");
 }
 
 TEST(SafetensorsBad, HeaderLengthBeyondFileSize) {
