@@ -27,14 +27,17 @@ void trim_run_log(const fs::path& path, std::int64_t step) {
 }
 
 RunLog::RunLog(const fs::path& path, std::optional<std::int64_t> resumed_at_step, bool write_tensorboard) {
+  // A live log: appended and flushed row by row (the dashboard reads it while the run goes on).
   const auto folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
   if (resumed_at_step) {
     trim_run_log(path, *resumed_at_step);
     tensorboard::trim_event_files(folder, *resumed_at_step);
   } else {
+    std::error_code ec;
+    fs::remove(path, ec);  // a fresh run (the run folder was checked first: run_folder.h)
     tensorboard::remove_event_files(folder);
   }
-  writer_ = std::make_unique<JsonlWriter>(path, /*append=*/resumed_at_step.has_value());
+  writer_ = std::make_unique<JsonlWriter>(path, JsonlWriter::Mode::Append);
   if (write_tensorboard) events_ = std::make_unique<tensorboard::EventWriter>(folder);
 }
 
