@@ -9,6 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config libtorch-dev libopenblas0-openmp \
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev libgtest-dev \
   libbenchmark-dev libyaml-cpp-dev ccache chromium clang-14 libclang-rt-14-dev libfuzzer-14-dev
+# TensorBoard event files (proto/): the protobuf library and protoc (the tests decode with it too).
+DEB_PACKAGES += libprotobuf-dev protobuf-compiler
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 
 .PHONY: all deps build check demo bench clean default-model fuzz fuzz-build fuzz-check

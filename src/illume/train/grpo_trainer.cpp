@@ -528,7 +528,7 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   write_file_atomic(c.run.out / "config.json", train_config_to_json(c).dump(2) + "\n");
   // A fresh run starts a new metrics file; a resumed one drops the rows logged after its checkpoint.
   RunLog metrics(c.run.out / "metrics.jsonl",
-                 impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt);
+                 impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt, c.run.tensorboard);
   Progress progress("train", c.run.steps, "step", c.run.progress);
   progress.set(impl_->step);
   std::int64_t done = 0;

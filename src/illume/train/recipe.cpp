@@ -110,6 +110,7 @@ void read_run_section(ConfigReader& reader, RunSection& s) {
   s.keep_checkpoints = reader.get_int("keep_checkpoints", s.keep_checkpoints);
   if (s.keep_checkpoints < 1) reader.invalid("keep_checkpoints", "must be >= 1");
   s.progress = reader.get_bool("progress", s.progress);
+  s.tensorboard = reader.get_bool("tensorboard", s.tensorboard);
 }
 
 Json section_json(const ModelSection& s) {
@@ -127,7 +128,8 @@ Json section_json(const OptimSection& s) {
 
 Json section_json(const RunSection& s) {
   return {{"out", path_json(s.out)}, {"steps", s.steps}, {"seed", s.seed}, {"save_every", s.save_every},
-          {"keep_checkpoints", s.keep_checkpoints}, {"progress", s.progress}};
+          {"keep_checkpoints", s.keep_checkpoints}, {"progress", s.progress},
+          {"tensorboard", s.tensorboard}};
 }
 
 ConfigReader recipe_reader(ConfigTree tree) {

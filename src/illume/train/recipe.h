@@ -4,7 +4,8 @@
 //   model:  dir (a Hugging Face folder), device (cpu | cuda | cuda:N), dtype (f32 | bf16 | f16)
 //   data:   path (JSONL), prompt_style (plain | chat), limit (first N rows; 0 = all)
 //   optim:  lr, weight_decay, betas [beta1, beta2], adam_eps, grad_clip (<= 0: off)
-//   run:    out (folder), steps, seed, save_every (0 = at the end only), keep_checkpoints, progress
+//   run:    out (folder), steps, seed, save_every (0 = at the end only), keep_checkpoints, progress,
+//           tensorboard (events files beside metrics.jsonl)
 // A trainer extends a section with its own keys (a struct deriving from the shared one, read from
 // the same section reader before finish()); the other sections stay in the trainer's own reader.
 // Enumerations are typed here, so a typo fails while the recipe is read, before any model loads.
@@ -51,6 +52,7 @@ struct RunSection {
   std::int64_t save_every = 50;  // 0 = only at the end
   std::int64_t keep_checkpoints = 2;
   bool progress = true;
+  bool tensorboard = true;  // OUT/events.out.tfevents.* beside metrics.jsonl (run_log.h)
 };
 
 // Each reads its section's shared keys into `section` (its current values are the defaults) and

@@ -3,6 +3,13 @@
 // Rows are whole lines, flushed one by one, so a kill leaves at most a half last line. A run resumed
 // from the checkpoint at step S first rewrites the file (atomically) without the rows of steps > S and
 // without a half line: the steps it redoes are logged once, as in an uninterrupted run.
+//
+// With TensorBoard on (run.tensorboard, the default), every row's numeric values are also written as
+// scalars at the row's step to a new OUT/events.out.tfevents.<unix time>.<hostname>
+// (util/tensorboard.h: nested objects become "a/b" tags; strings, booleans and arrays are left out;
+// NaN and inf are kept). A resumed run writes a new events file after trimming the old ones of the
+// steps > S, the same rule as metrics.jsonl, so that TensorBoard shows each step once; a fresh run
+// removes the old ones, as it replaces metrics.jsonl. Both happen whether or not TensorBoard is on now.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +17,10 @@
 #include <optional>
 
 #include "illume/util/json.h"
+
+namespace illume::tensorboard {
+class EventWriter;
+}
 
 namespace illume::train {
 
@@ -20,12 +31,14 @@ void trim_run_log(const std::filesystem::path& path, std::int64_t step);
 class RunLog {
  public:
   // A fresh log (replacing any old one), or, with resumed_at_step, the trimmed old log continued.
-  RunLog(const std::filesystem::path& path, std::optional<std::int64_t> resumed_at_step);
+  // write_tensorboard: also write events files in the log's folder.
+  RunLog(const std::filesystem::path& path, std::optional<std::int64_t> resumed_at_step, bool write_tensorboard = false);
   ~RunLog();
   void append(const Json& row);
 
  private:
   std::unique_ptr<JsonlWriter> writer_;
+  std::unique_ptr<tensorboard::EventWriter> events_;
 };
 
 }  // namespace illume::train

@@ -229,7 +229,8 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
     std::fprintf(stderr, "\nsft: step %lld %s\n", row["step"].get<long long>(), row.dump().c_str());
   };
 
-  RunLog metrics(c.run.out / "metrics.jsonl", resume_from ? std::optional<std::int64_t>(state.step) : std::nullopt);
+  RunLog metrics(c.run.out / "metrics.jsonl", resume_from ? std::optional<std::int64_t>(state.step) : std::nullopt,
+                 c.run.tensorboard);
   EpochOrder order(examples.train.size(), c.run.seed);
   const auto schedule = lr_schedule(c);
   const auto start_step = state.step;
