@@ -88,8 +88,14 @@
     const keys = new Set();
     for (const r of R) for (const k in r.present) if (!used.has(k)) keys.add(k);
     const rank = (k) => { const i = MORE_ORDER.indexOf(k); return i < 0 ? MORE_ORDER.length : i; };
+    // A key logged on fewer than half of the rows (e.g. time_eval_seconds) is drawn as joined points.
+    const sparse = (k) => {
+      let values = 0, rows = 0;
+      for (const r of R) if (has(r, k)) { rows += r.n; for (const v of r.cols[k]) if (isFinite(v)) values++; }
+      return 2 * values < rows;
+    };
     for (const k of [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1)))
-      more.push({ id: 'm-' + k, title: k, note: '', ylabel: k.replace(/_/g, ' '), series: [{ key: k }] });
+      more.push({ id: 'm-' + k, title: k, note: '', ylabel: k.replace(/_/g, ' '), sparse: sparse(k), series: [{ key: k }] });
   }
 
   // The last, peak and peak-EMA accuracy of each run (eval_curve: the numbers of its eval_summary.json).
@@ -365,10 +371,9 @@
     for (const [k, name] of cols) h += '<th' + (k === 'model.dir' ? ' class="l"' : '') + '>' + esc(name) + '</th>';
     const curves = R.some((r) => r.curve), alpha = curves ? R.find((r) => r.curve).curve.ema_alpha : null;
     h += '<th>steps logged</th><th>reward (last 10%)</th><th>accuracy (last 10%)</th><th>attention share</th>';
-    if (curves) h += '<th class="sep" title="in-training evaluation: accuracy at the last evaluation">eval last</th>' +
-      '<th title="the highest evaluation accuracy (the model in checkpoints/best)">eval peak</th>' +
-      '<th title="the peak of the exponential moving average over the evaluations (alpha ' +
-      esc(value(alpha)) + ')">eval peak-EMA</th>';
+    if (curves) h += '<th class="sep" title="in-training evaluation accuracy @ step: at the last evaluation; the highest ' +
+      '(the model in checkpoints/best); the peak of the exponential moving average over the evaluations (alpha ' +
+      esc(value(alpha)) + ')">eval last / peak / peak-EMA</th>';
     h += '</tr></thead><tbody>';
     for (const r of R) {
       const st = settingsOf(r);
@@ -380,8 +385,8 @@
       h += '<td>' + r.trained + (isFinite(last) && last !== r.trained ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') + '</td>';
       h += '<td>' + fmt(tailMean(r, 'reward_mean')) + '</td><td>' + fmt(tailMean(r, 'accuracy')) + '</td>';
       h += '<td>' + (has(r, 'share_attention') ? pct(meanOf(r.cols.share_attention)) : '\u2013') + '</td>';
-      if (curves) h += '<td class="sep eval-last">' + atStep(curvePoint(r.curve, 'last')) + '</td><td class="eval-peak">' +
-        atStep(curvePoint(r.curve, 'peak')) + '</td><td class="eval-peak-ema">' + atStep(curvePoint(r.curve, 'peak_ema')) + '</td>';
+      if (curves) h += '<td class="sep eval-curve">' + ['last', 'peak', 'peak_ema'].map((k) => atStep(curvePoint(r.curve, k)))
+        .join(' <span class="muted">/</span> ') + '</td>';
       h += '</tr>';
     }
     $('runs').innerHTML = h + '</tbody></table>';
