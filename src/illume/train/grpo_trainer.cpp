@@ -622,8 +622,7 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
                  impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt);
   impl_->load_eval_history();
   // Before training: the starting policy's evaluation, a row of its own at step 0.
-  if (impl_->step == 0 && impl_->evaluation_due() &&
-      (impl_->eval_history.empty() || impl_->eval_history.front().step != 0)) {
+  if (impl_->step == 0 && impl_->evaluation_due()) {  // (a run at step 0 starts a fresh log)
     Json row = {{"step", 0}, {"data_position", impl_->data_position}};
     row.update(impl_->evaluate_policy());
     metrics.append(row);
