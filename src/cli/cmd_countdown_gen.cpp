@@ -15,7 +15,8 @@ namespace {
 
 void setup(CLI::App& app) {
   struct Flags {
-    std::uint64_t n = 1000, seed = 0;
+    std::int64_t n = 1000;
+    std::uint64_t seed = 0;
     std::string out, difficulty = "standard", numbers;
     std::int64_t max_number = -1;
     int false_starts = -1;
@@ -23,7 +24,8 @@ void setup(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("countdown-gen", "Generate solvable Countdown puzzles with step-by-step solution traces");
-  cmd->add_option("--n", f->n, "number of puzzles")->capture_default_str();
+  // Signed, so that -1 is an error rather than 2^64-1 puzzles.
+  cmd->add_option("--n", f->n, "number of puzzles")->check(CLI::Range(std::int64_t{1}, std::int64_t{100'000'000}))->capture_default_str();
   cmd->add_option("--seed", f->seed, "random seed (puzzle i depends only on seed and i)")->capture_default_str();
   cmd->add_option("--out", f->out, "output JSONL file")->required();
   cmd->add_option("--difficulty", f->difficulty, "easy | standard | hard (a preset; the flags below override it)")
@@ -48,7 +50,7 @@ void setup(CLI::App& app) {
     if (f->no_mul_div) o.allow_mul_div = false;
     illume::data::validate(o);
     std::string text;
-    for (std::uint64_t i = 0; i < f->n; ++i) text += illume::data::generate_countdown(f->seed, i, o).to_json().dump() + "\n";
+    for (std::uint64_t i = 0; i < static_cast<std::uint64_t>(f->n); ++i) text += illume::data::generate_countdown(f->seed, i, o).to_json().dump() + "\n";
     illume::write_file_atomic(f->out, text);
     std::fprintf(stderr, "countdown-gen: wrote %llu puzzles to %s\n", static_cast<unsigned long long>(f->n), f->out.c_str());
   });

@@ -1,7 +1,7 @@
 // illume eval: pass@1, avg@k and pass@k of a model on a task's test set, or on a benchmark suite.
 //   illume eval --model DIR (--task TASK [--data FILE.jsonl] | --suite paper-math|small-math)
 //               [--data-root ../shared/data] [--k 16 --temperature T] [--limit N] [--chat]
-//               [--max-new-tokens N] [--countdown-rule tinyzero|lenient] --out DIR
+//               [--max-new-tokens N] [--countdown-rule tinyzero|lenient] [--chat | --plain] --out DIR
 // --task writes OUT/results.jsonl (one row per problem) and OUT/summary.json; --suite writes them per
 // benchmark under OUT/TASK/, plus OUT/summary.json and OUT/summary.md (one table). Data files default
 // to DATA_ROOT/TASK/test.jsonl. At temperature 0 (the default) one greedy answer per problem; --k > 1
@@ -11,8 +11,10 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "illume/data/model_prompt_style.h"
 #include "illume/eval/evaluate.h"
 #include "illume/model/device.h"
+#include "illume/util/file.h"
 
 namespace {
 
@@ -20,6 +22,7 @@ void setup(CLI::App& app) {
   struct Flags {
     illume::cli::ModelFlags model;
     std::string task, suite, data, data_root = "../shared/data", out, countdown_rule = "tinyzero";
+    bool chat = false, plain = false;
     illume::eval::EvalOptions options;
   };
   auto f = std::make_shared<Flags>();
@@ -31,21 +34,25 @@ void setup(CLI::App& app) {
   cmd->add_option("--data", f->data, "the task's JSONL file (default: DATA_ROOT/TASK/test.jsonl)");
   cmd->add_option("--data-root", f->data_root, "folder laid out as ../shared/data (TASK/test.jsonl)")->capture_default_str();
   cmd->add_option("--out", f->out, "output folder (results.jsonl, summary.json; suites: summary.md too)")->required();
-  cmd->add_option("--k", f->options.k, "samples per problem (pass@1 is their mean; > 1 needs --temperature)")->capture_default_str();
-  cmd->add_option("--temperature", f->options.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-p", f->options.top_p, "nucleus sampling")->capture_default_str();
-  cmd->add_option("--max-new-tokens", f->options.max_new_tokens, "response length limit")->capture_default_str();
-  cmd->add_option("--limit", f->options.limit, "first N problems of each task (0 = all)")->capture_default_str();
+  cmd->add_option("--k", f->options.k, "samples per problem (pass@1 is their mean; > 1 needs --temperature)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20))->capture_default_str();
+  cmd->add_option("--temperature", f->options.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  cmd->add_option("--top-p", f->options.top_p, "nucleus sampling")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  cmd->add_option("--max-new-tokens", f->options.max_new_tokens, "response length limit")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24))->capture_default_str();
+  cmd->add_option("--limit", f->options.limit, "first N problems of each task (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--seed", f->options.seed, "sampling seed")->capture_default_str();
-  cmd->add_option("--prompts-per-batch", f->options.prompts_per_batch, "prompts generated together")->capture_default_str();
+  cmd->add_option("--prompts-per-batch", f->options.prompts_per_batch, "prompts generated together")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20))->capture_default_str();
   cmd->add_option("--countdown-rule", f->countdown_rule, "countdown reward: tinyzero (TinyZero's, the default) or lenient")
       ->capture_default_str();
-  cmd->add_flag("--chat", f->options.chat, "wrap the prompt in the chat template (else the plain base prompt)");
+  cmd->add_flag("--chat", f->chat, "wrap the prompt in the chat template");
+  cmd->add_flag("--plain", f->plain, "the plain base-model prompt (default: the style the model folder records, else plain)");
   cmd->callback([f] {
+    f->options.chat =
+        illume::data::resolve_prompt_style(f->model.model_dir, f->chat, f->plain) == illume::data::PromptStyle::Chat;
     if (f->task.empty() == f->suite.empty()) illume::fail("eval: give --task TASK or --suite SUITE");
     if (!f->suite.empty() && !f->data.empty()) illume::fail("eval: --data goes with --task; a suite reads --data-root");
     f->options.score.countdown.rule = illume::reward::parse_countdown_rule(f->countdown_rule);
     illume::eval::check_options(f->options);
+    illume::ensure_directory(f->out);  // before the work: "--out FILE" used to fail after the whole evaluation
     illume::init_torch_runtime();
     if (!f->suite.empty()) {
       illume::data::suite_tasks(f->suite);  // an unknown suite fails before the model loads

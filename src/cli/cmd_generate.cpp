@@ -68,6 +68,7 @@ void setup(CLI::App& app) {
                       {"entropies", c.entropies},
                       {"finish_reason", c.finish_reason}});
       }
+      writer.commit();
       std::fprintf(stderr, "generate: wrote %zu completions to %s\n", completions.size(), f->out.c_str());
     } else {
       for (auto& c : completions) {

@@ -15,6 +15,8 @@ void ModelFlags::add_to(CLI::App* cmd, bool with_compute_flags) {
   if (with_compute_flags) {
     cmd->add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str();
     cmd->add_option("--dtype", dtype, "compute dtype: f32 | bf16 | f16")->capture_default_str();
+    cmd->add_flag("--allow-unused-weights", allow_unused_weights,
+                  "load even when the checkpoint has tensors the model does not read (default: an error)");
   }
 }
 
@@ -22,6 +24,7 @@ Model ModelFlags::load_model() const {
   LoadOptions options;
   options.device = parse_device(device);
   options.dtype = parse_dtype(dtype);
+  options.allow_unused_weights = allow_unused_weights;
   return Model::load(model_dir, options);
 }
 

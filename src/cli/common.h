@@ -19,6 +19,7 @@ struct ModelFlags {
   std::string model_dir;
   std::string device = "cpu";
   std::string dtype = "f32";
+  bool allow_unused_weights = false;
   void add_to(CLI::App* cmd, bool with_compute_flags = true);
   Model load_model() const;
   Tokenizer load_tokenizer() const;

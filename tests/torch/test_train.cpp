@@ -187,8 +187,9 @@ TEST(TrainConfig, RecipePathsWorkFromAnotherWorkingDirectory) {
   for (const auto& p : test::tiny_countdown_problems(8)) rows.push_back(p.raw);
   fs::create_directories(dir / "data");
   {
-    JsonlWriter data(dir / "data" / "train.jsonl", false);
+    JsonlWriter data(dir / "data" / "train.jsonl");
     for (const auto& row : rows) data.write(row);
+    data.commit();
   }
   fs::create_directories(dir / "recipes");
   fs::create_directories(dir / "elsewhere");
@@ -343,7 +344,7 @@ TEST(TrainCheckpoint, KillAndResumeGivesIdenticalMetrics) {
     b.run(2);  // "killed" after step 2 (its checkpoint is step 2)
     // A step after the checkpoint whose row reached metrics.jsonl before the "kill" (plus a half line).
     auto row = b.step();
-    JsonlWriter(dir / "b" / "metrics.jsonl", true).write(row);
+    JsonlWriter(dir / "b" / "metrics.jsonl", JsonlWriter::Mode::Append).write(row);
     std::ofstream(dir / "b" / "metrics.jsonl", std::ios::app) << "{\"step\": 4, \"rew";
   }
   {

@@ -9,12 +9,10 @@ namespace {
 
 std::vector<std::int32_t> id_list(const Json& row, const char* key, const std::string& source) {
   auto it = row.find(key);
-  if (it == row.end() || !it->is_array()) fail("{}: '{}' must be a list of token ids", source, key);
-  try {
-    return it->get<std::vector<std::int32_t>>();
-  } catch (const nlohmann::json::exception&) {
-    fail("{}: '{}' must be a list of token ids", source, key);
-  }
+  std::vector<std::int32_t> ids;
+  if (it == row.end() || !json_convert(*it, ids))
+    fail("{}: '{}' must be a list of token ids (integers in [0, 2147483647])", source, key);
+  return ids;
 }
 
 }  // namespace

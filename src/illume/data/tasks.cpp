@@ -60,16 +60,48 @@ std::string string_field(const Json& row, std::initializer_list<const char*> key
   fail("{}: missing field '{}'", source, *keys.begin());
 }
 
-// A JSON string or number as text: 27 -> "27", 27.0 -> "27", 0.5 -> "0.5", "025" -> "025".
+// "1e+20" -> "100000000000000000000", "-2.5e-03" -> "-0.0025": the shortest round-trip form of a
+// double written out in plain decimal digits (answers are compared as written, and a reference "1e+20"
+// would not match a model's "100000000000000000000").
+std::string plain_decimal(const std::string& shortest) {
+  const auto e = shortest.find_first_of("eE");
+  if (e == std::string::npos) return shortest;
+  std::string mantissa = shortest.substr(0, e);
+  const int exponent = std::stoi(shortest.substr(e + 1));
+  std::string sign;
+  if (!mantissa.empty() && mantissa[0] == '-') {
+    sign = "-";
+    mantissa.erase(0, 1);
+  }
+  const auto dot = mantissa.find('.');
+  std::string digits = mantissa;
+  int point = static_cast<int>(mantissa.size());  // position of the decimal point within `digits`
+  if (dot != std::string::npos) {
+    digits.erase(dot, 1);
+    point = static_cast<int>(dot);
+  }
+  point += exponent;
+  if (point <= 0) digits = "0." + std::string(static_cast<std::size_t>(-point), '0') + digits;
+  else if (point >= static_cast<int>(digits.size())) digits += std::string(static_cast<std::size_t>(point) - digits.size(), '0');
+  else digits.insert(static_cast<std::size_t>(point), ".");
+  return sign + digits;
+}
+
+// A JSON string or number as text: 27 -> "27", 27.0 -> "27", 0.5 -> "0.5", "025" -> "025",
+// 9223372036854775808 -> "9223372036854775808", 1e20 -> "100000000000000000000".
 std::string answer_text(const Json& value, const char* key, const std::string& source) {
   if (value.is_string()) return value.get<std::string>();
-  if (value.is_number_integer()) return std::to_string(value.get<std::int64_t>());
+  // Unsigned first: nlohmann's is_number_integer() is true for unsigned values too, and 2^63 read as
+  // int64 would turn negative.
   if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
+  if (value.is_number_integer()) return std::to_string(value.get<std::int64_t>());
   if (value.is_number_float()) {
     double x = value.get<double>();
     if (!std::isfinite(x)) fail("{}: field '{}' is not a finite number", source, key);
     if (x == std::floor(x) && std::fabs(x) < 1e15) return std::to_string(static_cast<std::int64_t>(x));
-    return fmt::format("{}", x);  // shortest round-trip form
+    if (std::fabs(x) >= 1e300 || (x != 0 && std::fabs(x) < 1e-300))
+      fail("{}: field '{}' ({}) is too large or too small to be an answer", source, key, x);
+    return plain_decimal(fmt::format("{}", x));  // shortest round-trip form, without an exponent
   }
   fail("{}: field '{}' must be a string or a number (it is {})", source, key, value.type_name());
 }

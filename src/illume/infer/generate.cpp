@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "illume/infer/vocabulary.h"
@@ -65,13 +67,28 @@ std::int64_t sample_from_cdf(const float* probs, std::int64_t vocab, double u) {
 std::vector<Completion> generate(const Model& model, const std::vector<std::vector<std::int32_t>>& prompts,
                                  const SamplingOptions& o, const Detokenizer& detokenize) {
   torch::NoGradGuard no_grad;
-  check(o.num_samples >= 1, "generate: num_samples must be at least 1");
-  check(o.max_new_tokens >= 0, "generate: max_new_tokens must be non-negative");
-  check(o.greedy() || o.temperature > 0, "generate: temperature must be >= 0");
-  check(o.top_p > 0 && o.top_p <= 1.0, "generate: top_p must be in (0, 1]");
-  check(o.top_k >= 0, "generate: top_k must be >= 0");
+  const auto max_positions = model.config().max_position_embeddings;
+  // Bounds first: -n near 2^62 used to overflow prompts x samples; -1 temperature decoded greedily.
+  check(o.num_samples >= 1 && o.num_samples <= kMaxSamplesPerPrompt, "generate: num_samples {} must be in [1, {}]",
+        o.num_samples, kMaxSamplesPerPrompt);
+  check(prompts.size() <= static_cast<std::size_t>(kMaxCompletions / o.num_samples),
+        "generate: {} prompts x {} samples exceed {} completions in one call", prompts.size(), o.num_samples,
+        kMaxCompletions);
+  check(o.max_new_tokens >= 0 && o.max_new_tokens <= max_positions,
+        "generate: max_new_tokens {} must be in [0, {}] (the model's max_position_embeddings)", o.max_new_tokens,
+        max_positions);
+  check(std::isfinite(o.temperature) && o.temperature >= 0, "generate: temperature {} must be >= 0 (0 = greedy)",
+        o.temperature);
+  check(o.top_p > 0 && o.top_p <= 1.0, "generate: top_p {} must be in (0, 1]", o.top_p);
+  check(o.top_k >= 0, "generate: top_k {} must be >= 0 (0 = off)", o.top_k);
+  check(o.max_batch_rows >= 1, "generate: max_batch_rows {} must be at least 1", o.max_batch_rows);
   check(o.stop_strings.empty() || detokenize, "generate: stop strings need a detokenizer");
-  for (std::size_t i = 0; i < prompts.size(); ++i) check(!prompts[i].empty(), "generate: prompt {} is empty", i);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    check(!prompts[i].empty(), "generate: prompt {} is empty", i);
+    check(static_cast<std::int64_t>(prompts[i].size()) < max_positions,
+          "generate: prompt {} has {} tokens; the model takes at most {} positions (max_position_embeddings)", i,
+          prompts[i].size(), max_positions);
+  }
   check(!o.valid_ids.empty(),
         "generate: the sampling options have no valid_ids (build them with sampling_options(config, tokenizer), "
         "so that ids the tokenizer cannot decode are never sampled)");
@@ -101,6 +118,7 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
 
   // Prompts per chunk so that chunk rows (prompts x samples) stay within max_batch_rows.
   const std::int64_t prompts_per_chunk = std::max<std::int64_t>(1, o.max_batch_rows / o.num_samples);
+  bool warned_positions = false;
   Progress progress("generate", static_cast<std::int64_t>(out.size()), "seq", o.show_progress);
 
   for (std::size_t chunk_begin = 0; chunk_begin < prompts.size(); chunk_begin += prompts_per_chunk) {
@@ -121,7 +139,15 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
         ma[r][pad + t] = 1;
       }
     }
-    auto cache = model.new_cache(P, max_len + o.max_new_tokens);
+    // A response stops at the model's last position (finish_reason "length"), as vLLM caps max_tokens at
+    // max_model_len: positions past max_position_embeddings were never trained.
+    const std::int64_t new_tokens = std::min(o.max_new_tokens, max_positions - max_len);
+    if (new_tokens < o.max_new_tokens && !warned_positions) {
+      std::fprintf(stderr, "generate: responses after prompts of %lld tokens stop at %lld new tokens (max_position_embeddings %lld)\n",
+                   static_cast<long long>(max_len), static_cast<long long>(new_tokens), static_cast<long long>(max_positions));
+      warned_positions = true;
+    }
+    auto cache = model.new_cache(P, max_len + new_tokens);
     auto logits = model.prefill(cache, ids, mask);  // [P, V]
     // Samples share the prompt's prefill: repeat cache rows and logits.
     if (o.num_samples > 1) {
@@ -138,7 +164,7 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
       rows.push_back(Row{completion, std::mt19937_64(stream)});
     }
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    for (std::int64_t step = 0; step < o.max_new_tokens; ++step) {
+    for (std::int64_t step = 0; step < new_tokens; ++step) {
       // logits [active, V] for the active rows in `rows` order; ids without text can never be chosen.
       logits = mask_invalid_ids(logits, invalid);
       auto log_probs = torch::log_softmax(logits, -1);
@@ -190,7 +216,7 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
       }
       std::int64_t active = 0;
       for (auto& row : rows) active += row.done ? 0 : 1;
-      if (active == 0 || step + 1 == o.max_new_tokens) break;
+      if (active == 0 || step + 1 == new_tokens) break;
       // Drop finished rows from the batch when enough have finished to pay for the copy.
       std::int64_t finished_in_batch = static_cast<std::int64_t>(rows.size()) - active;
       at::Tensor next_ids = chosen_d;

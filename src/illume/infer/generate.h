@@ -53,7 +53,13 @@ using Detokenizer = std::function<std::string(const std::vector<std::int32_t>&)>
 // <|endoftext|>, <|eot_id|>, <|end_of_text|> where the vocabulary has them; sorted, unique.
 std::vector<std::int32_t> default_stop_tokens(const ModelConfig& config, const Tokenizer& tokenizer);
 
-// Returns prompts.size() * num_samples completions ordered by (prompt, sample).
+// Bounds generate() enforces (beyond them a request is a mistake, not a workload).
+inline constexpr std::int64_t kMaxSamplesPerPrompt = 1 << 20;
+inline constexpr std::int64_t kMaxCompletions = std::int64_t{1} << 26;
+
+// Returns prompts.size() * num_samples completions ordered by (prompt, sample). Fails (one line) on
+// out-of-range options, an empty prompt, or a prompt of max_position_embeddings tokens or more; a
+// response stops at the model's last position.
 std::vector<Completion> generate(const Model& model, const std::vector<std::vector<std::int32_t>>& prompts,
                                  const SamplingOptions& options, const Detokenizer& detokenize = nullptr);
 

@@ -202,6 +202,12 @@ at::Tensor Model::forward_hidden(const at::Tensor& ids, const at::Tensor& mask, 
   check(ids.dim() == 2 && mask.sizes() == ids.sizes(), "forward: ids and mask must both be [batch, length]");
   auto ids_d = ids.to(options_.device, torch::kLong);
   auto mask_d = mask.to(options_.device, torch::kLong);
+  if (ids.size(1) > config_.max_position_embeddings) {
+    const auto longest = mask_d.sum(1).max().item<std::int64_t>();
+    check(longest <= config_.max_position_embeddings,
+          "forward: a sequence of {} tokens exceeds the model's max_position_embeddings ({})", longest,
+          config_.max_position_embeddings);
+  }
   auto positions = (mask_d.cumsum(1) - 1).clamp_min(0);
   auto x = weights_.embed.index_select(0, ids_d.reshape({-1})).view({ids.size(0), ids.size(1), -1});
   x = run_layers(x, positions, mask_d.to(torch::kBool), nullptr, 0, observer);

@@ -52,6 +52,8 @@ struct LoadOptions {
   c10::Device device = c10::Device(c10::kCPU);
   // Compute dtype; weights are converted to it once at load (bf16 files load exactly into f32).
   c10::ScalarType dtype = c10::kFloat;
+  // Load even when the checkpoint holds tensors the model does not read (default: an error naming one).
+  bool allow_unused_weights = false;
 };
 
 // The inference cache: per layer K and V [B, Hkv, capacity, hd] (fp32: attention over a growing

@@ -1,6 +1,10 @@
 // Loading and saving Hugging Face folders (config.json + safetensors weights).
 #include <torch/torch.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
 #include "illume/io/safetensors_torch.h"
 #include "illume/model/model.h"
 #include "illume/model/weight_table.h"
@@ -16,9 +20,27 @@ Model Model::load(const std::filesystem::path& model_dir, const LoadOptions& opt
   ModelWeights w;
   w.layers.resize(static_cast<std::size_t>(config.num_layers));
   // Converted once to the compute dtype and device; a no-op (zero copy) for f32 files on CPU.
-  for (const auto& slot : weight_slots(config))
+  std::set<std::string> used;
+  for (const auto& slot : weight_slots(config)) {
     slot.in(w) = source.get(slot.name, slot.shape).to(options.device, options.dtype).contiguous();
+    used.insert(slot.name);
+  }
   if (config.tie_word_embeddings) w.lm_head = w.embed;
+  // Tensors the model does not read mean config.json describes another model (num_hidden_layers 2 on a
+  // 6-layer checkpoint runs 2 layers; model_type llama on Qwen3 weights drops the q/k norms): an error,
+  // as in llama.cpp, unless asked for. RoPE buffers and a tied lm_head copy carry no information.
+  if (!options.allow_unused_weights) {
+    std::vector<std::string> unused;
+    for (const auto& name : source.names()) {
+      const bool ignorable = name.ends_with("rotary_emb.inv_freq") || (config.tie_word_embeddings && name == "lm_head.weight");
+      if (!used.count(name) && !ignorable) unused.push_back(name);
+    }
+    if (!unused.empty())
+      fail("{}: {} tensor{} of the checkpoint {} not used by a {} model of {} layers (first: '{}'); check config.json "
+           "(num_hidden_layers, model_type) or pass --allow-unused-weights",
+           model_dir.string(), unused.size(), unused.size() == 1 ? "" : "s", unused.size() == 1 ? "is" : "are",
+           config.model_type, config.num_layers, unused.front());
+  }
   return Model(std::move(config), std::move(w), options);
 }
 

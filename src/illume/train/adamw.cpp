@@ -81,6 +81,7 @@ std::string AdamW::load(const std::filesystem::path& path) {
   } catch (const std::exception&) {
     fail("{}: metadata 'steps' is not a number: '{}'", path.string(), steps->second);
   }
+  if (saved_steps < 0) fail("{}: metadata 'steps' is negative ({})", path.string(), saved_steps);
   // Check everything before changing anything: a partial load would mix two states.
   std::vector<std::pair<at::Tensor, at::Tensor>> loaded;
   for (const auto& s : slots_) {

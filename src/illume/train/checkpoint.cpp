@@ -103,6 +103,12 @@ std::optional<fs::path> newest_checkpoint(const fs::path& out_dir) {
   return all.back();
 }
 
+std::string last_checkpoint_note(const fs::path& out_dir) {
+  const auto newest = newest_checkpoint(out_dir);
+  if (!newest) return "no checkpoint was written";
+  return fmt::format("the last checkpoint is {} (rerun with --resume)", newest->string());
+}
+
 void prune_checkpoints(const fs::path& out_dir, std::int64_t keep) {
   auto all = list_checkpoints(out_dir);
   const auto kept = static_cast<std::size_t>(std::max<std::int64_t>(keep, 1));

@@ -55,6 +55,8 @@ std::string checkpoint_name(std::int64_t step);  // "step-000042"
 // The complete checkpoints under OUT/checkpoints, oldest first.
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& out_dir);
 std::optional<std::filesystem::path> newest_checkpoint(const std::filesystem::path& out_dir);
+// "the last checkpoint is step-000040 (rerun with --resume)" or "no checkpoint was written", for messages.
+std::string last_checkpoint_note(const std::filesystem::path& out_dir);
 // Removes all but the newest `keep` (at least 1).
 void prune_checkpoints(const std::filesystem::path& out_dir, std::int64_t keep);
 

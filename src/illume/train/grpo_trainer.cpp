@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "illume/eval/evaluate.h"
@@ -19,9 +20,11 @@
 #include "illume/train/attention_pass.h"
 #include "illume/train/batch.h"
 #include "illume/train/checkpoint.h"
+#include "illume/train/run_folder.h"
 #include "illume/train/run_log.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
+#include "illume/util/interrupt.h"
 #include "illume/util/progress.h"
 #include "illume/util/random.h"
 
@@ -412,11 +415,19 @@ Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPoli
                                 reference ? take(old.reference_logprobs) : at::Tensor());
     optimizer->zero_grad();
     result.loss.backward();
-    grad_norm_sum += clip_grad_norm(optimizer->parameters(), config.optim.grad_clip);
+    const double grad_norm = clip_grad_norm(optimizer->parameters(), config.optim.grad_clip);
+    const double loss_value = result.loss.item<double>();
+    // Checked before the update: one non-finite step turns every weight into NaN (and used to train on
+    // and exit 0). The checkpoints on disk are from earlier steps and stay as they are.
+    if (!std::isfinite(loss_value) || !std::isfinite(grad_norm))
+      fail("train: the {} is not finite at step {} ({}); stopped before updating; {}; try a lower optim.lr",
+           std::isfinite(loss_value) ? "gradient norm" : "loss", step + 1,
+           std::isfinite(loss_value) ? grad_norm : loss_value, last_checkpoint_note(config.run.out));
+    grad_norm_sum += grad_norm;
     optimizer->step(lr_schedule.at(step));
     ++u.optimizer_steps;
     const double tokens = mask.sum().item<double>();
-    u.loss += result.loss.item<double>() * tokens;
+    u.loss += loss_value * tokens;
     u.clip_fraction += result.clip_fraction * tokens;
     u.approx_kl_old += result.approx_kl_old * tokens;
     u.kl_ref += result.kl_ref * tokens;
@@ -486,6 +497,12 @@ void GrpoTrainer::Impl::save() {
 
 void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
   const auto saved = read_trainer_state(checkpoint);
+  // The prompts and groups of the remaining steps follow from these; other keys (lr, steps, ...) may change.
+  if (saved.trainer == TrainerKind::Grpo && saved.details.contains("config"))
+    for (const auto& change : compare_resumed_config(saved.details["config"], train_config_to_json(config),
+                                                     {"run.seed", "rollout.group_size", "optim.batch_size", "data"},
+                                                     (checkpoint / "trainer_state.json").string()))
+      std::fprintf(stderr, "train: resuming with a changed setting: %s\n", change.c_str());
   step = saved.step;
   // An SFT checkpoint counts examples, not problems: continue at the step's place in our data.
   data_position = saved.trainer == TrainerKind::Grpo ? saved.data_position : step * config.prompts_per_step();
@@ -631,7 +648,12 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   Progress progress("train", c.run.steps, "step", c.run.progress);
   progress.set(impl_->step);
   std::int64_t done = 0;
+  InterruptGuard interrupt;
   while (impl_->step < c.run.steps && (!stop_after || done < *stop_after)) {
+    if (InterruptGuard::requested()) {
+      progress.finish();
+      throw Interrupted(fmt::format("train: interrupted at step {}; {}", impl_->step, last_checkpoint_note(c.run.out)));
+    }
     auto row = impl_->do_step();
     const bool evaluated = impl_->evaluation_due();
     if (evaluated) row.update(impl_->evaluate_policy());
@@ -653,6 +675,12 @@ void run_training(const TrainConfig& config, bool resume) {
   LoadOptions o;
   o.device = parse_device(config.model.device.str());  // checks that CUDA is present
   o.dtype = config.model.dtype;
+  // Settings that need the model's shape, checked before the weights load and the first rollout.
+  const auto shape = ModelConfig::load(config.model.dir);
+  for (int layer : config.attention_layers)
+    if (layer < 0 || layer >= shape.num_layers)
+      fail("attention.layers: layer {} is beyond the model ({} layers in {})", layer, shape.num_layers,
+           (config.model.dir / "config.json").string());
   auto model = Model::load(config.model.dir, o);
   auto tokenizer = Tokenizer::from_dir(config.model.dir);
   auto problems = data::load_problems(config.data.task, config.data.path);
@@ -665,7 +693,8 @@ void run_training(const TrainConfig& config, bool resume) {
     else
       std::printf("train: no checkpoint under %s; starting fresh\n", config.run.out.c_str());
   } else if (!list_checkpoints(config.run.out).empty()) {
-    fail("{}: has checkpoints already; pass --resume to continue or choose another run.out", config.run.out.string());
+    fail("{}: has checkpoints already; pass --resume to continue, --overwrite to start over, or choose another run.out",
+         config.run.out.string());
   }
   trainer.run();
 }

@@ -95,6 +95,7 @@ void read_optim_section(ConfigReader& reader, OptimSection& s) {
   s.adam_eps = reader.get_double("adam_eps", s.adam_eps);
   if (!(s.adam_eps > 0)) reader.invalid("adam_eps", "must be positive");
   s.grad_clip = reader.get_double("grad_clip", s.grad_clip);
+  if (s.grad_clip < 0) reader.invalid("grad_clip", "must be >= 0 (0 = no clipping)");
 }
 
 void read_run_section(ConfigReader& reader, RunSection& s) {

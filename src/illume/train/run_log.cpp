@@ -26,8 +26,14 @@ void trim_run_log(const fs::path& path, std::int64_t step) {
 }
 
 RunLog::RunLog(const fs::path& path, std::optional<std::int64_t> resumed_at_step) {
-  if (resumed_at_step) trim_run_log(path, *resumed_at_step);
-  writer_ = std::make_unique<JsonlWriter>(path, /*append=*/resumed_at_step.has_value());
+  // A live log: appended and flushed row by row (the dashboard reads it while the run goes on).
+  if (resumed_at_step) {
+    trim_run_log(path, *resumed_at_step);
+  } else {
+    std::error_code ec;
+    fs::remove(path, ec);  // a fresh run (the run folder was checked first: run_folder.h)
+  }
+  writer_ = std::make_unique<JsonlWriter>(path, JsonlWriter::Mode::Append);
 }
 
 RunLog::~RunLog() = default;

@@ -1,4 +1,6 @@
 #include "illume/train/sft.h"
+#include "illume/data/model_prompt_style.h"
+#include "illume/train/run_folder.h"
 
 #include <torch/torch.h>
 
@@ -17,6 +19,7 @@
 #include "illume/train/checkpoint.h"
 #include "illume/train/run_log.h"
 #include "illume/util/error.h"
+#include "illume/util/interrupt.h"
 #include "illume/util/file.h"
 #include "illume/util/progress.h"
 #include "illume/util/random.h"
@@ -175,6 +178,9 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   ensure_directory(c.run.out);
 
   const auto resume_from = resume ? newest_checkpoint(c.run.out) : std::nullopt;
+  if (!resume && !list_checkpoints(c.run.out).empty())
+    fail("{}: has checkpoints already; pass --resume to continue, --overwrite to start over, or choose another run.out",
+         c.run.out.string());
   Model model = resume_from ? Model::load(*resume_from) : initial_model(c, tokenizer);
   model.set_requires_grad(true);
   AdamW optimizer(model.weights().named_tensors(model.config()), adamw_options(c));
@@ -185,8 +191,15 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   if (resume_from) {
     const auto saved = read_trainer_state(*resume_from);
     state.step = saved.step;
-    if (saved.trainer == TrainerKind::Sft)
-      tokens_seen = json_get_or<std::int64_t>(saved.details, "tokens_seen", 0, (*resume_from / "trainer_state.json").string());
+    const auto state_file = (*resume_from / "trainer_state.json").string();
+    if (saved.trainer == TrainerKind::Sft) {
+      tokens_seen = json_get_or<std::int64_t>(saved.details, "tokens_seen", 0, state_file);
+      // The example order and batches follow from these; other keys (lr, steps, ...) may change.
+      if (saved.details.contains("config"))
+        for (const auto& change : compare_resumed_config(saved.details["config"], sft_config_to_json(c),
+                                                         {"run.seed", "optim.batch_size", "data"}, state_file))
+          std::fprintf(stderr, "sft: resuming with a changed setting: %s\n", change.c_str());
+    }
     const auto note = load_optimizer_state(optimizer, *resume_from);
     std::fprintf(stderr, "sft: resuming from %s (%s checkpoint, step %lld): %s\n", resume_from->string().c_str(),
                  trainer_kind_name(saved.trainer), static_cast<long long>(state.step), note.c_str());
@@ -201,7 +214,7 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
 
   auto save = [&] {
     state.data_position = state.step * c.optim.batch_size;
-    state.details = {{"tokens_seen", tokens_seen}};
+    state.details = {{"tokens_seen", tokens_seen}, {"config", sft_config_to_json(c)}};
     save_checkpoint(c.run.out, model, optimizer, tokenizer_dir, state, c.run.keep_checkpoints);
   };
   auto evaluate = [&](Json& row) {
@@ -223,10 +236,15 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   Progress progress("sft", c.run.steps, "step", c.run.progress);
   progress.set(start_step);
   double time_train = 0;
+  InterruptGuard interrupt;
   for (std::int64_t step = start_step; step < c.run.steps; ++step) {
     if (stop_after && step - start_step == *stop_after) {
       progress.finish();
       return {};
+    }
+    if (InterruptGuard::requested()) {
+      progress.finish();
+      throw Interrupted(fmt::format("sft: interrupted at step {}; {}", step, last_checkpoint_note(c.run.out)));
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<const TokenSequence*> part;
@@ -238,12 +256,17 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
     loss.backward();
     const double lr = schedule.at(step);
     const double grad_norm = clip_grad_norm(optimizer.parameters(), c.optim.grad_clip);
+    const double loss_value = loss.item<double>();
+    // Checked before the update: a non-finite step would turn every weight into NaN. The checkpoints on
+    // disk are from earlier steps and stay as they are.
+    if (!std::isfinite(loss_value) || !std::isfinite(grad_norm))
+      fail("sft: the {} is not finite at step {} ({}); stopped before updating; {}; try a lower optim.lr",
+           std::isfinite(loss_value) ? "gradient norm" : "loss", step + 1,
+           std::isfinite(loss_value) ? grad_norm : loss_value, last_checkpoint_note(c.run.out));
     optimizer.step(lr);
     time_train += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += batch.ids.numel();
     state.step = step + 1;
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value)) fail("sft: the loss is not finite at step {} (lower lr?)", step);
     const bool last = state.step == c.run.steps;
     const bool log = state.step % std::max<std::int64_t>(c.run.log_every, 1) == 0 || last;
     const bool eval = c.run.eval_every > 0 && (state.step % c.run.eval_every == 0 || last);
@@ -261,8 +284,11 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   model.set_requires_grad(false);
   const auto final_dir = c.run.out / "final";
   save_model_folder(final_dir, model, c.run.export_dtype, tokenizer_dir);
+  // The prompt format the model learned, so that eval and friends default to it.
+  data::record_prompt_style(final_dir, c.data.prompt_style);
   if (!c.run.export_dir.empty()) {
     save_model_folder(c.run.export_dir, model, c.run.export_dtype, tokenizer_dir);
+    data::record_prompt_style(c.run.export_dir, c.data.prompt_style);
     std::fprintf(stderr, "sft: exported %s\n", c.run.export_dir.string().c_str());
   }
   return final_dir;

@@ -8,11 +8,16 @@
 //   run:      {out, steps, seed, threads, log_every, eval_every, save_every, keep_checkpoints,
 //              progress, export_dtype, export_dir}
 //   accuracy: {path: test.jsonl, n: 128, max_new_tokens: 160}
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "illume/model/device.h"
 #include "illume/train/sft.h"
 #include "illume/util/error.h"
 
 namespace illume::train {
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -98,6 +103,17 @@ void read_run(ConfigReader& run, SftRunSection& r) {
   r.export_dir = run.get_path("export_dir", r.export_dir);
   run.finish();
   run.require("out");
+  if (!r.export_dir.empty()) {
+    // The export replaces its folder: it must be neither the run's folder nor around or inside it.
+    const auto out = fs::weakly_canonical(fs::absolute(r.out)), exp = fs::weakly_canonical(fs::absolute(r.export_dir));
+    const auto inside = [](const fs::path& a, const fs::path& b) {  // a == b or a inside b
+      auto [end_b, end_a] = std::mismatch(b.begin(), b.end(), a.begin(), a.end());
+      return end_b == b.end();
+    };
+    if (inside(exp, out) || inside(out, exp))
+      run.invalid("export_dir", fmt::format("({}) must be outside run.out ({}) and not contain it", exp.string(),
+                                            out.string()));
+  }
 }
 
 void read_accuracy(ConfigReader& accuracy, AccuracySection& a) {

@@ -150,6 +150,20 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   if (c.optim.batch_size % c.group_size != 0)
     fail("{}: key 'optim.batch_size' ({}) must be a multiple of rollout.group_size ({})", top.origin("optim.batch_size"),
          c.optim.batch_size, c.group_size);
+  auto in_range = [&](const std::string& key, double v, double lo, double hi, const char* range) {
+    if (!(v >= lo && v <= hi)) fail("{}: key '{}' must be in {}, got {}", top.origin(key), key, range, v);
+  };
+  in_range("rollout.top_p", c.top_p, 1e-12, 1.0, "(0, 1]");
+  positive("rollout.max_batch_rows", double(c.max_batch_rows));
+  positive("advantage.eps", c.adv_eps);
+  in_range("loss.clip_low", c.loss.clip_low, 0.0, 1.0, "[0, 1]");
+  in_range("loss.clip_high", c.loss.clip_high, 0.0, 1e9, "[0, inf)");
+  in_range("loss.kl_coef", c.loss.kl_coef, 0.0, 1e9, "[0, inf)");
+  in_range("loss.norm_length", c.loss.norm_length, 0.0, 1e12, "[0, inf) (0: rollout.max_response_tokens)");
+  in_range("credit.gamma_amp", c.credit.gamma_amp, 0.0, 1e6, "[0, inf)");
+  if (c.optim.micro_batch_size > c.optim.batch_size)
+    fail("{}: key 'optim.micro_batch_size' ({}) must be at most optim.batch_size ({})",
+         top.origin("optim.micro_batch_size"), c.optim.micro_batch_size, c.optim.batch_size);
   if (c.credit.q <= 0 || c.credit.q > 1) fail("{}: key 'credit.q' must be in (0, 1], got {}", top.origin("credit.q"), c.credit.q);
   if (c.credit.k < 1) fail("{}: key 'credit.k' must be >= 1", top.origin("credit.k"));
   if (c.credit.alpha < 0 || c.credit.alpha > 1) fail("{}: key 'credit.alpha' must be in [0, 1]", top.origin("credit.alpha"));

@@ -13,14 +13,29 @@
 
 namespace illume {
 
-std::string read_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// Opens an input for reading without blocking: O_NONBLOCK makes open() of a FIFO with no writer
+// return at once (a plain open would wait forever), and only regular files are accepted, so a FIFO,
+// a device or a folder named as an input is a clear error rather than a hang.
+int open_regular_file(const std::filesystem::path& path, struct stat& st, const char* what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("{}: cannot open ({})", path.string(), std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool fifo = S_ISFIFO(st.st_mode), dir = S_ISDIR(st.st_mode);
     ::close(fd);
-    fail("{}: cannot read (not a regular file)", path.string());
+    fail("{}: cannot {} ({})", path.string(), what,
+         dir ? "a folder, not a file" : fifo ? "a FIFO or pipe, not a regular file" : "not a regular file");
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+}  // namespace
+
+std::string read_file(const std::filesystem::path& path) {
+  struct stat st {};
+  int fd = open_regular_file(path, st, "read");
   std::string out;
   out.reserve(static_cast<std::size_t>(st.st_size));
   char buffer[1 << 16];
@@ -42,6 +57,8 @@ std::string read_file(const std::filesystem::path& path) {
 void ensure_directory(const std::filesystem::path& path) {
   if (path.empty()) return;
   std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec))
+    fail("{}: cannot create folder (a file of that name exists)", path.string());
   std::filesystem::create_directories(path, ec);
   if (ec) fail("{}: cannot create folder ({})", path.string(), ec.message());
 }
@@ -85,13 +102,8 @@ void write_file_atomic(const std::filesystem::path& path, const std::vector<std:
 }
 
 MappedFile::MappedFile(const std::filesystem::path& path, MapMode mode) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open ({})", path.string(), std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: cannot map (not a regular file)", path.string());
-  }
+  int fd = open_regular_file(path, st, "map");
   size_ = static_cast<std::size_t>(st.st_size);
   if (size_ > 0) {
     // MAP_PRIVATE + PROT_WRITE needs only a read-only descriptor: writes stay in this process.

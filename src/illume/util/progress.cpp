@@ -25,7 +25,16 @@ Progress::~Progress() {
 
 void Progress::advance(std::int64_t n, const std::string& status) { set(done_ + n, status); }
 
+std::string format_rate(double per_second, const std::string& unit) {
+  // Slow work reads better as time per item (tqdm's convention): "14.2 s/step", not "0.1 step/s".
+  if (per_second > 0 && per_second < 1) return fmt::format("{:.1f} s/{}", 1.0 / per_second, unit);
+  return fmt::format("{:.1f} {}/s", per_second, unit);
+}
+
 void Progress::set(std::int64_t done, const std::string& status) {
+  // A resumed run starts at its checkpoint's step: the rate counts only the work done here.
+  if (!moved_) start_done_ = done;
+  moved_ = moved_ || done != start_done_;
   done_ = done;
   if (!status.empty()) status_ = status;
   auto now = std::chrono::steady_clock::now();
@@ -45,7 +54,7 @@ void Progress::draw(bool final) {
   auto now = std::chrono::steady_clock::now();
   last_draw_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  double rate = elapsed > 0 ? static_cast<double>(done_ - start_done_) / elapsed : 0.0;
   std::string eta = (total_ > 0 && rate > 0 && !final)
                         ? format_duration(static_cast<double>(total_ - done_) / rate)
                         : "";
@@ -58,12 +67,12 @@ void Progress::draw(bool final) {
       int filled = static_cast<int>(width * std::min<double>(1.0, static_cast<double>(done_) / total_));
       bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
     }
-    line = fmt::format("\r{} {}{} {} | {:.1f} {}/s | {}{}{}\x1b[K", label_, bar, counts, unit_, rate, unit_,
+    line = fmt::format("\r{} {}{} {} | {} | {}{}{}\x1b[K", label_, bar, counts, unit_, format_rate(rate, unit_),
                        format_duration(elapsed), eta.empty() ? "" : " ETA " + eta,
                        status_.empty() ? "" : " | " + status_);
     if (final) line += "\n";
   } else {
-    line = fmt::format("{}: {} {} | {:.1f} {}/s | elapsed {}{}{}\n", label_, counts, unit_, rate, unit_,
+    line = fmt::format("{}: {} {} | {} | elapsed {}{}{}\n", label_, counts, unit_, format_rate(rate, unit_),
                        format_duration(elapsed), eta.empty() ? "" : " | ETA " + eta,
                        status_.empty() ? "" : " | " + status_);
   }

@@ -19,11 +19,13 @@ class Progress {
  private:
   void draw(bool final);
   std::string label_, unit_, status_;
-  std::int64_t total_, done_ = 0;
-  bool enabled_, tty_, finished_ = false;
+  std::int64_t total_, done_ = 0, start_done_ = 0;
+  bool enabled_, tty_, finished_ = false, moved_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
+// "12.5 tok/s"; below one per second "3.4 s/step".
+std::string format_rate(double per_second, const std::string& unit);
 // "1.2 s", "3 min 4 s", "1 h 02 min"
 std::string format_duration(double seconds);
 
