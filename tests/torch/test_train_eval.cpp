@@ -197,8 +197,9 @@ TEST(TrainEval, EvaluatesKeepsTheBestModelAndResumes) {
   auto model_dir = test::make_tiny_model(dir / "model", 11);
   const auto problems = test::tiny_countdown_problems(24);
   {
-    JsonlWriter held_out(dir / "held-out.jsonl", false);
+    JsonlWriter held_out(dir / "held-out.jsonl");
     for (int i = 0; i < 6; ++i) held_out.write(problems[static_cast<std::size_t>(i)].raw);
+    held_out.commit();
   }
   auto make = [&](const fs::path& out) {
     auto root = recipe(model_dir, out,
@@ -285,7 +286,7 @@ TEST(TrainEval, EvaluatesKeepsTheBestModelAndResumes) {
     auto partial = read_json_file(b_out / "eval_summary.json");
     EXPECT_EQ(partial["last"]["step"], 2);
     auto row = b.step();
-    JsonlWriter(b_out / "metrics.jsonl", true).write(row);
+    JsonlWriter(b_out / "metrics.jsonl", JsonlWriter::Mode::Append).write(row);
   }
   const auto best_before_resume = train::read_trainer_state(train::best_checkpoint_dir(b_out)).step;
   {
@@ -315,8 +316,9 @@ TEST(TrainEval, SampledEvaluationLogsPassAtKAndBadDataFailsEarly) {
   auto model_dir = test::make_tiny_model(dir / "model", 4);
   const auto problems = test::tiny_countdown_problems(8);
   {
-    JsonlWriter held_out(dir / "held-out.jsonl", false);
+    JsonlWriter held_out(dir / "held-out.jsonl");
     for (int i = 0; i < 3; ++i) held_out.write(problems[static_cast<std::size_t>(i)].raw);
+    held_out.commit();
   }
   auto root = recipe(model_dir, dir / "run",
                      fmt::format("eval: {{every: 1, data: \"{}\", k: 3, temperature: 1.0, max_new_tokens: 6}}",
