@@ -255,6 +255,87 @@ TEST(Dashboard, PageRendersInChromium) {
   EXPECT_NE(run.dom.find("none vs coupled &lt;i&gt;&amp;&lt;/i&gt;"), std::string::npos);
 }
 
+namespace {
+
+// The rows `illume train` adds with eval.every = 10 over 50 steps: a row of its own at step 0 (before
+// training), and eval/... keys on the rows of steps 10, 20, ..., 50. `accuracy` holds the six values.
+void add_training_evaluations(const fs::path& dir, const std::vector<double>& accuracy) {
+  auto rows = read_jsonl_file(dir / "metrics.jsonl");
+  auto eval_keys = [&](std::size_t i) {
+    return Json{{"eval/accuracy", accuracy[i]}, {"eval/mean_length", 40.0 - i}, {"eval/format_rate", 0.5 + 0.1 * i},
+                {"eval/reward_mean", accuracy[i] + 0.05}, {"time_eval_seconds", 3.0}};
+  };
+  Json first = {{"step", 0}};  // (the trainer also logs data_position, which these synthetic rows lack)
+  first.update(eval_keys(0));
+  std::string lines = first.dump() + "\n";
+  for (auto& row : rows) {
+    const auto step = row["step"].get<int>();
+    if (step % 10 == 0) row.update(eval_keys(static_cast<std::size_t>(step / 10)));
+    lines += row.dump() + "\n";
+  }
+  write_text(dir / "metrics.jsonl", lines);
+}
+
+}  // namespace
+
+// In-training evaluation (illume train's eval.every): the eval curves panel and last / peak / peak-EMA
+// in the run table, with hand-computed values (EMA alpha 0.5: eval/statistics.h).
+TEST(Dashboard, EvalCurvesDuringTrainingInChromium) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  TwoRuns runs = make_two_runs(dir);
+  // none:    0.2 0.5 0.3 0.6 0.1 0.4 -> ema 0.2 0.35 0.325 0.4625 0.28125 0.340625
+  // coupled: 0.1 0.7 0.2 0.5 0.5 0.5 -> ema 0.1 0.4 0.3 0.4 0.45 0.475
+  add_training_evaluations(runs.none, {0.2, 0.5, 0.3, 0.6, 0.1, 0.4});
+  add_training_evaluations(runs.coupled, {0.1, 0.7, 0.2, 0.5, 0.5, 0.5});
+  Json data = collect_runs({runs.none, runs.coupled}, runs.out_html);
+  const Json& none = data["runs"][0];
+  const Json& coupled = data["runs"][1];
+  EXPECT_EQ(none["metrics"]["step"][0], 0);
+  EXPECT_DOUBLE_EQ(none["metrics"]["eval/accuracy"][0].get<double>(), 0.2);
+  EXPECT_TRUE(none["metrics"]["eval/accuracy"][1].is_null()) << "step 1 was not evaluated";
+  EXPECT_EQ(none["eval_curve"]["last"], Json({{"step", 50}, {"value", 0.4}}));
+  EXPECT_EQ(none["eval_curve"]["peak"], Json({{"step", 30}, {"value", 0.6}}));
+  EXPECT_EQ(none["eval_curve"]["peak_ema"]["step"], 30);
+  EXPECT_DOUBLE_EQ(none["eval_curve"]["peak_ema"]["value"].get<double>(), 0.4625);
+  EXPECT_EQ(coupled["eval_curve"]["peak"], Json({{"step", 10}, {"value", 0.7}}));
+  EXPECT_EQ(coupled["eval_curve"]["peak_ema"]["step"], 50);
+  EXPECT_DOUBLE_EQ(coupled["eval_curve"]["peak_ema"]["value"].get<double>(), 0.475);
+  EXPECT_EQ(coupled["eval_curve"]["points"], 6);
+  write_dashboard(runs.out_html, data);
+
+  ChromiumPage run = load_in_chromium(runs.out_html, "#selftest", dir, "--dump-dom");
+  // The training panels, the three eval panels, and time_eval_seconds under "More metrics".
+  std::vector<std::string> canvases = kCanvases;
+  for (const char* id : {"cv-eval", "cv-eval-length", "cv-eval-format", "cv-m-time_eval_seconds"}) canvases.push_back(id);
+  auto problems = page_problems(run, canvases.size());
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-selftest"), "ok");
+  for (const auto& id : canvases) EXPECT_GT(ink(run.dom, id), 200) << id;
+  EXPECT_EQ(run.dom.find("id=\"eval-card\" hidden"), std::string::npos) << "the eval card shows";
+  EXPECT_EQ(run.dom.find("id=\"cv-m-eval/"), std::string::npos) << "eval/ keys are drawn once, in the eval card";
+  std::string panel = between(run.dom, "id=\"eval-panels\"", "id=\"more-card\"");
+  EXPECT_NE(panel.find("peak-EMA <b>0.4625 <span class=\"muted\">@ 30</span>"), std::string::npos) << panel;
+  // The run table: last, peak, peak-EMA with their steps; 50 steps logged (the step-0 row is an evaluation).
+  std::string table = between(run.dom, "id=\"runs\"", "</table>");
+  EXPECT_NE(table.find("eval last / peak / peak-EMA"), std::string::npos);
+  const std::string slash = " <span class=\"muted\">/</span> ";
+  auto at = [](const char* value, int step) { return std::string(value) + " <span class=\"muted\">@ " + std::to_string(step) + "</span>"; };
+  EXPECT_NE(table.find("<td class=\"sep eval-curve\">" + at("0.4", 50) + slash + at("0.6", 30) + slash + at("0.4625", 30) + "</td>"),
+            std::string::npos) << table;
+  EXPECT_NE(table.find("<td class=\"sep eval-curve\">" + at("0.5", 50) + slash + at("0.7", 10) + slash + at("0.475", 50) + "</td>"),
+            std::string::npos) << table;
+  EXPECT_EQ(table.find(">51 <span"), std::string::npos) << "the step-0 row counted as a step: " << table;
+
+  // Without evaluations the card stays hidden (the two plain runs above).
+  TwoRuns plain = make_two_runs(dir / "plain");
+  write_dashboard(plain.out_html, collect_runs({plain.none, plain.coupled}, plain.out_html));
+  ChromiumPage bare = load_in_chromium(plain.out_html, "", dir, "--dump-dom");
+  ASSERT_TRUE(page_problems(bare, kCanvases.size()).empty()) << join(page_problems(bare, kCanvases.size()));
+  EXPECT_NE(bare.dom.find("id=\"eval-card\" hidden"), std::string::npos);
+  EXPECT_EQ(between(bare.dom, "id=\"runs\"", "</table>").find("peak-EMA"), std::string::npos);
+}
+
 TEST(Dashboard, HostileNamesAreText) {
   ILLUME_REQUIRE_CHROMIUM();
   auto dir = test::scratch_dir();

@@ -209,7 +209,10 @@ TEST(PaddedVocabulary, TinyRecipeRunsAGrpoStep) {
   const int status = ::pclose(pipe);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
   auto metrics = read_jsonl_file(out / "metrics.jsonl");
-  ASSERT_EQ(metrics.size(), 1u) << output;
+  // The recipe evaluates (eval.every): a row of its own before training, then step 1's.
+  ASSERT_EQ(metrics.size(), 2u) << output;
+  EXPECT_EQ(metrics[0]["step"], 0);
+  EXPECT_TRUE(metrics[0].contains("eval/accuracy") && metrics[1].contains("eval/accuracy")) << output;
 }
 
 // `illume tokenize` is Hugging Face's encode(text, add_special_tokens=False): special-token text in

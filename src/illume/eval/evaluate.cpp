@@ -66,7 +66,7 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
       std::vector<ScoredSample> samples;
       for (std::int64_t j = 0; j < k; ++j) {
         const auto& c = completions[(i - begin) * k + j];
-        auto r = data::score_response(task, p, c.text, options.score);
+        auto r = options.scorer ? options.scorer(p, c.text) : data::score_response(task, p, c.text, options.score);
         samples.push_back({r.correct, r.formatted, r.reward, static_cast<std::int64_t>(c.ids.size())});
         correct.push_back(r.correct);
         rewards.push_back(r.reward);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,8 @@ struct EvalOptions {
   std::vector<std::int32_t> stop_token_ids;
   bool show_progress = true;
   data::ScoreOptions score;        // the reward's options (Countdown: TinyZero's rule by default)
+  // Replaces the task's reward when set: a trainer evaluating with its own reward (synthetic tasks).
+  std::function<data::RewardResult(const data::Problem&, const std::string& response)> scorer;
 };
 
 // Fails with one line for k < 1, for k > 1 at temperature 0 (greedy decoding gives one answer; the

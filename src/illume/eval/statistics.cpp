@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "illume/util/error.h"
 
 namespace illume::eval {
@@ -61,6 +63,34 @@ Json sample_statistics(const std::vector<std::vector<ScoredSample>>& samples) {
   out["unformatted_responses"] = unformatted;
   out["response_length_mean"] = length_sum / responses;
   return out;
+}
+
+CurveSummary summarize_curve(const std::vector<CurvePoint>& points, double alpha) {
+  if (points.empty()) fail("eval curve: no evaluation points");
+  if (!(alpha > 0 && alpha <= 1)) fail("eval curve: the EMA weight must be in (0, 1], got {}", alpha);
+  CurveSummary out;
+  double ema = 0;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const auto& p = points[i];
+    if (!std::isfinite(p.value)) fail("eval curve: the value at step {} is not finite", p.step);
+    if (i > 0 && p.step <= points[i - 1].step)
+      fail("eval curve: steps must increase (step {} after step {})", p.step, points[i - 1].step);
+    ema = i == 0 ? p.value : alpha * p.value + (1 - alpha) * ema;
+    out.ema.push_back(ema);
+    if (i == 0 || p.value > out.peak.value) out.peak = p;
+    if (i == 0 || ema > out.peak_ema.value) out.peak_ema = {p.step, ema};
+  }
+  out.last = points.back();
+  return out;
+}
+
+Json curve_summary_json(const CurveSummary& s, double alpha) {
+  auto point = [](const CurvePoint& p) { return Json{{"step", p.step}, {"value", p.value}}; };
+  return {{"last", point(s.last)},
+          {"peak", point(s.peak)},
+          {"peak_ema", point(s.peak_ema)},
+          {"ema_alpha", alpha},
+          {"points", s.ema.size()}};
 }
 
 }  // namespace illume::eval

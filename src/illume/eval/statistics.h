@@ -38,4 +38,31 @@ struct ScoredSample {
 // under TinyZero's rule). Fails on no problems or uneven n.
 Json sample_statistics(const std::vector<std::vector<ScoredSample>>& samples);
 
+// ---- an evaluation curve: accuracy at increasing training steps (in-training evaluation) ----------
+//
+// What papers report of a training run: the last value, the peak (the maximum), and the peak of the
+// exponential moving average over the evaluation points, which rewards a sustained level over one
+// lucky evaluation. METHOD.md does not give the paper's smoothing; [ours]: the EMA starts at the
+// first point and weighs each new point by alpha = 0.5,
+//   ema_0 = v_0,  ema_i = alpha * v_i + (1 - alpha) * ema_{i-1}.
+// Ties go to the earliest step (a later equal value is not an improvement).
+inline constexpr double kCurveEmaAlpha = 0.5;
+
+struct CurvePoint {
+  std::int64_t step = 0;
+  double value = 0.0;
+  bool operator==(const CurvePoint&) const = default;
+};
+
+struct CurveSummary {
+  CurvePoint last, peak, peak_ema;  // peak_ema.value is the EMA's value at its maximum
+  std::vector<double> ema;          // one per point
+};
+
+// Fails on no points, a non-finite value, alpha outside (0, 1], or steps that do not increase.
+CurveSummary summarize_curve(const std::vector<CurvePoint>& points, double alpha = kCurveEmaAlpha);
+
+// {"last": {"step", "value"}, "peak": {...}, "peak_ema": {...}, "ema_alpha", "points": N}
+Json curve_summary_json(const CurveSummary& summary, double alpha = kCurveEmaAlpha);
+
 }  // namespace illume::eval

@@ -8,6 +8,7 @@
 #include <string>
 #include <system_error>
 
+#include "illume/eval/statistics.h"
 #include "illume/util/jsonl.h"
 #include "illume/report/page_assets.h"
 #include "illume/util/error.h"
@@ -84,6 +85,24 @@ Json read_metrics(const fs::path& path, std::size_t& rows_out) {
   }
   rows_out = rows.size();
   return metrics;
+}
+
+// The in-training evaluation's last, peak and peak-EMA accuracy (eval/statistics.h, the numbers
+// eval_summary.json holds), from the eval/accuracy column; null when the run has none.
+Json eval_curve(const Json& metrics, const fs::path& path) {
+  auto column = metrics.find("eval/accuracy");
+  if (column == metrics.end()) return nullptr;
+  const Json& steps = metrics.at("step");
+  std::vector<eval::CurvePoint> points;
+  for (std::size_t i = 0; i < column->size(); ++i)
+    if ((*column)[i].is_number() && steps[i].is_number())
+      points.push_back({steps[i].get<std::int64_t>(), (*column)[i].get<double>()});
+  if (points.empty()) return nullptr;
+  try {
+    return eval::curve_summary_json(eval::summarize_curve(points));
+  } catch (const Error& e) {
+    fail("{}: {}", path.string(), e.what());
+  }
 }
 
 Json read_object_file(const fs::path& path) {
@@ -170,6 +189,7 @@ Json collect_run(const fs::path& dir, const fs::path& out_html) {
   std::size_t rows = 0;
   run["metrics"] = read_metrics(dir / "metrics.jsonl", rows);
   run["steps"] = rows;
+  if (Json curve = eval_curve(run["metrics"], dir / "metrics.jsonl"); !curve.is_null()) run["eval_curve"] = std::move(curve);
 
   fs::path config_path = dir / "config.json";
   if (fs::is_regular_file(config_path, ec)) {
@@ -242,6 +262,8 @@ Json prepared(const Json& data) {
       for (const auto& [label, summary] : evals->items())
         check(summary.is_object(), "{}: runs[{}].evals.{} must be an object", kSource, i, label);
     }
+    if (auto curve = run.find("eval_curve"); curve != run.end() && !curve->is_null())
+      check(curve->is_object(), "{}: runs[{}].eval_curve must be an object", kSource, i);
     if (auto reports = run.find("reports"); reports != run.end() && !reports->is_null()) {
       check(reports->is_array(), "{}: runs[{}].reports must be an array", kSource, i);
       for (const auto& r : *reports) {

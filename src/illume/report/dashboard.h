@@ -10,7 +10,10 @@
 //                               response_length_mean/_max, entropy, gamma_mean,
 //                               gamma_amplified_fraction, clip_fraction, time_generate_seconds,
 //                               time_attention_seconds, time_train_seconds, share_attention, ...;
-//                               every other numeric key gets a panel of its own under "More metrics")
+//                               every other numeric key gets a panel of its own under "More metrics";
+//                               the in-training evaluation's eval/accuracy, eval/pass@k,
+//                               eval/mean_length, eval/format_rate (rows of the evaluated steps only,
+//                               step 0 = before training) are drawn in "Evaluation during training")
 //   DIR/config.json             (optional) the resolved training config; credit.strategy is the run's
 //                               label, a few settings are shown
 //   DIR/eval-LABEL/summary.json (optional, any number) an `illume eval` summary; LABEL is e.g. "before"
@@ -35,6 +38,9 @@
 //       "reward_mean": [0.1, 0.12, ...], ...                 or its value is not a number); "step" is
 //     },                                                     always there (a row without one gets its
 //                                                            1-based row number)
+//     "eval_curve": {"last": {"step": 50, "value": 0.4},    (optional) from the eval/accuracy column
+//                    "peak": {...}, "peak_ema": {...},       (eval/statistics.h summarize_curve, the
+//                    "ema_alpha": 0.5, "points": 6},         numbers of the run's eval_summary.json)
 //     "evals": {                                             (optional) eval label -> summary; keys
 //       "before": {"task": "countdown", "problems": 200,     copied when present: task, problems, k,
 //                  "k": 1, "temperature": 0, "pass@1": 0.31, temperature, pass@1, avg@k, pass@k

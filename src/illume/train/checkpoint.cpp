@@ -169,6 +169,27 @@ fs::path save_checkpoint(const fs::path& out_dir, const Model& model, const Adam
   return dir;
 }
 
+fs::path best_checkpoint_dir(const fs::path& out_dir) { return out_dir / "checkpoints" / "best"; }
+
+fs::path save_best_checkpoint(const fs::path& out_dir, const Model& model, const fs::path& tokenizer_dir,
+                              const TrainerState& state) {
+  ensure_directory(out_dir / "checkpoints");
+  const auto dir = best_checkpoint_dir(out_dir);
+  write_folder_atomic(dir, [&](const fs::path& tmp) {
+    model.save(tmp, c10::kFloat);
+    copy_tokenizer_files(tokenizer_dir, tmp);
+    write_file_atomic(tmp / kStateFile, trainer_state_to_json(state).dump(2) + "\n");
+  });
+  return dir;
+}
+
+std::optional<TrainerState> read_best_checkpoint_state(const fs::path& out_dir) {
+  const auto dir = best_checkpoint_dir(out_dir);
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / kStateFile, ec)) return std::nullopt;
+  return read_trainer_state(dir);
+}
+
 std::string load_optimizer_state(AdamW& optimizer, const fs::path& checkpoint_dir) {
   const auto path = checkpoint_dir / "optimizer.safetensors";
   if (!fs::exists(path)) return fmt::format("{}: missing; the optimiser starts fresh", path.string());

@@ -6,6 +6,11 @@
 //     optimizer.safetensors                   AdamW moments by parameter name (adamw.h)
 //     trainer_state.json                      TrainerState below
 //
+//   OUT/checkpoints/best/                     the policy of the best in-training evaluation so far
+//     config.json, model.safetensors, tokenizer files, trainer_state.json (details.eval: which
+//     evaluation); no optimiser: it is for evaluation and export. It is not a step-* folder, so
+//     --resume never picks it and pruning never deletes it.
+//
 // Every folder is written to a hidden temporary folder beside it and then renamed, so a folder named
 // step-* that holds trainer_state.json is complete. The same writer makes final/ and an export folder;
 // it never replaces a folder that holds files illume does not write (a mistyped path cannot wipe
@@ -71,6 +76,13 @@ void save_model_folder(const std::filesystem::path& dir, const Model& model, c10
 std::filesystem::path save_checkpoint(const std::filesystem::path& out_dir, const Model& model, const AdamW& optimizer,
                                       const std::filesystem::path& tokenizer_dir, const TrainerState& state,
                                       std::int64_t keep);
+
+// OUT/checkpoints/best, and the writer of it (weights in float32, like the step checkpoints).
+std::filesystem::path best_checkpoint_dir(const std::filesystem::path& out_dir);
+std::filesystem::path save_best_checkpoint(const std::filesystem::path& out_dir, const Model& model,
+                                           const std::filesystem::path& tokenizer_dir, const TrainerState& state);
+// The state of OUT/checkpoints/best when there is a complete one.
+std::optional<TrainerState> read_best_checkpoint_state(const std::filesystem::path& out_dir);
 
 // Loads the optimiser moments of a checkpoint into `optimizer` when they fit its model (same parameter
 // names and shapes); otherwise leaves it fresh. Returns a line for the log saying which.

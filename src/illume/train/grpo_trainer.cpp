@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "illume/eval/evaluate.h"
+#include "illume/eval/statistics.h"
 #include "illume/infer/generate.h"
 #include "illume/infer/vocabulary.h"
 #include "illume/model/device.h"
@@ -165,6 +167,11 @@ struct GrpoTrainer::Impl {
   EpochOrder data_order;
   std::int64_t step = 0;
   std::int64_t data_position = 0;
+  // In-training evaluation (config.eval): the held-out problems, and accuracy per evaluated step as
+  // metrics.jsonl holds it (reloaded from the trimmed log on resume, so it is the log's history).
+  std::vector<data::Problem> eval_problems;
+  std::vector<eval::CurvePoint> eval_history;
+  bool best_is_log_peak = false;  // OUT/checkpoints/best holds the model of the history's peak
 
   Impl(TrainConfig c, Model m, Tokenizer t, fs::path tdir, std::vector<data::Problem> p, RewardFn r)
       : config(std::move(c)), credit_needs(credit_strategy_needs(config.credit.strategy)), policy(std::move(m)),
@@ -185,6 +192,10 @@ struct GrpoTrainer::Impl {
       reference->set_requires_grad(false);
     }
     make_optimizer();
+    if (config.eval.enabled()) {
+      eval_problems = data::load_problems(config.eval.task, config.eval.data);
+      if (eval_problems.empty()) fail("{}: no evaluation problems (eval.data)", config.eval.data.string());
+    }
   }
 
   void make_optimizer() {
@@ -229,6 +240,11 @@ struct GrpoTrainer::Impl {
   Json do_step();
   TrainerState state() const;
   void save();
+  bool evaluation_due() const;
+  Json evaluate_policy() const;
+  void load_eval_history();
+  void record_evaluation(const Json& row);
+  void write_eval_summary() const;
   void load(const fs::path& checkpoint);
 };
 
@@ -501,6 +517,98 @@ void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
                  checkpoint.string().c_str(), static_cast<long long>(step), note.c_str());
 }
 
+// At step 0, every eval.every steps, and at the last step.
+bool GrpoTrainer::Impl::evaluation_due() const {
+  return config.eval.enabled() && (step == 0 || step % config.eval.every == 0 || step == config.run.steps);
+}
+
+// The policy on the held-out problems through the library's evaluation (eval/evaluate.h): the eval/...
+// metrics of this step's row. A caller's reward (tests, synthetic tasks) scores the training task's
+// evaluations too; another task is scored by its own reward.
+Json GrpoTrainer::Impl::evaluate_policy() const {
+  const auto t0 = Clock::now();
+  const auto& e = config.eval;
+  eval::EvalOptions o;
+  o.k = e.k;
+  o.temperature = e.temperature;
+  o.max_new_tokens = e.max_new_tokens;
+  o.limit = e.limit;
+  o.chat = config.data.prompt_style == data::PromptStyle::Chat;
+  o.seed = config.run.seed;  // the same samples' streams at every evaluation: differences are the policy's
+  o.prompts_per_batch = std::max<std::int64_t>(1, config.max_batch_rows / e.k);
+  o.show_progress = false;  // inside the training progress line
+  o.score.countdown = config.countdown;
+  if (reward && e.task == task) o.scorer = reward;
+  const auto result = eval::evaluate(policy, tokenizer, e.task, eval_problems, o);
+  const auto& s = result.summary;
+  const double responses = s.at("problems").get<double>() * static_cast<double>(e.k);
+  Json m;
+  m["eval/accuracy"] = s.at("pass@1");  // mean of c/n: greedy accuracy, or pass@1 under sampling
+  if (e.k > 1) m["eval/pass@k"] = s.at("pass@k");
+  m["eval/reward_mean"] = s.at("reward_mean");
+  m["eval/mean_length"] = s.at("response_length_mean");
+  m["eval/format_rate"] = 1.0 - s.at("unformatted_responses").get<double>() / responses;
+  m["time_eval_seconds"] = seconds_since(t0);
+  return m;
+}
+
+// The evaluation history from metrics.jsonl (after RunLog trimmed it to the resumed step), and whether
+// OUT/checkpoints/best is the model of that history's peak. It is not when the run died after a best
+// model was saved at a step past its last checkpoint (those steps are redone); then the first redone
+// evaluation that reaches the log's peak replaces it.
+void GrpoTrainer::Impl::load_eval_history() {
+  eval_history.clear();
+  best_is_log_peak = false;
+  const auto log = config.run.out / "metrics.jsonl";
+  if (!config.eval.enabled() || !fs::exists(log)) return;
+  for (const auto& row : read_jsonl_file(log)) {
+    auto accuracy = row.find("eval/accuracy");
+    auto row_step = row.find("step");
+    if (accuracy == row.end() || !accuracy->is_number() || row_step == row.end() || !row_step->is_number_integer()) continue;
+    eval_history.push_back({row_step->get<std::int64_t>(), accuracy->get<double>()});
+  }
+  if (eval_history.empty()) return;
+  const auto best = read_best_checkpoint_state(config.run.out);
+  best_is_log_peak = best && best->step == eval::summarize_curve(eval_history).peak.step;
+}
+
+// After the row reached metrics.jsonl: a new best model replaces OUT/checkpoints/best, and
+// OUT/eval_summary.json is rewritten from the history.
+void GrpoTrainer::Impl::record_evaluation(const Json& row) {
+  const double accuracy = row.at("eval/accuracy").get<double>();
+  bool best = eval_history.empty();
+  if (!best) {
+    const double peak = eval::summarize_curve(eval_history).peak.value;
+    best = accuracy > peak || (!best_is_log_peak && accuracy >= peak);
+  }
+  eval_history.push_back({step, accuracy});
+  if (best) {
+    auto s = state();
+    s.details["eval"] = {{"step", step}, {"accuracy", accuracy}, {"metric", "eval/accuracy"}};
+    save_best_checkpoint(config.run.out, policy, tokenizer_dir, s);
+    best_is_log_peak = true;
+  }
+  write_eval_summary();
+}
+
+void GrpoTrainer::Impl::write_eval_summary() const {
+  const auto curve = eval::summarize_curve(eval_history);
+  Json summary = eval::curve_summary_json(curve);
+  summary["metric"] = "eval/accuracy";
+  summary["task"] = data::task_name(config.eval.task);
+  summary["data"] = config.eval.data.string();
+  summary["k"] = config.eval.k;
+  summary["temperature"] = config.eval.temperature;
+  summary["problems"] = config.eval.limit > 0 ? std::min<std::int64_t>(config.eval.limit, static_cast<std::int64_t>(eval_problems.size()))
+                                              : static_cast<std::int64_t>(eval_problems.size());
+  if (best_is_log_peak) summary["best_checkpoint"] = {{"path", "checkpoints/best"}, {"step", curve.peak.step}};
+  Json history = Json::array();
+  for (std::size_t i = 0; i < eval_history.size(); ++i)
+    history.push_back({{"step", eval_history[i].step}, {"accuracy", eval_history[i].value}, {"ema", curve.ema[i]}});
+  summary["history"] = std::move(history);
+  write_file_atomic(config.run.out / "eval_summary.json", summary.dump(2) + "\n");
+}
+
 GrpoTrainer::GrpoTrainer(TrainConfig config, Model policy, Tokenizer tokenizer, fs::path tokenizer_dir,
                          std::vector<data::Problem> problems, RewardFn reward)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(policy), std::move(tokenizer), std::move(tokenizer_dir),
@@ -529,6 +637,14 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   // A fresh run starts a new metrics file; a resumed one drops the rows logged after its checkpoint.
   RunLog metrics(c.run.out / "metrics.jsonl",
                  impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt, c.run.tensorboard);
+  impl_->load_eval_history();
+  // Before training: the starting policy's evaluation, a row of its own at step 0.
+  if (impl_->step == 0 && impl_->evaluation_due()) {  // (a run at step 0 starts a fresh log)
+    Json row = {{"step", 0}, {"data_position", impl_->data_position}};
+    row.update(impl_->evaluate_policy());
+    metrics.append(row);
+    impl_->record_evaluation(row);
+  }
   Progress progress("train", c.run.steps, "step", c.run.progress);
   progress.set(impl_->step);
   std::int64_t done = 0;
@@ -539,11 +655,16 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
       throw Interrupted(fmt::format("train: interrupted at step {}; {}", impl_->step, last_checkpoint_note(c.run.out)));
     }
     auto row = impl_->do_step();
+    const bool evaluated = impl_->evaluation_due();
+    if (evaluated) row.update(impl_->evaluate_policy());
     metrics.append(row);
+    if (evaluated) impl_->record_evaluation(row);
     ++done;
-    progress.advance(1, fmt::format("reward {:.3f} acc {:.3f} len {:.0f} attn {:.1f}%", row["reward_mean"].get<double>(),
+    std::string eval_note;
+    if (!impl_->eval_history.empty()) eval_note = fmt::format(" eval {:.3f}", impl_->eval_history.back().value);
+    progress.advance(1, fmt::format("reward {:.3f} acc {:.3f} len {:.0f} attn {:.1f}%{}", row["reward_mean"].get<double>(),
                                     row["accuracy"].get<double>(), row["response_length_mean"].get<double>(),
-                                    100 * row["share_attention"].get<double>()));
+                                    100 * row["share_attention"].get<double>(), eval_note));
     if ((c.run.save_every > 0 && impl_->step % c.run.save_every == 0) || impl_->step == c.run.steps) impl_->save();
   }
   progress.finish();

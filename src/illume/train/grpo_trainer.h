@@ -14,6 +14,15 @@
 //   5. PPO-clip updates: batch_size / micro_batch_size AdamW steps (train/adamw.h), one per
 //      micro-batch in a seeded row order, with global grad-norm clipping;
 //   6. step metrics: one row appended to OUT/metrics.jsonl (train/run_log.h).
+// In-training evaluation (eval.every > 0; train_config.h's EvalSection): the policy on the held-out
+// problems of eval.data through eval/evaluate.h, before training (a row of its own, step 0), every
+// eval.every steps and at the last step, after that step's update. The row of that step gets
+// eval/accuracy (pass@1: mean of c/n), eval/pass@k (k > 1), eval/reward_mean, eval/mean_length,
+// eval/format_rate (share of responses with a well-formed answer) and time_eval_seconds (not part of
+// time_step_seconds). A new best accuracy (strictly above the earlier ones) replaces
+// OUT/checkpoints/best (checkpoint.h); OUT/eval_summary.json (atomic) holds the last, peak and
+// peak-EMA accuracy and their steps (eval/statistics.h: summarize_curve) and the history. On resume,
+// the history is read back from the trimmed metrics.jsonl, so the summary is the log's.
 // Checkpoints go to OUT/checkpoints/step-NNNNNN in the layout every trainer shares
 // (train/checkpoint.h); --resume also reads an SFT checkpoint (weights, step, and the optimiser state
 // when it fits the model).

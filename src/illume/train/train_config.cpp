@@ -20,6 +20,30 @@ std::vector<std::string> task_name_list() {
   return names;
 }
 
+// eval.*: defaults from data.task and rollout.max_response_tokens (read before); `illume eval`'s
+// rules (k > 1 needs a temperature), each failure naming its key.
+void read_eval_section(ConfigReader& eval, TrainConfig& c) {
+  auto& e = c.eval;
+  e.every = eval.get_int("every", e.every);
+  e.task = data::parse_task(eval.get_choice("task", data::task_name(c.data.task), task_name_list()));
+  e.data = eval.get_path("data", e.data);
+  e.k = eval.get_int("k", e.k);
+  e.temperature = eval.get_double("temperature", e.temperature);
+  e.limit = eval.get_int("limit", e.limit);
+  e.max_new_tokens = eval.get_int("max_new_tokens", c.max_response_tokens);
+  eval.finish();
+  if (e.every < 0) eval.invalid("every", fmt::format("must be >= 0 (0 = off), got {}", e.every));
+  if (e.k < 1) eval.invalid("k", fmt::format("must be >= 1, got {}", e.k));
+  if (e.temperature < 0) eval.invalid("temperature", fmt::format("must be >= 0 (0 = greedy), got {}", e.temperature));
+  if (e.k > 1 && e.temperature <= 0)
+    eval.invalid("k", fmt::format("is {}, which needs eval.temperature > 0 (greedy decoding gives one answer per problem)", e.k));
+  if (e.limit < 0) eval.invalid("limit", fmt::format("must be >= 0 (0 = all), got {}", e.limit));
+  if (e.max_new_tokens < 1) eval.invalid("max_new_tokens", fmt::format("must be >= 1, got {}", e.max_new_tokens));
+  if (e.enabled() && e.data.empty())
+    fail("{}: missing key 'eval.data' (eval.every is {}: the held-out problems to evaluate on)", eval.origin("every"),
+         e.every);
+}
+
 }  // namespace
 
 TrainConfig read_train_config(const ConfigTree& tree) {
@@ -29,6 +53,7 @@ TrainConfig read_train_config(const ConfigTree& tree) {
        optim = top.section("optim"), adv = top.section("advantage"), loss = top.section("loss"),
        credit = top.section("credit"), att = top.section("attention"), reward = top.section("reward"),
        run = top.section("run");
+  auto eval = top.section("eval");
   // Unknown sections first (and in each section, unknown keys before missing ones): a key of an
   // older recipe is reported where it went, not as a missing key of the new one.
   top.finish();
@@ -111,6 +136,8 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   run.finish();
   run.require("out");
 
+  read_eval_section(eval, c);
+
   // Values that are well-typed but out of range, named by where they were set.
   auto positive = [&](const std::string& key, double v) {
     if (!(v > 0)) fail("{}: key '{}' must be positive, got {}", top.origin(key), key, v);
@@ -179,6 +206,9 @@ Json train_config_to_json(const TrainConfig& c) {
                   {"countdown_format_reward", illume::reward::countdown_format_reward(c.countdown)},
                   {"countdown_use_all_numbers", c.countdown.use_all_numbers}}},
       {"run", section_json(c.run)},
+      {"eval", {{"every", c.eval.every}, {"task", data::task_name(c.eval.task)}, {"data", path_json(c.eval.data)},
+                {"k", c.eval.k}, {"temperature", c.eval.temperature}, {"limit", c.eval.limit},
+                {"max_new_tokens", c.eval.max_new_tokens}}},
   };
 }
 

@@ -15,6 +15,7 @@
 //   reward:    countdown_rule (tinyzero|lenient), countdown_format_reward (default: the rule's own,
 //              TinyZero 0.1, lenient 0), countdown_use_all_numbers (lenient only)
 //   run:       out, steps, seed, save_every, keep_checkpoints, progress      (recipe.h)
+//   eval:      every, task, data, k, temperature, limit, max_new_tokens      (EvalSection below)
 // credit.strategy, loss.aggregation and credit.sign are names in the rl/ registries (checked against
 // them when read), so that a new strategy is one row there.
 #pragma once
@@ -40,6 +41,20 @@ struct GrpoDataSection : DataSection {
 struct GrpoOptimSection : OptimSection {
   std::int64_t batch_size = 512;       // responses per rollout batch (a multiple of group_size)
   std::int64_t micro_batch_size = 32;  // responses per optimiser step
+};
+
+// In-training evaluation of the policy on held-out problems (grpo_trainer.h: at step 0, every `every`
+// steps and at the last step; eval/... metrics, OUT/checkpoints/best, OUT/eval_summary.json), through
+// the library's evaluation (eval/evaluate.h) with `illume eval`'s rules.
+struct EvalSection {
+  std::int64_t every = 0;        // steps between evaluations; 0 = off (the default: held-out data is the recipe's to name)
+  data::Task task = data::Task::Countdown;  // default: data.task
+  std::filesystem::path data;    // JSONL of held-out problems; required when every > 0
+  std::int64_t k = 1;            // samples per problem; k > 1 needs temperature > 0
+  double temperature = 0.0;      // 0 = greedy
+  std::int64_t limit = 0;        // first N problems; 0 = all
+  std::int64_t max_new_tokens = 0;  // default: rollout.max_response_tokens
+  bool enabled() const { return every > 0; }
 };
 
 struct TrainConfig {
@@ -68,6 +83,7 @@ struct TrainConfig {
   // rewards
   reward::CountdownRewardOptions countdown;  // rule (TinyZero by default), format reward, use_all_numbers
   RunSection run;
+  EvalSection eval;
 
   std::int64_t prompts_per_step() const { return optim.batch_size / group_size; }
 };

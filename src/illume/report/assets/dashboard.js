@@ -31,8 +31,11 @@
     for (let j = 1; j < step.length; j++) if (!(step[j] >= step[j - 1])) { sorted = false; break; }
     const present = {};
     for (const k in cols) { const a = cols[k]; for (let j = 0; j < a.length; j++) if (isFinite(a[j])) { present[k] = true; break; } }
+    let trained = 0;
+    for (let j = 0; j < step.length; j++) if (step[j] > 0) trained++;
+    const curve = run.eval_curve && typeof run.eval_curve === 'object' ? run.eval_curve : null;
     return { run, i, name: String(run.name), label: run.label, color: runColor(i), cols, step, sorted, n: step.length,
-      present, visible: true };
+      trained, present, curve, visible: true };
   });
   const has = (r, key) => !!r.present[key];
   const anyHas = (key) => R.some((r) => has(r, key));
@@ -62,18 +65,48 @@
       series: [{ key: 'time_generate_seconds', name: 'generate' }, { key: 'time_attention_seconds', dash: [7, 4], name: 'attention' },
         { key: 'time_train_seconds', dash: [2, 3], name: 'train' }] },
   ];
+  // The in-training evaluation: sparse rows (only the evaluated steps carry eval/... keys), drawn as
+  // points joined across the steps between them, without smoothing.
+  const EVAL = [
+    { id: 'eval', title: 'Eval accuracy', note: 'pass@1 on the held-out problems' + dashSample([]) + 'pass@k' + dashSample([7, 4]),
+      ylabel: 'accuracy', sparse: true, foot: evalFoot,
+      series: [{ key: 'eval/accuracy', name: 'accuracy' }, { key: 'eval/pass@k', dash: [7, 4], name: 'pass@k' }] },
+    { id: 'eval-length', title: 'Eval response length', note: 'mean tokens', ylabel: 'tokens', sparse: true,
+      series: [{ key: 'eval/mean_length' }] },
+    { id: 'eval-format', title: 'Eval format rate', note: 'share of responses with a well-formed answer', ylabel: 'fraction',
+      sparse: true, series: [{ key: 'eval/format_rate' }] },
+  ];
   const MORE_ORDER = ['loss', 'approx_kl_old', 'kl_ref', 'grad_norm_mean', 'truncated_fraction', 'reward_std',
     'time_step_seconds', 'time_score_seconds', 'time_old_logprobs_seconds', 'share_generate', 'share_attention', 'share_train'];
-  const panels = [], more = [];
+  const panels = [], more = [], evalPanels = [];
   for (const p of MAIN) if (p.series.some((s) => anyHas(s.key))) panels.push(p);
+  for (const p of EVAL) if (p.series.some((s) => anyHas(s.key))) evalPanels.push(p);
   {
     const used = new Set(['step']);
+    for (const r of R) for (const k in r.present) if (k.startsWith('eval/')) used.add(k);
     for (const p of panels) for (const s of p.series) { used.add(s.key); if (s.band && anyHas(s.band)) used.add(s.band); }
     const keys = new Set();
     for (const r of R) for (const k in r.present) if (!used.has(k)) keys.add(k);
     const rank = (k) => { const i = MORE_ORDER.indexOf(k); return i < 0 ? MORE_ORDER.length : i; };
+    // A key logged on fewer than half of the rows (e.g. time_eval_seconds) is drawn as joined points.
+    const sparse = (k) => {
+      let values = 0, rows = 0;
+      for (const r of R) if (has(r, k)) { rows += r.n; for (const v of r.cols[k]) if (isFinite(v)) values++; }
+      return 2 * values < rows;
+    };
     for (const k of [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1)))
-      more.push({ id: 'm-' + k, title: k, note: '', ylabel: k.replace(/_/g, ' '), series: [{ key: k }] });
+      more.push({ id: 'm-' + k, title: k, note: '', ylabel: k.replace(/_/g, ' '), sparse: sparse(k), series: [{ key: k }] });
+  }
+
+  // The last, peak and peak-EMA accuracy of each run (eval_curve: the numbers of its eval_summary.json).
+  const curvePoint = (c, k) => (c && c[k] && isNum(c[k].value) ? c[k] : null);
+  const atStep = (q) => (q ? fmt(q.value) + ' <span class="muted">@ ' + fmt(q.step) + '</span>' : '\u2013');
+  function evalFoot() {
+    const rows = R.filter((r) => r.curve);
+    if (!rows.length) return '';
+    return rows.map((r) => '<span class="sw" style="background:' + r.color + '"></span>' + esc(r.name) +
+      ' last <b>' + atStep(curvePoint(r.curve, 'last')) + '</b> &middot; peak <b>' + atStep(curvePoint(r.curve, 'peak')) +
+      '</b> &middot; peak-EMA <b>' + atStep(curvePoint(r.curve, 'peak_ema')) + '</b>').join('&emsp;');
   }
 
   function shareFoot() {
@@ -149,6 +182,19 @@
     for (const [x, y] of lone) { ctx.beginPath(); ctx.arc(x, y, Math.max(1.8, width), 0, 2 * Math.PI); ctx.fill(); }
     ctx.restore();
   }
+  // A sparse series' points ([pixel x, value] from reduce) as dots.
+  function markPoints(ctx, pts, Y, color, radius) {
+    ctx.save();
+    ctx.fillStyle = color;
+    for (const p of pts) if (p) { ctx.beginPath(); ctx.arc(p[0], Y(p[1]), radius, 0, 2 * Math.PI); ctx.fill(); }
+    ctx.restore();
+  }
+  // The steps where a sparse column has a value, and those values.
+  function compact(xs, ys) {
+    const a = [], b = [];
+    for (let i = 0; i < Math.min(xs.length, ys.length); i++) if (isFinite(xs[i]) && isFinite(ys[i])) { a.push(xs[i]); b.push(ys[i]); }
+    return [Float64Array.from(a), Float64Array.from(b)];
+  }
   function fillBand(ctx, lo, hi, Y, color, alpha) {
     if (lo.length !== hi.length) return;
     ctx.save();
@@ -171,7 +217,7 @@
   }
 
   // ---------- smoothing ----------
-  const maxSteps = R.reduce((m, r) => Math.max(m, r.n), 0);
+  const maxSteps = R.reduce((m, r) => Math.max(m, r.trained), 0);
   const autoSmooth = () => Math.min(0.99, Math.max(0, +(1 - 100 / Math.max(100, maxSteps)).toFixed(3)));
   let smoothChoice = 'auto';
   const smoothing = () => (smoothChoice === 'auto' ? autoSmooth() : Math.max(0, Math.min(0.999, +smoothChoice || 0)));
@@ -182,16 +228,17 @@
     const W = Math.max(320, Math.floor(canvas.parentElement.clientWidth || 600)), H = 220;
     const c = setup(canvas, W, H), ctx = c.ctx;
     const P = { x: 62, y: 10, w: W - 62 - 24, h: H - 10 - 38 };
-    const w = smoothing();
+    const w = p.sparse ? 0 : smoothing();
     const items = [];
     let x0 = Infinity, x1 = -Infinity;
     for (const r of R) {
       if (!r.visible) continue;
       for (const s of p.series) {
         if (!has(r, s.key)) continue;
-        const ys = r.cols[s.key];
-        for (let i = 0; i < r.n; i++) if (isFinite(ys[i]) && isFinite(r.step[i])) { if (r.step[i] < x0) x0 = r.step[i]; if (r.step[i] > x1) x1 = r.step[i]; }
-        items.push({ r, s, ys });
+        let xs = r.step, ys = r.cols[s.key];
+        if (p.sparse) [xs, ys] = compact(r.step, ys);
+        for (let i = 0; i < xs.length; i++) if (isFinite(ys[i]) && isFinite(xs[i])) { if (xs[i] < x0) x0 = xs[i]; if (xs[i] > x1) x1 = xs[i]; }
+        items.push({ r, s, xs, ys });
       }
     }
     if (!(x0 <= x1)) { x0 = 0; x1 = 1; }
@@ -200,8 +247,8 @@
     let lo = Infinity, hi = -Infinity;
     const extend = (pts) => { for (const q of pts) if (q) { if (q[1] < lo) lo = q[1]; if (q[1] > hi) hi = q[1]; } };
     for (const it of items) {
-      it.raw = reduce(it.r.step, it.ys, X, P);
-      it.smooth = w > 0 ? reduce(it.r.step, ema(it.ys, w), X, P) : null;
+      it.raw = reduce(it.xs, it.ys, X, P);
+      it.smooth = w > 0 ? reduce(it.xs, ema(it.ys, w), X, P) : null;
       extend(it.raw);
       if (it.s.band && has(it.r, it.s.band)) {
         const sd = it.r.cols[it.s.band], n = it.ys.length, a = new Float64Array(n), b = new Float64Array(n);
@@ -210,8 +257,8 @@
           a[i] = ok ? it.ys[i] - sd[i] : NaN;
           b[i] = ok ? it.ys[i] + sd[i] : NaN;
         }
-        it.lo = reduce(it.r.step, ema(a, w), X, P);
-        it.hi = reduce(it.r.step, ema(b, w), X, P);
+        it.lo = reduce(it.xs, ema(a, w), X, P);
+        it.hi = reduce(it.xs, ema(b, w), X, P);
         extend(it.lo);
         extend(it.hi);
       }
@@ -230,6 +277,7 @@
     for (const it of items) if (it.lo) fillBand(ctx, it.lo, it.hi, Y, it.r.color, 0.13);
     for (const it of items) strokePath(ctx, it.raw, Y, it.r.color, it.smooth ? 1 : it.s.width || 1.6, it.s.dash, it.smooth ? 0.3 : 1);
     for (const it of items) if (it.smooth) strokePath(ctx, it.smooth, Y, it.r.color, it.s.width || 1.7, it.s.dash, 1);
+    if (p.sparse) for (const it of items) markPoints(ctx, it.raw, Y, it.r.color, it.s.dash && it.s.dash.length ? 2 : 3);
     ctx.restore();
     canvas.dataset.ink = String(countInk(c, P));
 
@@ -260,10 +308,10 @@
   }
 
   // ---------- tooltip ----------
-  function nearest(r, sx) {
-    const s = r.step, n = r.n;
+  function nearest(s, sorted, sx) {
+    const n = s.length;
     if (!n) return -1;
-    if (r.sorted) {
+    if (sorted) {
       let a = 0, b = n - 1;
       while (a < b) { const m = (a + b) >> 1; if (s[m] < sx) a = m + 1; else b = m; }
       return a > 0 && Math.abs(s[a - 1] - sx) <= Math.abs(s[a] - sx) ? a - 1 : a;
@@ -281,13 +329,13 @@
     let head = null;
     const rows = [];
     for (const it of g.items) {
-      const i = nearest(it.r, sx);
+      const i = nearest(it.xs, it.r.sorted, sx);
       if (i < 0) continue;
-      if (head === null) head = it.r.step[i];
+      if (head === null) head = it.xs[i];
       const sd = it.s.band && has(it.r, it.s.band) ? it.r.cols[it.s.band][i] : NaN;
       rows.push('<tr><td><span class="sw" style="background:' + it.r.color + '"></span>' + esc(it.r.name) +
         (p.series.length > 1 ? ' \u00b7 ' + esc(it.s.name || it.s.key) : '') + '</td><td>' + fmt(it.ys[i]) +
-        (isFinite(sd) ? ' \u00b1 ' + fmt(sd) : '') + '</td><td>step ' + fmt(it.r.step[i]) + '</td></tr>');
+        (isFinite(sd) ? ' \u00b1 ' + fmt(sd) : '') + '</td><td>step ' + fmt(it.xs[i]) + '</td></tr>');
     }
     cur.style.display = 'block';
     cur.style.left = cv.offsetLeft + Math.max(g.P.x, Math.min(g.P.x + g.P.w, x)) + 'px';
@@ -321,7 +369,12 @@
     const cols = shown.concat(extra.map((k) => [k, k]));
     let h = '<table><thead><tr><th class="l">run</th><th class="l">strategy</th>';
     for (const [k, name] of cols) h += '<th' + (k === 'model.dir' ? ' class="l"' : '') + '>' + esc(name) + '</th>';
-    h += '<th>steps logged</th><th>reward (last 10%)</th><th>accuracy (last 10%)</th><th>attention share</th></tr></thead><tbody>';
+    const curves = R.some((r) => r.curve), alpha = curves ? R.find((r) => r.curve).curve.ema_alpha : null;
+    h += '<th>steps logged</th><th>reward (last 10%)</th><th>accuracy (last 10%)</th><th>attention share</th>';
+    if (curves) h += '<th class="sep" title="in-training evaluation accuracy @ step: at the last evaluation; the highest ' +
+      '(the model in checkpoints/best); the peak of the exponential moving average over the evaluations (alpha ' +
+      esc(value(alpha)) + ')">eval last / peak / peak-EMA</th>';
+    h += '</tr></thead><tbody>';
     for (const r of R) {
       const st = settingsOf(r);
       const last = r.n ? r.step[r.n - 1] : NaN;
@@ -329,9 +382,12 @@
         '<b>' + esc(r.name) + '</b></td>';
       h += '<td class="l">' + (typeof r.label === 'string' ? '<span class="tag">' + esc(r.label) + '</span>' : '<span class="muted">\u2013</span>') + '</td>';
       for (const [k] of cols) h += '<td' + (k === 'model.dir' ? ' class="l path" title="' + esc(value(st[k])) + '"' : '') + '>' + esc(value(st[k])) + '</td>';
-      h += '<td>' + r.n + (isFinite(last) && last !== r.n ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') + '</td>';
+      h += '<td>' + r.trained + (isFinite(last) && last !== r.trained ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') + '</td>';
       h += '<td>' + fmt(tailMean(r, 'reward_mean')) + '</td><td>' + fmt(tailMean(r, 'accuracy')) + '</td>';
-      h += '<td>' + (has(r, 'share_attention') ? pct(meanOf(r.cols.share_attention)) : '\u2013') + '</td></tr>';
+      h += '<td>' + (has(r, 'share_attention') ? pct(meanOf(r.cols.share_attention)) : '\u2013') + '</td>';
+      if (curves) h += '<td class="sep eval-curve">' + ['last', 'peak', 'peak_ema'].map((k) => atStep(curvePoint(r.curve, k)))
+        .join(' <span class="muted">/</span> ') + '</td>';
+      h += '</tr>';
     }
     $('runs').innerHTML = h + '</tbody></table>';
   }
@@ -422,7 +478,7 @@
     });
   }
 
-  const ALL = () => panels.concat(more);
+  const ALL = () => panels.concat(evalPanels, more);
   function drawAll() {
     let drawn = 0;
     for (const p of ALL()) {
@@ -445,7 +501,9 @@
     renderLegend();
     buildPanels(panels, $('panels'));
     buildPanels(more, $('more'));
-    $('panels-empty').hidden = panels.length + more.length > 0;
+    buildPanels(evalPanels, $('eval-panels'));
+    $('eval-card').hidden = !evalPanels.length;
+    $('panels-empty').hidden = panels.length + more.length + evalPanels.length > 0;
     $('more-card').hidden = !more.length;
     const m = /(?:^|[#&])smooth=([0-9.]+|auto)/.exec(location.hash);
     if (m) smoothChoice = m[1];
