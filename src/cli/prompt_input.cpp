@@ -17,6 +17,9 @@ CLI::Option* PromptInputFlags::add_to(CLI::App* cmd, bool with_thinking_flag) {
   file->excludes(task_option);
   format.add_to(cmd, with_thinking_flag);
   system_option_ = cmd->get_option("--system");
+  system_option_->description(
+      "system message (with --chat; otherwise a first paragraph before each prompt); the default applies to "
+      "--prompts only: --task adds none unless given");
   return file;
 }
 
