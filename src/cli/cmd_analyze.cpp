@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/prompt_input.h"
 #include "illume/attention/inputs.h"
 #include "illume/report/analysis_outputs.h"
 #include "illume/util/error.h"
@@ -14,15 +15,15 @@ const char* kDefaultSystem = "Please reason step by step, and put your final ans
 void setup(CLI::App& app) {
   struct Flags {
     illume::cli::ModelFlags model;
-    illume::cli::PromptFlags prompt;
+    illume::cli::PromptInputFlags input;  // --prompts | --task --data, --chat, --system
     illume::cli::AttentionFlags attention;
-    std::string prompts, responses, out;
+    std::string responses, out;
     std::int64_t limit = 0;
     illume::SamplingOptions sampling;
     illume::AnalysisSettings settings;
   };
   auto f = std::make_shared<Flags>();
-  f->prompt.system = kDefaultSystem;
+  f->input.format.system = kDefaultSystem;  // prompt and response files; task files use their own template
   f->sampling.temperature = 0.7;
   f->sampling.show_progress = true;
   auto* cmd = app.add_subcommand("analyze",
@@ -30,27 +31,27 @@ void setup(CLI::App& app) {
                                  "and coupling statistics of responses; writes tokens_metrics.jsonl, summary.json and "
                                  "report.html");
   f->model.add_to(cmd);
-  auto* p = cmd->add_option("--prompts", f->prompts,
-                            "JSONL of prompts ({\"prompt\"|\"question\"|\"problem\": TEXT[, \"system\": TEXT]}) to "
-                            "answer first");
+  auto* p = f->input.add_to(cmd);
   auto* r = cmd->add_option("--responses", f->responses,
                             "JSONL of responses: {\"prompt\": TEXT, \"response\": TEXT} or {\"prompt_ids\": [...], "
                             "\"response_ids\": [...]}");
   p->excludes(r);
+  r->excludes(cmd->get_option("--task"));
   cmd->add_option("--out", f->out, "output folder")->required();
   cmd->add_option("--limit", f->limit, "use only the first N rows (0 = all)")->capture_default_str();
   cmd->add_option("-n,--n", f->sampling.num_samples, "responses per prompt (with --prompts)")->capture_default_str();
   cmd->add_option("--temperature", f->sampling.temperature, "sampling temperature (paper: 0.7)")->capture_default_str();
   cmd->add_option("--max-new-tokens", f->sampling.max_new_tokens, "response length limit")->capture_default_str();
   cmd->add_option("--seed", f->settings.seed, "sampling and shuffle seed")->capture_default_str();
-  f->prompt.add_to(cmd);
   f->attention.add_to(cmd);
   cmd->add_option("--map-begin", f->settings.map_begin, "first response position of the report's map window")
       ->capture_default_str();
   cmd->add_option("--map-size", f->settings.map_size, "positions in the report's map window")->capture_default_str();
   cmd->add_option("--batch-rows", f->settings.batch_rows, "sequences per forward")->capture_default_str();
   cmd->callback([f] {
-    if (f->prompts.empty() && f->responses.empty()) illume::fail("analyze: give --prompts or --responses");
+    if (!f->input.given() && f->responses.empty())
+      illume::fail("analyze: give --prompts, --task with --data, or --responses");
+    f->input.validate();
     auto tokenizer = f->model.load_tokenizer();
     auto model = f->model.load_model();
     auto& s = f->settings;
@@ -62,13 +63,14 @@ void setup(CLI::App& app) {
 
     auto inputs = f->responses.empty()
                       ? illume::sample_response_inputs(
-                            model, illume::encode_prompt_file(tokenizer, f->prompts, f->prompt.format(), f->limit),
-                            f->sampling)
-                      : illume::load_response_inputs(f->responses, tokenizer, f->prompt.format(),
+                            model, f->input.load(tokenizer, f->limit), f->sampling)
+                      : illume::load_response_inputs(f->responses, tokenizer, f->input.prompt_format(),
                                                      model.config().vocab_size, f->limit);
     illume::AnalysisOutputMeta meta;
     meta.model = f->model.model_dir;
     meta.settings = {{"model", f->model.model_dir}, {"temperature", f->sampling.temperature}};
+    meta.settings.update(f->input.settings_json());  // the prompt settings
+    if (!f->responses.empty()) meta.settings["responses"] = f->responses;
     auto summary = illume::analyze_and_write(f->out, model, tokenizer, inputs, s, meta, /*show_progress=*/true);
 
     std::printf("analyze: %zu responses -> %s/{tokens_metrics.jsonl, summary.json, report.html}\n",

@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/prompt_input.h"
 #include "illume/infer/generate.h"
 #include "illume/util/error.h"
 #include "illume/util/json.h"
@@ -12,8 +13,9 @@ namespace {
 void setup(CLI::App& app) {
   struct Flags {
     illume::cli::ModelFlags model;
-    illume::cli::PromptFlags prompt_format;
-    std::string prompt, prompts_file, out;
+    illume::cli::PromptInputFlags input;  // --prompts | --task --data, --chat, --system, --no-thinking
+    std::string prompt, out;
+    std::int64_t limit = 0;
     illume::SamplingOptions sampling;
     bool greedy = false;
   };
@@ -24,10 +26,10 @@ void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Sample continuations of prompts (batched, KV cache)");
   f->model.add_to(cmd);
   auto* p1 = cmd->add_option("--prompt", f->prompt, "one prompt text");
-  auto* p2 = cmd->add_option("--prompts", f->prompts_file,
-                             "JSONL file, one {\"prompt\"|\"question\"|\"problem\": TEXT[, \"system\": TEXT]} per line");
+  auto* p2 = f->input.add_to(cmd, /*with_thinking_flag=*/true);
   p1->excludes(p2);
-  f->prompt_format.add_to(cmd, /*with_thinking_flag=*/true);
+  p1->excludes(cmd->get_option("--task"));
+  cmd->add_option("--limit", f->limit, "use only the first N prompts of the file (0 = all)")->capture_default_str();
   cmd->add_option("-n,--num-samples", f->sampling.num_samples, "samples per prompt")->capture_default_str();
   cmd->add_option("--temperature", f->sampling.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-p", f->sampling.top_p, "nucleus sampling mass")->capture_default_str();
@@ -39,15 +41,17 @@ void setup(CLI::App& app) {
   cmd->add_option("--batch-rows", f->sampling.max_batch_rows, "sequences decoded together at most")->capture_default_str();
   cmd->add_option("--out", f->out, "write JSONL (text, ids, logprobs, entropies) here instead of printing text");
   cmd->callback([f] {
-    if (f->prompt.empty() && f->prompts_file.empty()) illume::fail("generate: give --prompt or --prompts");
+    if (f->prompt.empty() && !f->input.given())
+      illume::fail("generate: give --prompt, --prompts F.jsonl or --task TASK --data F.jsonl");
+    f->input.validate();
+    if (f->limit < 0) illume::fail("--limit {}: must be >= 0", f->limit);
     if (f->greedy) f->sampling.temperature = 0;
     auto tokenizer = f->model.load_tokenizer();
-    const auto format = f->prompt_format.format();
     illume::EncodedPrompts prompts;
-    if (!f->prompts_file.empty()) {
-      prompts = illume::encode_prompt_file(tokenizer, f->prompts_file, format);  // before the model loads
+    if (f->input.given()) {
+      prompts = f->input.load(tokenizer, f->limit);  // before the model loads
     } else {
-      prompts.ids.push_back(illume::encode_prompt(tokenizer, f->prompt, format, "--prompt"));
+      prompts.ids.push_back(illume::encode_prompt(tokenizer, f->prompt, f->input.prompt_format(), "--prompt"));
       prompts.texts.push_back(f->prompt);
     }
     auto model = f->model.load_model();

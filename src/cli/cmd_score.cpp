@@ -3,14 +3,21 @@
 //                [--countdown-rule tinyzero|lenient] [--use-all-numbers] [--format-reward R]
 // Countdown is scored by TinyZero's rule unless --countdown-rule lenient (countdown.h); the format
 // reward defaults to the rule's own (TinyZero 0.1, lenient 0); --use-all-numbers is lenient's.
-// Response line i (a JSON object {"response": TEXT}) answers problem i of the data file (blank lines
-// are skipped in both). Prints one JSON line per response:
-//   {"index": i, "reward": r, "correct": true|false, "detail": "..."}
+// Responses are JSON objects {"response": TEXT[, "prompt_index": i[, "sample_index": s]]}, either
+//   - without "prompt_index": line i answers problem i of the data file (blank lines are skipped in
+//     both), one response per problem;
+//   - with "prompt_index" on every line (`illume generate --task T --data F -n N --out` writes it):
+//     the line answers problem prompt_index (0-based, blank lines skipped), so a problem may have
+//     several responses (one per sample_index) or none.
+// Prints one JSON line per response, in the responses' order:
+//   {"index": i, ["sample_index": s,] "reward": r, "correct": true|false, "detail": "..."}
 // Everything is read and checked before anything is printed: malformed lines, a missing 'response'
 // and mismatched counts fail with one line naming FILE:LINE, exit status 1.
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,15 +40,58 @@ struct ScoreArgs {
   bool format_reward_given = false;
 };
 
-std::vector<std::string> read_responses(const std::string& path) {
-  std::vector<std::string> responses;
+struct ScoredResponse {
+  std::string text;
+  std::size_t problem = 0;                   // index into the data file's problems
+  std::optional<std::int64_t> sample_index;  // as given
+};
+
+// A non-negative integer field of a response row (absent: nullopt).
+std::optional<std::int64_t> index_field(const illume::Json& row, const char* key, const std::string& source) {
+  auto it = row.find(key);
+  if (it == row.end()) return std::nullopt;
+  if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<std::int64_t>() >= 0))
+    illume::fail("{}: key '{}' must be a non-negative integer (it is {})", source, key, it->dump());
+  return it->get<std::int64_t>();
+}
+
+// The responses of `path` matched to the `problems` problems of `data_path` (see the file comment).
+std::vector<ScoredResponse> read_responses(const std::string& path, std::size_t problems,
+                                           const std::string& data_path) {
+  std::vector<ScoredResponse> responses;
+  bool indexed = false;
+  std::set<std::pair<std::int64_t, std::int64_t>> seen;  // (prompt_index, sample_index)
   for (const auto& row : illume::read_jsonl_rows(path)) {
     std::string source = illume::row_source(path, row);
     if (!row.value.is_object()) illume::fail("{}: expected a JSON object {{\"response\": TEXT}}", source);
     auto it = row.value.find("response");
     if (it == row.value.end()) illume::fail("{}: missing key 'response'", source);
     if (!it->is_string()) illume::fail("{}: key 'response' must be a string (it is {})", source, it->type_name());
-    responses.push_back(it->get<std::string>());
+    ScoredResponse r;
+    r.text = it->get<std::string>();
+    auto prompt_index = index_field(row.value, "prompt_index", source);
+    r.sample_index = index_field(row.value, "sample_index", source);
+    if (responses.empty()) indexed = prompt_index.has_value();
+    if (prompt_index.has_value() != indexed)
+      illume::fail("{}: {} 'prompt_index' (give it on every line or on none)", source,
+                   indexed ? "missing key" : "unexpected key");
+    if (indexed) {
+      if (static_cast<std::uint64_t>(*prompt_index) >= problems)
+        illume::fail("{}: prompt_index {} is beyond the {} problems of {}", source, *prompt_index, problems,
+                     data_path);
+      if (r.sample_index && !seen.insert({*prompt_index, *r.sample_index}).second)
+        illume::fail("{}: a second response to prompt_index {}, sample_index {}", source, *prompt_index,
+                     *r.sample_index);
+      r.problem = static_cast<std::size_t>(*prompt_index);
+    } else {
+      r.problem = responses.size();
+    }
+    responses.push_back(std::move(r));
+  }
+  if (!indexed && responses.size() != problems) {
+    illume::fail("{}: {} responses, but {} has {} problems (one response per problem, in the same order; or give "
+                 "each line its 'prompt_index')",
+                 path, responses.size(), data_path, problems);
   }
   return responses;
 }
@@ -59,19 +109,17 @@ void run_score(const ScoreArgs& args) {
     fail("--format-reward must be between 0 and 1 (got {})", args.format_reward);
 
   std::vector<data::Problem> problems = data::load_problems(task, args.data_path);
-  std::vector<std::string> responses = read_responses(args.responses_path);
-  if (responses.size() != problems.size()) {
-    fail("{}: {} responses, but {} has {} problems (one response per problem, in the same order)",
-         args.responses_path, responses.size(), args.data_path, problems.size());
-  }
+  std::vector<ScoredResponse> responses = read_responses(args.responses_path, problems.size(), args.data_path);
 
   data::ScoreOptions options;
   options.countdown.rule = rule;
   options.countdown.use_all_numbers = args.use_all_numbers;
   if (args.format_reward_given) options.countdown.format_reward = args.format_reward;
-  for (std::size_t i = 0; i < responses.size(); ++i) {
-    reward::RewardResult result = data::score_response(task, problems[i], responses[i], options);
-    Json line = {{"index", i}, {"reward", result.reward}, {"correct", result.correct}, {"detail", result.detail}};
+  for (const auto& response : responses) {
+    reward::RewardResult result = data::score_response(task, problems[response.problem], response.text, options);
+    Json line = {{"index", response.problem}};
+    if (response.sample_index) line["sample_index"] = *response.sample_index;
+    line.update({{"reward", result.reward}, {"correct", result.correct}, {"detail", result.detail}});
     std::string text = dump_line(line);
     text.push_back('\n');
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -84,7 +132,8 @@ void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("score", "Score responses against a task's problems (one JSON line per response)");
   cmd->add_option("--task", args->task, "Task: " + illume::data::task_names())->required();
   cmd->add_option("--data", args->data_path, "The task's problems (JSONL)")->required();
-  cmd->add_option("--responses", args->responses_path, "Responses, one {\"response\": TEXT} per line (JSONL)")
+  cmd->add_option("--responses", args->responses_path, "Responses (JSONL): one {\"response\": TEXT} per problem in order, or lines with "
+                  "\"prompt_index\" (and \"sample_index\") as `generate --out` writes them, several per problem")
       ->required();
   auto* rule = cmd->add_option("--countdown-rule", args->countdown_rule,
                                 "Countdown: tinyzero (TinyZero's reward, the default) or lenient (illume's earlier rule)");

@@ -1,13 +1,21 @@
 #include <torch/torch.h>
 
+#include <cstdlib>
+
 #include "cli/command.h"
+#include "illume/model/device.h"
 
 namespace {
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print build information: libtorch version, CUDA availability, threads");
   cmd->callback([] {
-    std::printf("illume 0.1.0\nlibtorch %s\ncuda available: %s\nthreads: %d\n", TORCH_VERSION,
-                torch::cuda::is_available() ? "yes" : "no", torch::get_num_threads());
+    // The thread count the other commands run with: init_torch_runtime applies ILLUME_THREADS (or
+    // the core count) as every model load does; before it, torch reports its own start-up value.
+    illume::init_torch_runtime();
+    const char* env = std::getenv("ILLUME_THREADS");
+    std::printf("illume 0.1.0\nlibtorch %s\ncuda available: %s\nthreads: %d (%s)\n", TORCH_VERSION,
+                torch::cuda::is_available() ? "yes" : "no", at::get_num_threads(),
+                env != nullptr ? (std::string("ILLUME_THREADS=") + env).c_str() : "all cores; ILLUME_THREADS sets it");
   });
 }
 ILLUME_COMMAND(setup);

@@ -202,3 +202,47 @@ TEST_F(ScoreCli, BadDataAndArgumentsFailWithOneLine) {
   r = run("score --task countdown --data '" + data.string() + "'");  // --responses missing: a usage error
   EXPECT_NE(r.status, 0);
 }
+
+// `generate -n N --out` rows carry prompt_index and sample_index: several responses per problem,
+// matched by index, in any order; rows without the index are positional as before.
+TEST_F(ScoreCli, MatchesResponsesToProblemsByPromptIndex) {
+  auto data = write("data.jsonl", kCountdownData);
+  auto responses = write("responses.jsonl",
+                         "{\"prompt_index\": 2, \"sample_index\": 0, \"response\": \"<answer>7-2</answer>\"}\n"
+                         "{\"prompt_index\": 0, \"sample_index\": 0, \"response\": \"<answer>1+2+3</answer>\"}\n"
+                         "{\"prompt_index\": 0, \"sample_index\": 1, \"response\": \"<answer>1*2*3+1</answer>\"}\n");
+  CliRun r = run("score --task countdown --data '" + data.string() + "' --responses '" + responses.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["index"], 2);  // problem 2 ({7, 2} -> 5): right
+  EXPECT_EQ(lines[0]["sample_index"], 0);
+  EXPECT_EQ(lines[0]["reward"], 1.0);
+  EXPECT_EQ(lines[1]["index"], 0);  // problem 0 ({1, 2, 3} -> 6): right
+  EXPECT_EQ(lines[1]["reward"], 1.0);
+  EXPECT_EQ(lines[2]["index"], 0);  // wrong (and 1 is used twice): the format reward
+  EXPECT_EQ(lines[2]["sample_index"], 1);
+  EXPECT_EQ(lines[2]["reward"], 0.1);
+
+  struct Case {
+    std::string responses, message;
+  };
+  std::vector<Case> cases = {
+      {"{\"prompt_index\": 3, \"response\": \"a\"}\n", "responses.jsonl:1: prompt_index 3 is beyond the 3 problems of"},
+      {"{\"prompt_index\": 0, \"response\": \"a\"}\n{\"response\": \"b\"}\n",
+       "responses.jsonl:2: missing key 'prompt_index' (give it on every line or on none)"},
+      {"{\"response\": \"a\"}\n{\"prompt_index\": 0, \"response\": \"b\"}\n", "responses.jsonl:2: unexpected key 'prompt_index'"},
+      {"{\"prompt_index\": -1, \"response\": \"a\"}\n", "responses.jsonl:1: key 'prompt_index' must be a non-negative integer"},
+      {"{\"prompt_index\": 1.5, \"response\": \"a\"}\n", "responses.jsonl:1: key 'prompt_index' must be a non-negative integer"},
+      {"{\"prompt_index\": 1, \"sample_index\": 0, \"response\": \"a\"}\n{\"prompt_index\": 1, \"sample_index\": 0, \"response\": \"b\"}\n",
+       "responses.jsonl:2: a second response to prompt_index 1, sample_index 0"},
+  };
+  for (const auto& c : cases) {
+    auto bad = write("responses.jsonl", c.responses);
+    CliRun e = run("score --task countdown --data '" + data.string() + "' --responses '" + bad.string() + "'");
+    EXPECT_EQ(e.status, 1) << c.message;
+    EXPECT_TRUE(e.out.empty()) << e.out;
+    EXPECT_NE(e.err.find(c.message), std::string::npos) << e.err;
+    EXPECT_EQ(std::count(e.err.begin(), e.err.end(), '\n'), 1) << "one line: " << e.err;
+  }
+}

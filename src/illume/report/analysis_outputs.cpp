@@ -66,13 +66,21 @@ Json analyze_and_write(const std::filesystem::path& out_dir, const Model& model,
 
 PerturbResult perturb_and_write(const std::filesystem::path& out_dir, const Model& model, const Tokenizer& tokenizer,
                                 const std::vector<std::vector<std::int32_t>>& prompts, const PerturbSettings& settings,
-                                bool show_progress) {
+                                const Json& shown, const Json& prompt_records, bool show_progress) {
   auto decode = [&](const std::vector<std::int32_t>& ids) {
     return tokenizer.decode(known_ids(ids, tokenizer.vocab_size()), /*skip_special=*/true);
   };
   auto result = perturbation_test(model, prompts, settings, decode, show_progress);
+  Json recorded = analysis_settings_json(settings.analysis);
+  for (const char* key : {"peak_radius", "peak_top_fraction", "seed"}) recorded.erase(key);  // not used by the test
+  recorded.update({{"positions", settings.positions},
+                   {"alternatives", settings.alternatives},
+                   {"continuation_tokens", settings.continuation_tokens},
+                   {"max_new_tokens", settings.max_new_tokens}});
+  recorded.update(shown);
   ensure_directory(out_dir);
-  write_file_atomic(out_dir / "perturb.json", result.to_json().dump(2) + "\n");
+  write_file_atomic(out_dir / "perturb.json",
+                    result.to_json(recorded, prompt_records).dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
   write_file_atomic(out_dir / "perturb.md", result.to_markdown());
   return result;
 }

@@ -37,8 +37,12 @@ Json analyze_and_write(const std::filesystem::path& out_dir, const Model& model,
                        bool show_progress = false);
 
 // The perturbation test over `prompts` (greedy responses), then perturb.json and perturb.md.
+// perturb.json's "settings" are `shown` (the prompt settings: task, data, prompt_format, system, ...)
+// plus the test's own (FAI settings, positions, alternatives, continuation_tokens, max_new_tokens);
+// `prompt_records[i]` (e.g. {"row", "prompt"}) joins problem i's record.
 PerturbResult perturb_and_write(const std::filesystem::path& out_dir, const Model& model, const Tokenizer& tokenizer,
                                 const std::vector<std::vector<std::int32_t>>& prompts, const PerturbSettings& settings,
+                                const Json& shown = Json::object(), const Json& prompt_records = Json::array(),
                                 bool show_progress = false);
 
 // The settings object of summary.json / the report for `settings` (layers, window, horizon, ...).

@@ -1,6 +1,6 @@
 // Prompts as a model is given them, for the commands that take free-form prompts (generate, analyze,
 // perturb): a prompt text (a JSONL row or a flag) and a format -> token ids. Task prompts (Countdown,
-// GSM8K, ...) are built by data/tasks.h instead.
+// GSM8K, ...) are built by data/tasks.h instead (data/task_prompts.h for those commands' --task).
 //
 //   chat:  Qwen's chat template: [system message,] user message, generation prompt (chat.h)
 //   plain: a base-model prompt, "{system}\n\n{text}" (just the text when there is no system line)
