@@ -20,6 +20,7 @@ void setup(CLI::App& app) {
     std::int64_t limit = 0;
     illume::SamplingOptions sampling;
     illume::AnalysisSettings settings;
+    illume::AttentionStatsConfig receivers;  // only receiver_horizon_lo / receiver_min_rows are read
   };
   auto f = std::make_shared<Flags>();
   f->prompt.system = kDefaultSystem;
@@ -49,12 +50,20 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--map-size", f->settings.map_size, "positions in the report's map window")->capture_default_str();
   cmd->add_option("--batch-rows", f->settings.batch_rows, "sequences per forward")->capture_default_str();
+  cmd->add_option("--receiver-horizon-lo", f->receivers.receiver_horizon_lo,
+                  "receiver heads: score key j from rows t >= j + N (0: all later rows and the diagonal)")
+      ->capture_default_str();
+  cmd->add_option("--receiver-min-rows", f->receivers.receiver_min_rows,
+                  "receiver heads: leave out keys scored from fewer rows")->capture_default_str();
+  cmd->add_option("--bootstrap", f->settings.bootstrap, "resamples for the 95% intervals (0: none)")->capture_default_str();
   cmd->callback([f] {
     if (f->prompts.empty() && f->responses.empty()) illume::fail("analyze: give --prompts or --responses");
     auto tokenizer = f->model.load_tokenizer();
     auto model = f->model.load_model();
     auto& s = f->settings;
     s.stats = f->attention.config(static_cast<int>(model.config().num_layers));  // before any generation
+    s.stats.receiver_horizon_lo = f->receivers.receiver_horizon_lo;
+    s.stats.receiver_min_rows = f->receivers.receiver_min_rows;
     f->sampling.seed = s.seed;
     const auto defaults = illume::sampling_options(model.config(), tokenizer);
     f->sampling.stop_token_ids = defaults.stop_token_ids;
