@@ -89,6 +89,15 @@ TEST(CliAnalyze, GeneratesMetricsSummaryAndReport) {
   EXPECT_TRUE(page.console.empty()) << page.console.front();
   EXPECT_EQ(test::dom_attribute(page.dom, "<body", "data-js-errors"), "0");
   EXPECT_EQ(test::dom_attribute(page.dom, "<body", "data-plots-drawn"), "5");
+  // Response 0 carries per-head maps: the panels offer the two group means and all 2 x 4 heads; the
+  // rhythm verdict is set either way, and the maps mark the response's preplan tokens in the window.
+  EXPECT_EQ(test::dom_attribute(page.dom, "<body", "data-head-options"), "10");
+  EXPECT_NE(test::dom_attribute(page.dom, "<body", "data-rhythm"), "");
+  EXPECT_NE(test::dom_attribute(page.dom, "<canvas id=\"cv-local\"", "data-preplan-marks"), "0");
+  for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"}) {
+    EXPECT_EQ(summary.at("coupling").at(key).at("bootstrap"), 1000) << key;
+    EXPECT_TRUE(summary.at("coupling").at(key).contains("lift_ci")) << key;
+  }
   for (const char* canvas : {"cv-waad", "cv-fai", "cv-local", "cv-global", "cv-heads"}) {
     auto ink = test::dom_attribute(page.dom, std::string("<canvas id=\"") + canvas + "\"", "data-ink");
     ASSERT_FALSE(ink.empty()) << canvas;

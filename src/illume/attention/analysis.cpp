@@ -129,8 +129,8 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
   }
   check(settings.map_size >= 1, "analysis: map size must be >= 1");
   check(settings.map_begin >= 0, "analysis: map begin must be >= 0");
-  check(settings.head_map_responses >= 0 && settings.head_map_cells >= 0,
-        "analysis: per-head map responses and cells must be >= 0");
+  check(settings.head_map_responses >= 0 && settings.head_map_cells >= 0 && settings.head_map_values >= 0,
+        "analysis: per-head map responses, cells and values must be >= 0");
   std::vector<AnalyzedResponse> out(inputs.size());
   Progress progress("analyze", static_cast<std::int64_t>(inputs.size()), "seq", show_progress);
   const auto device = model.device();
@@ -196,21 +196,22 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
                     {"size", std::min<std::int64_t>(window_size[r], 256)},
                     {"local", matrix_json(downsample(local, 256))},
                     {"global", matrix_json(downsample(global, 256))}};
-          auto receiver = recorder.group_mean(r, a.stats.receiver_heads);
-          if (receiver.defined()) a.maps["receiver"] = matrix_json(downsample(receiver, 256));
-          // Per-head maps for the report's head selector: only the first responses, coarser (their size
-          // grows with layers x heads).
-          if (static_cast<std::int64_t>(begin) + r < settings.head_map_responses && settings.head_map_cells > 0) {
+          // Per-head maps for the report's head selector: only the first responses, and coarser (their
+          // size grows with layers x heads: at most head_map_values numbers per response).
+          if (static_cast<std::int64_t>(begin) + r < settings.head_map_responses) {
             auto [ids, maps] = recorder.heads_of_row(r, stats.layers());
-            Json id_list = Json::array(), map_list = Json::array();
-            for (std::size_t k = 0; k < ids.size(); ++k) {
-              id_list.push_back({ids[k].layer, ids[k].head});
-              map_list.push_back(matrix_json(downsample(maps[k], settings.head_map_cells)));
+            const auto fit = ids.empty() ? 0
+                                         : static_cast<std::int64_t>(std::sqrt(
+                                               double(settings.head_map_values) / double(ids.size())));
+            const auto cells = std::min({settings.head_map_cells, fit, window_size[r]});
+            if (cells >= 8) {
+              Json id_list = Json::array(), map_list = Json::array();
+              for (std::size_t k = 0; k < ids.size(); ++k) {
+                id_list.push_back({ids[k].layer, ids[k].head});
+                map_list.push_back(matrix_json(downsample(maps[k], cells)));
+              }
+              a.maps["heads"] = {{"size", cells}, {"ids", id_list}, {"maps", map_list}};
             }
-            if (!ids.empty())
-              a.maps["heads"] = {{"size", std::min<std::int64_t>(window_size[r], settings.head_map_cells)},
-                                 {"ids", id_list},
-                                 {"maps", map_list}};
           }
         }
       }

@@ -543,10 +543,11 @@
       const member = (list, l, h) => (list || []).some((p) => p[0] === l && p[1] === h);
       const hm = { ...maps, size: H.size };
       H.ids.forEach(([l, h], k) => {
-        const group = member(R.local_heads, l, h) ? 'local' : member(R.global_heads, l, h) ? 'global' : '';
+        const group = [member(R.local_heads, l, h) ? 'local' : member(R.global_heads, l, h) ? 'global' : '',
+          member(R.receiver_heads, l, h) ? 'receiver' : ''].filter((g) => g).join(', ');
         const span = spanOf(l, h);
         out['h:' + k] = { M: H.maps[k], maps: hm, label: 'layer ' + l + ', head ' + h + (group ? ' (' + group + ')' : ''),
-          caption: 'one head' + (isNum(span) ? ', span ' + fmt(span) : '') + (group ? ', in the ' + group + ' group' : '') };
+          caption: 'one head' + (isNum(span) ? ', span ' + fmt(span) : '') + (group ? ', ' + group : '') };
       });
     }
     return out;
