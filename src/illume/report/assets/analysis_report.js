@@ -372,6 +372,7 @@
     if (DATA.model) chip('model', DATA.model);
     chip('responses', RESPONSES.length);
     const shown = { layers: 1, window: 1, fai_horizon_lo: 1, fai_horizon_hi: 1, head_quantile: 1 };
+    if (DATA.model && SETTINGS.model === DATA.model) shown.model = 1;  // one chip for the model
     if (Array.isArray(SETTINGS.layers)) chip('layers', SETTINGS.layers.join(', '));
     if (SETTINGS.window !== undefined) chip('WAAD window W', SETTINGS.window);
     const horizon = '[' + (SETTINGS.fai_horizon_lo ?? 1) + ', ' + (SETTINGS.fai_horizon_hi ?? 'end') + ']';
@@ -423,7 +424,8 @@
         : '<div class="sumnote">No intervals in this data: no lift is marked as detected.</div>');
   }
 
-  const pct = (x) => (x > 0 ? '+' : '') + fmt(100 * x) + '%';
+  // A lift as a signed percentage with at most one decimal (an interval's ends have no more precision).
+  const pct = (x) => (x > 0 ? '+' : '') + String(+(100 * x).toFixed(1)) + '%';
   // A coupling row's verdict: its own, or from its interval; '' when it has no interval.
   function liftVerdict(v) {
     if (typeof v.verdict === 'string') return v.verdict;
