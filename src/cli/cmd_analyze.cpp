@@ -64,6 +64,8 @@ void setup(CLI::App& app) {
     s.stats = f->attention.config(static_cast<int>(model.config().num_layers));  // before any generation
     s.stats.receiver_horizon_lo = f->receivers.receiver_horizon_lo;
     s.stats.receiver_min_rows = f->receivers.receiver_min_rows;
+    illume::validate_attention_config(s.stats);  // before any generation
+    illume::check(s.bootstrap >= 0, "--bootstrap {} must be >= 0", s.bootstrap);
     f->sampling.seed = s.seed;
     const auto defaults = illume::sampling_options(model.config(), tokenizer);
     f->sampling.stop_token_ids = defaults.stop_token_ids;
