@@ -21,6 +21,7 @@ void setup(CLI::App& app) {
     std::int64_t limit = 0;
     illume::SamplingOptions sampling;
     illume::AnalysisSettings settings;
+    illume::AttentionStatsConfig receivers;  // only receiver_horizon_lo / receiver_min_rows are read
   };
   auto f = std::make_shared<Flags>();
   f->input.format.system = kDefaultSystem;  // prompt and response files; task files use their own template
@@ -48,6 +49,12 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--map-size", f->settings.map_size, "positions in the report's map window")->capture_default_str();
   cmd->add_option("--batch-rows", f->settings.batch_rows, "sequences per forward")->capture_default_str();
+  cmd->add_option("--receiver-horizon-lo", f->receivers.receiver_horizon_lo,
+                  "receiver heads: score key j from rows t >= j + N (0: all later rows and the diagonal)")
+      ->capture_default_str();
+  cmd->add_option("--receiver-min-rows", f->receivers.receiver_min_rows,
+                  "receiver heads: leave out keys scored from fewer rows")->capture_default_str();
+  cmd->add_option("--bootstrap", f->settings.bootstrap, "resamples for the 95% intervals (0: none)")->capture_default_str();
   cmd->callback([f] {
     if (!f->input.given() && f->responses.empty())
       illume::fail("analyze: give --prompts, --task with --data, or --responses");
@@ -56,6 +63,10 @@ void setup(CLI::App& app) {
     auto model = f->model.load_model();
     auto& s = f->settings;
     s.stats = f->attention.config(static_cast<int>(model.config().num_layers));  // before any generation
+    s.stats.receiver_horizon_lo = f->receivers.receiver_horizon_lo;
+    s.stats.receiver_min_rows = f->receivers.receiver_min_rows;
+    illume::validate_attention_config(s.stats);  // before any generation
+    illume::check(s.bootstrap >= 0, "--bootstrap {} must be >= 0", s.bootstrap);
     f->sampling.seed = s.seed;
     const auto defaults = illume::sampling_options(model.config(), tokenizer);
     f->sampling.stop_token_ids = defaults.stop_token_ids;

@@ -89,6 +89,15 @@ TEST(CliAnalyze, GeneratesMetricsSummaryAndReport) {
   EXPECT_TRUE(page.console.empty()) << page.console.front();
   EXPECT_EQ(test::dom_attribute(page.dom, "<body", "data-js-errors"), "0");
   EXPECT_EQ(test::dom_attribute(page.dom, "<body", "data-plots-drawn"), "5");
+  // Response 0 carries per-head maps: the panels offer the two group means and all 2 x 4 heads; the
+  // rhythm verdict is set either way, and the maps mark the response's preplan tokens in the window.
+  EXPECT_EQ(test::dom_attribute(page.dom, "<body", "data-head-options"), "10");
+  EXPECT_NE(test::dom_attribute(page.dom, "<body", "data-rhythm"), "");
+  EXPECT_NE(test::dom_attribute(page.dom, "<canvas id=\"cv-local\"", "data-preplan-marks"), "0");
+  for (const char* key : {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"}) {
+    EXPECT_EQ(summary.at("coupling").at(key).at("bootstrap"), 1000) << key;
+    EXPECT_TRUE(summary.at("coupling").at(key).contains("lift_ci")) << key;
+  }
   for (const char* canvas : {"cv-waad", "cv-fai", "cv-local", "cv-global", "cv-heads"}) {
     auto ink = test::dom_attribute(page.dom, std::string("<canvas id=\"") + canvas + "\"", "data-ink");
     ASSERT_FALSE(ink.empty()) << canvas;
@@ -105,6 +114,7 @@ TEST(CliAnalyze, ReadsGivenResponsesById) {
                     "make four.\"}\n");
   auto r = test::run_illume({"analyze", "--model", fixture().string(), "--responses", (dir / "r.jsonl").string(),
                              "--layers", "1", "--window", "3", "--fai-horizon-lo", "2", "--fai-horizon-hi", "6",
+                             "--receiver-horizon-lo", "0", "--receiver-min-rows", "1", "--bootstrap", "40",
                              "--system", "",
                              "--out", (dir / "out").string()});
   ASSERT_EQ(r.status, 0) << r.err;
@@ -123,6 +133,10 @@ TEST(CliAnalyze, ReadsGivenResponsesById) {
   }
   auto summary = Json::parse(read_file(dir / "out" / "summary.json"));
   EXPECT_EQ(summary.at("settings").at("fai_horizon_lo"), 2);
+  EXPECT_EQ(summary.at("settings").at("receiver_horizon_lo"), 0);
+  EXPECT_EQ(summary.at("settings").at("receiver_min_rows"), 1);
+  EXPECT_EQ(summary.at("settings").at("bootstrap"), 40);
+  EXPECT_EQ(summary.at("coupling").at("entropy_at_preplan").at("bootstrap"), 40);
 }
 
 TEST(CliAnalyze, BadInputGivesOneLineErrors) {
@@ -151,6 +165,9 @@ TEST(CliAnalyze, BadInputGivesOneLineErrors) {
   expect_one_line_error(run(good, {"--layers", "0,7"}), "layer 7 is beyond the model (2 layers)");
   expect_one_line_error(run(good, {"--head-quantile", "0.8"}), "--head-quantile");
   expect_one_line_error(run(good, {"--passes", "3"}), "passes");
+  expect_one_line_error(run(good, {"--receiver-min-rows", "0"}), "receiver minimum rows must be >= 1");
+  expect_one_line_error(run(good, {"--receiver-horizon-lo", "-2"}), "receiver horizon start must be >= 0");
+  expect_one_line_error(run(good, {"--bootstrap", "-1"}), "bootstrap");
   expect_one_line_error(run("{\"prompt\": \"Hi\", \"response\": \"x\"}\n{not json\n"), "in.jsonl");
   expect_one_line_error(run("{\"prompt\": \"Hi\"}\n"), "response");
   EXPECT_FALSE(fs::exists(dir / "out" / "tokens_metrics.jsonl"));

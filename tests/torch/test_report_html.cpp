@@ -141,6 +141,20 @@ Json synthetic_response(Lcg& rng, int n, bool with_maps) {
       glo.push_back(std::move(rg));
     }
     r["maps"] = {{"window_begin", 1000}, {"window_size", 1024}, {"size", m}, {"local", loc}, {"global", glo}};
+    // Three per-head maps at a quarter of the resolution (the head selector's choices): pooled local rows.
+    const int q = m / 4;
+    Json ids = Json::array(), head_maps = Json::array();
+    for (int k = 0; k < 3; ++k) {
+      Json map = Json::array();
+      for (int t = 0; t < q; ++t) {
+        Json row = Json::array();
+        for (int s = 0; s < q; ++s) row.push_back(s <= t ? (s == t - k || s == t ? 0.4 : 0.2 / (t + 1)) : 0.0);
+        map.push_back(std::move(row));
+      }
+      ids.push_back({std::get<1>(ranked[k]), std::get<2>(ranked[k])});
+      head_maps.push_back(std::move(map));
+    }
+    r["maps"]["heads"] = {{"size", q}, {"ids", ids}, {"maps", head_maps}};
   }
   return r;
 }
@@ -152,9 +166,13 @@ Json synthetic_data() {
                {"settings", {{"layers", {12, 15, 18, 21, 24}}, {"window", 10}, {"fai_horizon_lo", 1},
                              {"fai_horizon_hi", "end"}, {"head_quantile", 0.3}}},
                {"summary",
-                {{"entropy_at_waad_peaks", {{"observed", 0.3608}, {"random", 0.2386}, {"lift", 0.512}, {"ratio", 1.512}}},
-                 {"receiver_fai_peak_coincidence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 1.715}, {"ratio", 2.715}}},
-                 {"fai_peak_after_waad_peak", {{"observed", 0.2}, {"random", 0.25}, {"lift", -0.2}, {"ratio", 0.8}}},
+                {{"entropy_at_waad_peaks", {{"observed", 0.3608}, {"random", 0.2386}, {"lift", 0.512}, {"ratio", 1.512},
+                                            {"lift_ci", {0.31, 0.74}}, {"bootstrap", 1000}, {"verdict", "above chance"}}},
+                 // A positive lift whose interval includes 0: "not detected", not green.
+                 {"receiver_fai_peak_coincidence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 1.715}, {"ratio", 2.715},
+                                                    {"lift_ci", {-0.1, 3.2}}, {"bootstrap", 1000}}},
+                 {"fai_peak_after_waad_peak", {{"observed", 0.2}, {"random", 0.25}, {"lift", -0.2}, {"ratio", 0.8},
+                                               {"lift_ci", {-0.5, 0.1}}, {"bootstrap", 1000}, {"verdict", "not detected"}}},
                  {"perturbation", {{"jaccard_high_fai", 0.534}, {"jaccard_low_fai", 0.631}, {"top_below_bottom", 0.8714}}},
                  {"responses", 2}}}};
   data["responses"] = Json::array({synthetic_response(rng, 4000, true), synthetic_response(rng, 60, false)});
@@ -166,6 +184,22 @@ Json synthetic_data() {
   do {                                                                                                 \
     if (!fs::exists(chromium_path())) FAIL() << "chromium is not installed (make deps installs it): " << chromium_path(); \
   } while (0)
+
+// An attribute value of the dumped DOM as text.
+std::string unescape(std::string s) {
+  for (auto [from, to] : {std::pair<std::string, std::string>{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"},
+                          {"&nbsp;", "\xC2\xA0"}, {"&amp;", "&"}})
+    for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+// The report's visibleText: spaces as U+00B7, tabs as U+21E5, newlines as U+23CE + newline.
+std::string visible_text(const std::string& token) {
+  std::string out;
+  for (char c : token)
+    out += c == ' ' ? std::string("\xC2\xB7") : c == '\t' ? std::string("\xE2\x87\xA5") : c == '\n' ? std::string("\xE2\x8F\x8E\n") : std::string(1, c);
+  return out;
+}
 
 long long ink(const std::string& dom, const std::string& canvas_id) {
   std::string v = dom_attribute(dom, "<canvas id=\"" + canvas_id + "\"", "data-ink");
@@ -211,12 +245,59 @@ TEST(ReportHtml, LargeResponseRendersInChromium) {
   EXPECT_NE(run.dom.find("🙂"), std::string::npos);
   EXPECT_NE(run.dom.find(">\xE2\x80\xA8<"), std::string::npos) << "a U+2028 token must render as itself";
 
-  // Coupling statistics: lift = (observed - random) / random as a signed percentage, green only when
-  // positive; the ratio observed / random beside it.
-  EXPECT_NE(run.dom.find("<td class=\"lift-up\">+51.2%</td><td>\xC3\x97" "1.512</td>"), std::string::npos);
-  EXPECT_NE(run.dom.find("<td class=\"lift-up\">+171.5%</td><td>\xC3\x97" "2.715</td>"), std::string::npos);
-  EXPECT_NE(run.dom.find("<td>-20%</td><td>\xC3\x97" "0.8</td>"), std::string::npos);
-  EXPECT_EQ(count(run.dom, "<td class=\"lift-up\">"), 2u);
+  // Coupling statistics: lift = (observed - random) / random as a signed percentage with its 95%
+  // interval, green only when the interval lies above 0 ("not detected" when it includes 0, even for
+  // a positive lift); the ratio observed / random beside it.
+  EXPECT_NE(run.dom.find("<td class=\"lift-up\">+51.2%</td><td class=\"ci\">[+31%, +74%]</td><td>\xC3\x97" "1.512</td>"),
+            std::string::npos);
+  EXPECT_NE(run.dom.find("<td class=\"lift-nd\">+171.5%<span class=\"verdict\">not detected</span></td>"
+                         "<td class=\"ci\">[-10%, +320%]</td><td>\xC3\x97" "2.715</td>"),
+            std::string::npos);
+  EXPECT_NE(run.dom.find("<td class=\"lift-nd\">-20%<span class=\"verdict\">not detected</span></td>"), std::string::npos);
+  EXPECT_EQ(count(run.dom, "<td class=\"lift-up\">"), 1u);
+  EXPECT_NE(run.dom.find("percentile bootstrap over the responses (1000 resamples)"), std::string::npos);
+
+  // The paper's captions are descriptions of the paper, and a visible note says this model's
+  // statistics do not show the rhythm (two rows not detected).
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-rhythm"), "not-shown");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-rhythm-rows"), "2");
+  EXPECT_NE(run.dom.find("<div class=\"wide rhythm-note\" id=\"rhythm-note\"><b>This model"), std::string::npos);
+  EXPECT_NE(run.dom.find("<div class=\"rhythm-note\" id=\"map-note\"><b>The paper"), std::string::npos);
+  EXPECT_NE(run.dom.find("in the paper: a sawtooth along the diagonal"), std::string::npos);
+  EXPECT_EQ(run.dom.find("Local heads <span class=\"note\">&middot; sawtooth"), std::string::npos);
+
+  // Preplan and anchor tokens inside the map window (positions 1000..2023) are marked on both maps.
+  const auto data = synthetic_data();
+  auto inside = [&](const char* key) {
+    long long n = 0;
+    for (const auto& i : data["responses"][0][key]) n += i.get<int>() >= 1000 && i.get<int>() < 2024;
+    return n;
+  };
+  ASSERT_GT(inside("preplan"), 10);
+  ASSERT_GT(inside("anchor"), 2);
+  for (const char* map : {"<canvas id=\"cv-local\"", "<canvas id=\"cv-global\""}) {
+    EXPECT_EQ(dom_attribute(run.dom, map, "data-preplan-marks"), std::to_string(inside("preplan"))) << map;
+    EXPECT_EQ(dom_attribute(run.dom, map, "data-anchor-marks"), std::to_string(inside("anchor"))) << map;
+  }
+
+  // The curves' hover names the token under the cursor (with its neighbours).
+  for (const char* curve : {"<canvas id=\"cv-waad\"", "<canvas id=\"cv-fai\""}) {
+    std::string index = dom_attribute(run.dom, curve, "data-tip-index"), tip = unescape(dom_attribute(run.dom, curve, "data-tip"));
+    ASSERT_FALSE(index.empty()) << curve;
+    const auto i = std::stoul(index);
+    EXPECT_NE(tip.find("#" + index + " " + visible_text(data["responses"][0]["tokens"][i].get<std::string>())),
+              std::string::npos)
+        << curve << " tip: " << tip;
+  }
+
+  // Head selector: the three group means (local, global, no receiver map here: two) plus three heads;
+  // every choice draws its map.
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-head-options"), "5");
+  std::string inks = dom_attribute(run.dom, "<body", "data-head-inks");
+  EXPECT_EQ(count(inks, "="), 5u) << inks;
+  EXPECT_EQ(inks.find("=0"), std::string::npos) << inks;
+  EXPECT_EQ(inks.find("= "), std::string::npos) << inks;
+  EXPECT_NE(inks.find("h:2="), std::string::npos) << inks;
 }
 
 TEST(ReportHtml, ResponseWithoutMapsDrawsThreePlots) {
@@ -233,6 +314,56 @@ TEST(ReportHtml, ResponseWithoutMapsDrawsThreePlots) {
   EXPECT_GT(ink(run.dom, "cv-heads"), 1000);
   EXPECT_EQ(ink(run.dom, "cv-local"), -1) << "no maps: the map canvases must not claim ink";
   EXPECT_EQ(count(run.dom, "<span class=\"t "), 60u);
+}
+
+// A small report whose statistics all lie above chance: no note, unless the "local" heads span most of
+// the response. Group means only: the head selectors offer those and say why.
+TEST(ReportHtml, RhythmNoteFollowsTheStatisticsAndSpans) {
+  ILLUME_REQUIRE_CHROMIUM();
+  const int n = 40;
+  Json tokens = Json::array(), waad = Json::array(), fai = Json::array(), local = Json::array();
+  for (int t = 0; t < n; ++t) {
+    tokens.push_back(t % 5 == 0 ? " step" : " x");
+    waad.push_back(t % 5 == 0 ? 8.0 : 1.0);
+    fai.push_back(t % 10 == 1 ? 0.05 : 0.01);
+    Json row = Json::array();
+    for (int s = 0; s < n; ++s) row.push_back(s <= t ? 1.0 / (t + 1) : 0.0);
+    local.push_back(row);
+  }
+  auto detected = [](double lift) {
+    return Json{{"observed", 1 + lift}, {"random", 1.0}, {"lift", lift}, {"lift_ci", {lift / 2, lift * 2}},
+                {"bootstrap", 200}, {"verdict", "above chance"}};
+  };
+  Json response = {{"tokens", tokens}, {"waad", waad}, {"fai", fai}, {"preplan", {0, 5, 10, 15, 20, 25, 30, 35}},
+                   {"anchor", {1, 11, 21, 31}}, {"layers", {0}}, {"head_span", {{2.0, 3.0, 30.0, 35.0}}},
+                   {"local_heads", {{0, 0}}}, {"global_heads", {{0, 3}}},
+                   {"maps", {{"window_begin", 0}, {"size", n}, {"local", local}, {"global", local}}}};
+  Json data = {{"settings", {{"head_map_responses", 2}}},
+               {"summary", {{"entropy_at_preplan", detected(0.5)}, {"fai_after_waad", detected(0.4)}}},
+               {"responses", {response}}};
+  auto dir = test::scratch_dir();
+  write_analysis_report(dir / "ok.html", data);
+  ChromiumPage run = load_in_chromium(dir / "ok.html", "#r=0&selftest", dir, "--dump-dom");
+  auto problems = page_problems(run, 5);
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-rhythm"), "shown");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-rhythm-rows"), "0");
+  EXPECT_NE(run.dom.find("id=\"map-note\" hidden"), std::string::npos);
+  EXPECT_EQ(count(run.dom, "<td class=\"lift-up\">"), 2u);
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-head-options"), "2");
+  EXPECT_NE(run.dom.find("per-head maps are stored for the first 2 responses"), std::string::npos);
+  EXPECT_EQ(dom_attribute(run.dom, "<canvas id=\"cv-local\"", "data-preplan-marks"), "8");
+  EXPECT_EQ(dom_attribute(run.dom, "<canvas id=\"cv-global\"", "data-anchor-marks"), "4");
+
+  // The one "local" head now looks back 25 tokens on average: over half of the 40-token response.
+  data["responses"][0]["head_span"][0][0] = 25.0;
+  write_analysis_report(dir / "wide.html", data);
+  run = load_in_chromium(dir / "wide.html", "#r=0", dir, "--dump-dom");
+  problems = page_problems(run, 5);
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-rhythm"), "not-shown");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-local-span-wide"), "1");
+  EXPECT_NE(run.dom.find("they span most of the response"), std::string::npos);
 }
 
 TEST(ReportHtml, BrokenPageIsDetected) {
@@ -323,6 +454,14 @@ TEST(ReportHtml, RejectsMalformedData) {
   r = {{"tokens", {"a"}}, {"head_span", {{1.0, 2.0}}}, {"layers", {3, 4}}};
   EXPECT_EQ(message({{"responses", {r}}}),
             "analysis report data: responses[0].layers must list 1 layers (one per head_span row)");
+  Json heads = {{"size", 1}, {"ids", Json::array({Json::array({0, 1})})}, {"maps", Json::array({Json::array({Json::array({1.0, 2.0})})})}};
+  r = {{"tokens", {"a", "b"}}, {"maps", {{"window_begin", 0}, {"size", 2}, {"heads", heads}}}};
+  EXPECT_EQ(message({{"responses", {r}}}),
+            "analysis report data: responses[0].maps.heads.maps[] must be 1 x 1 (maps.heads.size)");
+  heads.erase("maps");
+  r["maps"]["heads"] = heads;
+  EXPECT_EQ(message({{"responses", {r}}}),
+            "analysis report data: responses[0].maps.heads needs 'ids' and 'maps' arrays of one length");
   // Absent optional parts are fine: a response with tokens only renders.
   EXPECT_NE(render_analysis_report({{"responses", {{{"tokens", {"x"}}}}}}).find("\"tokens\":[\"x\"]"), std::string::npos);
 }

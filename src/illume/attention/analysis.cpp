@@ -3,13 +3,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
-#include <random>
 #include <set>
 
 #include "illume/attention/metrics.h"
 #include "illume/util/error.h"
 #include "illume/util/progress.h"
+#include "illume/util/random.h"
 
 namespace illume {
 
@@ -46,6 +48,20 @@ class WindowMapRecorder : public AttentionObserver {
       sum = sum.defined() ? sum + it->second[h.head] : it->second[h.head].clone();
     }
     return sum.defined() ? sum / static_cast<double>(heads.size()) : sum;
+  }
+  // Every recorded head of row b, layer by layer in the observer's order: ids and [n, n] maps.
+  std::pair<std::vector<HeadId>, std::vector<at::Tensor>> heads_of_row(std::size_t b, const std::vector<int>& layers) const {
+    std::vector<HeadId> ids;
+    std::vector<at::Tensor> maps;
+    for (int layer : layers) {
+      auto it = maps_.find({layer, static_cast<int>(b)});
+      if (it == maps_.end()) continue;
+      for (std::int64_t h = 0; h < it->second.size(0); ++h) {
+        ids.push_back({layer, static_cast<int>(h)});
+        maps.push_back(it->second[h]);
+      }
+    }
+    return {ids, maps};
   }
 
  private:
@@ -113,6 +129,8 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
   }
   check(settings.map_size >= 1, "analysis: map size must be >= 1");
   check(settings.map_begin >= 0, "analysis: map begin must be >= 0");
+  check(settings.head_map_responses >= 0 && settings.head_map_cells >= 0 && settings.head_map_values >= 0,
+        "analysis: per-head map responses, cells and values must be >= 0");
   std::vector<AnalyzedResponse> out(inputs.size());
   Progress progress("analyze", static_cast<std::int64_t>(inputs.size()), "seq", show_progress);
   const auto device = model.device();
@@ -178,6 +196,23 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
                     {"size", std::min<std::int64_t>(window_size[r], 256)},
                     {"local", matrix_json(downsample(local, 256))},
                     {"global", matrix_json(downsample(global, 256))}};
+          // Per-head maps for the report's head selector: only the first responses, and coarser (their
+          // size grows with layers x heads: at most head_map_values numbers per response).
+          if (static_cast<std::int64_t>(begin) + r < settings.head_map_responses) {
+            auto [ids, maps] = recorder.heads_of_row(r, stats.layers());
+            const auto fit = ids.empty() ? 0
+                                         : static_cast<std::int64_t>(std::sqrt(
+                                               double(settings.head_map_values) / double(ids.size())));
+            const auto cells = std::min({settings.head_map_cells, fit, window_size[r]});
+            if (cells >= 8) {
+              Json id_list = Json::array(), map_list = Json::array();
+              for (std::size_t k = 0; k < ids.size(); ++k) {
+                id_list.push_back({ids[k].layer, ids[k].head});
+                map_list.push_back(matrix_json(downsample(maps[k], cells)));
+              }
+              a.maps["heads"] = {{"size", cells}, {"ids", id_list}, {"maps", map_list}};
+            }
+          }
         }
       }
       progress.advance(1);
@@ -188,64 +223,174 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
   return out;
 }
 
-Json coupling_statistics(const std::vector<AnalyzedResponse>& responses, const AnalysisSettings& settings) {
-  auto entry = [](double observed, double random, std::int64_t count, const std::string& what) {
-    // lift as the paper reads it ("+51%": 0.3608 vs 0.2386 is lift 0.51); ratio = observed / random.
-    return Json{{"observed", observed}, {"random", random}, {"lift", random > 0 ? (observed - random) / random : 0.0},
-                {"ratio", random > 0 ? observed / random : 0.0}, {"count", count}, {"description", what}};
-  };
-  // 1. Entropy at WAAD peaks (preplan tokens) vs all response tokens.
-  double peak_entropy = 0, all_entropy = 0;
-  std::int64_t peak_count = 0, token_count = 0;
+namespace {
+
+// The sums of one response that the Table 2 rows pool (weighted by a bootstrap resample's counts).
+struct CouplingCounts {
+  // 1. Entropy at WAAD peaks vs at all response tokens.
+  double peak_entropy = 0, all_entropy = 0, peak_count = 0, token_count = 0;
   // 2. Receiver-head FAI peaks that are also global-head FAI peaks vs the global peak rate.
-  std::int64_t receiver_peaks = 0, receiver_hits = 0, global_peaks = 0;
-  // 3. FAI peaks at or one after a WAAD peak vs FAI peak positions shuffled (same count).
-  std::int64_t anchors = 0, anchors_after = 0;
-  double shuffled_hits = 0;
-  std::mt19937_64 rng(settings.seed);
-  for (const auto& r : responses) {
-    const auto R = r.entropy.size(0);
-    auto ent = r.entropy.accessor<double, 1>();
-    for (std::int64_t t = 0; t < R; ++t) all_entropy += ent[t];
-    token_count += R;
-    for (auto t : r.preplan) peak_entropy += ent[t];
-    peak_count += static_cast<std::int64_t>(r.preplan.size());
-    std::vector<char> is_anchor(R, 0), is_preplan(R, 0);
-    for (auto t : r.anchor) is_anchor[t] = 1;
-    for (auto t : r.preplan) is_preplan[t] = 1;
-    for (auto t : r.receiver_peaks) receiver_hits += is_anchor[t];
-    receiver_peaks += static_cast<std::int64_t>(r.receiver_peaks.size());
-    global_peaks += static_cast<std::int64_t>(r.anchor.size());
-    auto near_preplan = [&](std::int64_t t) { return is_preplan[t] || (t > 0 && is_preplan[t - 1]); };
-    for (auto t : r.anchor) anchors_after += near_preplan(t) ? 1 : 0;
-    anchors += static_cast<std::int64_t>(r.anchor.size());
-    if (!r.anchor.empty()) {
-      std::vector<std::int64_t> positions(R);
-      for (std::int64_t t = 0; t < R; ++t) positions[t] = t;
-      std::int64_t hits = 0;
-      for (std::int64_t s = 0; s < settings.shuffles; ++s) {
-        std::shuffle(positions.begin(), positions.end(), rng);
-        for (std::size_t k = 0; k < r.anchor.size(); ++k) hits += near_preplan(positions[k]) ? 1 : 0;
-      }
-      shuffled_hits += double(hits) / double(std::max<std::int64_t>(1, settings.shuffles));
-    }
+  double receiver_peaks = 0, receiver_hits = 0, global_peaks = 0;
+  // 3. FAI peaks at or one after a WAAD peak vs the same count of positions shuffled (expected hits).
+  double anchors = 0, anchors_after = 0, shuffled_hits = 0;
+
+  void add(const CouplingCounts& o, double weight) {
+    peak_entropy += weight * o.peak_entropy, all_entropy += weight * o.all_entropy;
+    peak_count += weight * o.peak_count, token_count += weight * o.token_count;
+    receiver_peaks += weight * o.receiver_peaks, receiver_hits += weight * o.receiver_hits;
+    global_peaks += weight * o.global_peaks;
+    anchors += weight * o.anchors, anchors_after += weight * o.anchors_after;
+    shuffled_hits += weight * o.shuffled_hits;
   }
-  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+};
+
+// The analysis's random streams, each seeded from AnalysisSettings::seed (SplitMix64: portable).
+enum class AnalysisStream : std::uint64_t { Shuffle = 1, Bootstrap = 2 };
+std::uint64_t stream_seed(std::uint64_t seed, AnalysisStream stream) {
+  SplitMix64 mix(seed ^ (static_cast<std::uint64_t>(stream) * 0xD1B54A32D192ED03ULL));
+  return mix.next();
+}
+
+CouplingCounts response_counts(const AnalyzedResponse& r, std::int64_t shuffles, SplitMix64& rng) {
+  CouplingCounts c;
+  const auto R = r.entropy.size(0);
+  auto ent = r.entropy.accessor<double, 1>();
+  for (std::int64_t t = 0; t < R; ++t) c.all_entropy += ent[t];
+  c.token_count = static_cast<double>(R);
+  for (auto t : r.preplan) c.peak_entropy += ent[t];
+  c.peak_count = static_cast<double>(r.preplan.size());
+  std::vector<char> is_anchor(R, 0), is_preplan(R, 0);
+  for (auto t : r.anchor) is_anchor[t] = 1;
+  for (auto t : r.preplan) is_preplan[t] = 1;
+  for (auto t : r.receiver_peaks) c.receiver_hits += is_anchor[t];
+  c.receiver_peaks = static_cast<double>(r.receiver_peaks.size());
+  c.global_peaks = static_cast<double>(r.anchor.size());
+  auto near_preplan = [&](std::int64_t t) { return is_preplan[t] || (t > 0 && is_preplan[t - 1]); };
+  for (auto t : r.anchor) c.anchors_after += near_preplan(t) ? 1 : 0;
+  c.anchors = static_cast<double>(r.anchor.size());
+  if (!r.anchor.empty() && shuffles > 0) {
+    // Each shuffle draws |anchor| distinct positions uniformly (a partial Fisher-Yates).
+    std::vector<std::int64_t> positions(R);
+    for (std::int64_t t = 0; t < R; ++t) positions[t] = t;
+    const auto k = std::min<std::int64_t>(R, static_cast<std::int64_t>(r.anchor.size()));
+    std::int64_t hits = 0;
+    for (std::int64_t s = 0; s < shuffles; ++s)
+      for (std::int64_t i = 0; i < k; ++i) {
+        std::swap(positions[i], positions[i + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(R - i)))]);
+        hits += near_preplan(positions[i]) ? 1 : 0;
+      }
+    c.shuffled_hits = double(hits) / double(shuffles);
+  }
+  return c;
+}
+
+// One Table 2 row of pooled counts: {observed, random}; NaN where a denominator is 0.
+using RowOf = std::pair<double, double> (*)(const CouplingCounts&);
+double quotient(double a, double b) { return b > 0 ? a / b : std::numeric_limits<double>::quiet_NaN(); }
+std::pair<double, double> entropy_row(const CouplingCounts& c) {
+  return {quotient(c.peak_entropy, c.peak_count), quotient(c.all_entropy, c.token_count)};
+}
+std::pair<double, double> receiver_row(const CouplingCounts& c) {
+  return {quotient(c.receiver_hits, c.receiver_peaks), quotient(c.global_peaks, c.token_count)};
+}
+std::pair<double, double> after_row(const CouplingCounts& c) {
+  return {quotient(c.anchors_after, c.anchors), quotient(c.shuffled_hits, c.anchors)};
+}
+double lift_of(double observed, double random) {
+  return random > 0 && std::isfinite(observed) ? (observed - random) / random : std::numeric_limits<double>::quiet_NaN();
+}
+double ratio_of(double observed, double random) {
+  return random > 0 && std::isfinite(observed) ? observed / random : std::numeric_limits<double>::quiet_NaN();
+}
+Json interval_json(const std::optional<Interval>& i) { return i ? Json::array({i->lo, i->hi}) : Json(nullptr); }
+
+}  // namespace
+
+Interval percentile_interval(std::vector<double> sample, double level) {
+  check(!sample.empty(), "percentile interval: empty sample");
+  check(level > 0 && level < 1, "percentile interval: level {} outside (0, 1)", level);
+  std::sort(sample.begin(), sample.end());
+  auto quantile = [&](double q) {
+    const double at = q * static_cast<double>(sample.size() - 1);
+    const auto below = static_cast<std::size_t>(std::floor(at));
+    const auto above = std::min(sample.size() - 1, below + 1);
+    return sample[below] + (at - static_cast<double>(below)) * (sample[above] - sample[below]);
+  };
+  return {quantile((1 - level) / 2), quantile((1 + level) / 2)};
+}
+
+std::optional<Interval> bootstrap_interval(std::size_t n,
+                                           const std::function<double(const std::vector<std::uint32_t>&)>& statistic,
+                                           std::int64_t resamples, std::uint64_t seed, double level) {
+  if (n == 0 || resamples <= 0) return std::nullopt;
+  SplitMix64 rng(seed);
+  std::vector<std::uint32_t> weights(n);
+  std::vector<double> values;
+  values.reserve(static_cast<std::size_t>(resamples));
+  for (std::int64_t b = 0; b < resamples; ++b) {
+    std::fill(weights.begin(), weights.end(), 0u);
+    for (std::size_t i = 0; i < n; ++i) ++weights[rng.below(n)];
+    const double v = statistic(weights);
+    if (std::isfinite(v)) values.push_back(v);
+  }
+  if (values.empty()) return std::nullopt;
+  return percentile_interval(std::move(values), level);
+}
+
+Json coupling_statistics(const std::vector<AnalyzedResponse>& responses, const AnalysisSettings& settings) {
+  check(settings.bootstrap >= 0, "analysis: bootstrap resamples must be >= 0 (got {})", settings.bootstrap);
+  SplitMix64 shuffle_rng(stream_seed(settings.seed, AnalysisStream::Shuffle));
+  std::vector<CouplingCounts> counts;
+  CouplingCounts pooled;
+  for (const auto& r : responses) {
+    counts.push_back(response_counts(r, settings.shuffles, shuffle_rng));
+    pooled.add(counts.back(), 1.0);
+  }
+  const auto bootstrap_seed = stream_seed(settings.seed, AnalysisStream::Bootstrap);
+  auto entry = [&](RowOf row, double count, const std::string& what) {
+    auto [observed, random] = row(pooled);
+    // The point values keep the old convention: 0 where undefined (no peaks, or a random rate of 0).
+    auto zero_if_nan = [](double v) { return std::isfinite(v) ? v : 0.0; };
+    // lift as the paper reads it ("+51%": 0.3608 vs 0.2386 is lift 0.51); ratio = observed / random.
+    Json e{{"observed", zero_if_nan(observed)}, {"random", zero_if_nan(random)},
+           {"lift", zero_if_nan(lift_of(observed, random))}, {"ratio", zero_if_nan(ratio_of(observed, random))},
+           {"count", static_cast<std::int64_t>(count)}, {"description", what}};
+    if (settings.bootstrap > 0) {
+      // Every quantity's interval comes from the same resamples (one seed), so they agree row by row.
+      auto resampled = [&](auto quantity) {
+        return bootstrap_interval(
+            counts.size(),
+            [&](const std::vector<std::uint32_t>& weights) {
+              CouplingCounts c;
+              for (std::size_t i = 0; i < counts.size(); ++i)
+                if (weights[i]) c.add(counts[i], weights[i]);
+              auto [o, r] = row(c);
+              return quantity(o, r);
+            },
+            settings.bootstrap, bootstrap_seed);
+      };
+      auto lift_ci = resampled(lift_of);
+      e["bootstrap"] = settings.bootstrap;
+      e["lift_ci"] = interval_json(lift_ci);
+      e["ratio_ci"] = interval_json(resampled(ratio_of));
+      e["observed_ci"] = interval_json(resampled([](double o, double) { return o; }));
+      e["verdict"] = lift_ci && lift_ci->lo > 0 ? "above chance" : lift_ci && lift_ci->hi < 0 ? "below chance" : "not detected";
+    }
+    return e;
+  };
   Json out;
   out["entropy_at_preplan"] =
-      entry(ratio(peak_entropy, double(peak_count)), ratio(all_entropy, double(token_count)), peak_count,
+      entry(entropy_row, pooled.peak_count,
             "mean entropy at WAAD peaks (observed) vs at all response tokens (random); paper: 0.3608 vs 0.2386");
   out["receiver_global_cooccurrence"] =
-      entry(ratio(double(receiver_hits), double(receiver_peaks)), ratio(double(global_peaks), double(token_count)),
-            receiver_peaks,
+      entry(receiver_row, pooled.receiver_peaks,
             "share of receiver-head FAI peaks that are global-head FAI peaks (observed) vs the share of tokens that "
             "are global FAI peaks (random); paper: 60.84% vs 22.41%");
-  out["fai_after_waad"] = entry(ratio(double(anchors_after), double(anchors)), ratio(shuffled_hits, double(anchors)),
-                                anchors,
+  out["fai_after_waad"] = entry(after_row, pooled.anchors,
                                 "share of FAI peaks at or one after a WAAD peak (observed) vs with FAI peak positions "
                                 "shuffled (random); paper: 52.53% vs 36.87%");
   out["responses"] = responses.size();
-  out["response_tokens"] = token_count;
+  out["response_tokens"] = static_cast<std::int64_t>(pooled.token_count);
   return out;
 }
 

@@ -44,7 +44,8 @@ void validate_attention_config(const AttentionStatsConfig& c) {
   check(c.passes == 1 || c.passes == 2, "attention statistics: passes must be 1 or 2 (got {})", c.passes);
   check(c.receiver_fraction > 0 && c.receiver_fraction <= 1,
         "attention statistics: the receiver head fraction {} is outside (0, 1]", c.receiver_fraction);
-  check(c.receiver_horizon_lo >= 1, "attention statistics: the receiver horizon start must be >= 1 (got {})",
+  // 0 scores a key from every later row and the diagonal (the definition before issue 11).
+  check(c.receiver_horizon_lo >= 0, "attention statistics: the receiver horizon start must be >= 0 (got {})",
         c.receiver_horizon_lo);
   check(c.receiver_min_rows >= 1, "attention statistics: the receiver minimum rows must be >= 1 (got {})",
         c.receiver_min_rows);

@@ -17,6 +17,9 @@ Json analysis_settings_json(const AnalysisSettings& s) {
                        : s.stats.grouping == HeadGroupingScope::fixed   ? "fixed"
                                                                          : "sequence"},
           {"passes", s.stats.passes},
+          {"receiver_horizon_lo", s.stats.receiver_horizon_lo},
+          {"receiver_min_rows", s.stats.receiver_min_rows},
+          {"bootstrap", s.bootstrap},
           {"peak_radius", s.peak_radius},
           {"peak_top_fraction", s.peak_top_fraction},
           {"seed", s.seed}};

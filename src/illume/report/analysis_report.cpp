@@ -83,6 +83,15 @@ void check_heads(const Json& response, std::size_t index) {
   }
 }
 
+// A size x size array of numbers.
+void check_square(const Json& m, std::size_t n, std::size_t index, const char* key, const char* size_key) {
+  bool square = m.is_array() && m.size() == n;
+  if (square)
+    for (const auto& row : m) square = square && row.is_array() && row.size() == n;
+  check(square, "{}: responses[{}].maps.{} must be {} x {} ({})", kSource, index, key, n, n, size_key);
+  for (const auto& row : m) check_numbers(row, index, "maps");
+}
+
 void check_maps(const Json& response, std::size_t index, std::size_t tokens) {
   const Json* maps = find(response, "maps");
   if (maps == nullptr) return;
@@ -97,14 +106,24 @@ void check_maps(const Json& response, std::size_t index, std::size_t tokens) {
   if (const Json* w = find(*maps, "window_size"))
     check(w->is_number_integer() && w->get<long long>() > 0, "{}: responses[{}].maps.window_size must be a positive integer",
           kSource, index);
-  for (const char* key : {"local", "global"}) {
+  for (const char* key : {"local", "global", "receiver"}) {
     const Json* m = find(*maps, key);
     if (m == nullptr) continue;
-    bool square = m->is_array() && m->size() == n;
-    if (square)
-      for (const auto& row : *m) square = square && row.is_array() && row.size() == n;
-    check(square, "{}: responses[{}].maps.{} must be {} x {} (maps.size)", kSource, index, key, n, n);
-    for (const auto& row : *m) check_numbers(row, index, "maps");
+    check_square(*m, n, index, key, "maps.size");
+  }
+  if (const Json* heads = find(*maps, "heads")) {
+    check(heads->is_object(), "{}: responses[{}].maps.heads must be an object", kSource, index);
+    const Json* hsize = find(*heads, "size");
+    check(hsize != nullptr && hsize->is_number_integer() && hsize->get<long long>() > 0 && hsize->get<long long>() <= 1024,
+          "{}: responses[{}].maps.heads.size must be an integer in 1..1024", kSource, index);
+    const Json* ids = find(*heads, "ids");
+    const Json* list = find(*heads, "maps");
+    check(ids != nullptr && ids->is_array() && list != nullptr && list->is_array() && ids->size() == list->size(),
+          "{}: responses[{}].maps.heads needs 'ids' and 'maps' arrays of one length", kSource, index);
+    for (const auto& p : *ids)
+      check(p.is_array() && p.size() == 2 && p[0].is_number_integer() && p[1].is_number_integer(),
+            "{}: responses[{}].maps.heads.ids must be an array of [layer, head]", kSource, index);
+    for (const auto& m : *list) check_square(m, hsize->get<std::size_t>(), index, "heads.maps[]", "maps.heads.size");
   }
   (void)tokens;
 }

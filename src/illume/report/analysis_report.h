@@ -16,10 +16,12 @@
 //     "head_quantile": 0.3                                   share of heads called local / global
 //   },
 //   "summary": {                                             (optional) run-level statistics; each
-//     "entropy_at_waad_peaks": {"observed": 0.36, "random": 0.24, "lift": 1.51},   value is either an
-//     "fai_peak_after_waad_peak": {"observed": 0.53, "random": 0.37, "lift": 1.42}, object with any of
-//     "responses": 70                                        observed/random/lift, a plain number or
-//   },                                                       string, or a nested object of these
+//     "entropy_at_waad_peaks": {"observed": 0.36, "random": 0.24, "lift": 0.51,     value is either an
+//        "lift_ci": [0.3, 0.7], "bootstrap": 1000,           object with any of observed/random/lift
+//        "verdict": "above chance"},                         (+ ratio, lift_ci, bootstrap, verdict:
+//     "fai_peak_after_waad_peak": {...},                     only "above chance" is shown green; a
+//     "responses": 70                                        lift without lift_ci is not judged), a
+//   },                                                       number or string, or a nested object
 //   "responses": [ {
 //     "prompt":  "...",                                      (optional)
 //     "tokens":  ["tok text", ...],                          REQUIRED: the decoded text of each
@@ -40,7 +42,10 @@
 //       "size": n,                                           cells per side (<= 256 expected,
 //                                                            up to 1024 accepted)
 //       "local":  [[n numbers] x n],                         rows = query t, columns = key s; causal
-//       "global": [[n numbers] x n]                          (zeros above the diagonal are not drawn)
+//       "global": [[n numbers] x n],                         (zeros above the diagonal are not drawn)
+//       "receiver": [[n numbers] x n],                       (optional) receiver-head mean
+//       "heads": {"size": m, "ids": [[layer, head], ...],    (optional) one m x m map per head, same
+//                 "maps": [[[m numbers] x m], ...]}          window: the panels' head selectors
 //     }
 //   } ]
 // }
@@ -51,9 +56,15 @@
 //
 // The page after drawing sets <body data-plots-drawn="K"> (canvases drawn for the shown response)
 // and on each canvas data-ink = pixels painted by the data inside the plot area (axes and labels
-// excluded). Script errors are counted in <body data-js-errors>. URL hash options: "#r=1" shows
-// response 1; "&zoom=C" opens the maps zoomed 4x at cell C of the diagonal (clicking a map toggles
-// the zoom); "&selftest" drives every tooltip and toggle once (<body data-selftest="ok">).
+// excluded); on each map canvas data-preplan-marks / data-anchor-marks (tokens marked in its
+// window); on <body> data-rhythm = "shown" | "not-shown" (the maps' note: a coupling lift not
+// detected, or local heads whose mean span is at least half the response), data-rhythm-rows (rows
+// not detected) and data-head-options (choices of a map panel). Script errors are counted in
+// <body data-js-errors>. URL hash options: "#r=1" shows response 1; "&zoom=C" opens the maps zoomed
+// 4x at cell C of the diagonal (clicking a map toggles the zoom); "&selftest" drives every tooltip,
+// toggle and head choice once (<body data-selftest="ok">; each curve canvas keeps its hover's text
+// in data-tip and position in data-tip-index; <body data-head-inks> lists "choice=ink" for every
+// head choice of the left panel).
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>

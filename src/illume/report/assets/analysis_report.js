@@ -7,8 +7,10 @@
   const RESPONSES = Array.isArray(DATA.responses) ? DATA.responses : [];
   const SETTINGS = DATA.settings || {};
   const COLOR = { ...illume.COLOR, waad: '#2563eb', fai: '#e8590c', ent: '#7c3aed', other: '#a0a7b4' };
-  // mapView: null (whole window) or { c0, len }: the cells both maps show, zoomed along the diagonal.
-  const state = { r: 0, shade: 'waad', scale: 'log', mapView: null };
+  // mapView: null (whole window) or { f0, flen }: the stretch of the diagonal both maps show, as fractions
+  // of the window (the two panels may hold maps of different sizes). left / right: the heads each map
+  // panel shows ('local', 'global', 'receiver' group means, or 'h:K', the K-th per-head map).
+  const state = { r: 0, shade: 'waad', scale: 'log', mapView: null, left: 'local', right: 'global' };
 
   // ---------- small helpers ----------
   function quantile(sorted, q) {
@@ -139,13 +141,17 @@
   // ---------- heatmaps ----------
   function mapView(n) {
     const v = state.mapView;
-    return v && v.len < n && v.c0 >= 0 && v.c0 + v.len <= n ? v : { c0: 0, len: n };
+    if (!v) return { c0: 0, len: n };
+    const len = Math.max(1, Math.min(n, Math.round(v.flen * n)));
+    return { c0: Math.max(0, Math.min(n - len, Math.round(v.f0 * n))), len };
   }
-  function drawHeat(canvas, M, maps) {
+  // marks: { preplan: [positions], anchor: [positions] } (response positions), drawn above the map
+  // (columns) and at its right edge (rows) where they fall inside the shown window.
+  function drawHeat(canvas, M, maps, marks) {
     const n = maps.size, begin = maps.window_begin, wsize = maps.window_size || n, per = wsize / n;
     const view = mapView(n), z0 = view.c0, zl = view.len;
     const avail = Math.floor(canvas.parentElement.clientWidth);
-    const m = { l: 62, r: 78, t: 8, b: 44 };
+    const m = { l: 62, r: 84, t: 18, b: 44 };
     const S = Math.max(160, Math.min(560, avail - m.l - m.r));
     const c = setup(canvas, S + m.l + m.r, S + m.t + m.b), ctx = c.ctx;
     const P = { x: m.l, y: m.t, w: S, h: S };
@@ -199,8 +205,27 @@
     ctx.textAlign = 'center'; ctx.textBaseline = 'top';
     ctx.fillText('key position s (attended to)', P.x + S / 2, P.y + S + 22);
     yLabel(ctx, 'query position t', 4, P.y + S / 2);
+    // Preplan (upper row, blue) and anchor (lower row, orange) marks: triangles pointing at their
+    // column above the map and at their row on the right edge.
+    const markCounts = {};
+    [['preplan', COLOR.waad, 0], ['anchor', COLOR.fai, 7]].forEach(([kind, color, offset]) => {
+      let k = 0;
+      ctx.fillStyle = color;
+      for (const p of (marks && marks[kind]) || []) {
+        if (p < vb || p >= vb + vw) continue;
+        const f = ((p - vb + 0.5) / vw) * S;
+        const tx = P.x + f, ty = P.y - 15 + offset;
+        ctx.beginPath(); ctx.moveTo(tx - 2.6, ty); ctx.lineTo(tx + 2.6, ty); ctx.lineTo(tx, ty + 5.5); ctx.closePath(); ctx.fill();
+        const rx = P.x + S + 3 + offset, ry = P.y + f;
+        ctx.beginPath(); ctx.moveTo(rx + 5.5, ry - 2.6); ctx.lineTo(rx + 5.5, ry + 2.6); ctx.lineTo(rx, ry); ctx.closePath(); ctx.fill();
+        k++;
+      }
+      markCounts[kind] = k;
+    });
+    canvas.dataset.preplanMarks = String(markCounts.preplan);
+    canvas.dataset.anchorMarks = String(markCounts.anchor);
     // colour bar
-    const bx = P.x + S + 14, bw = 12;
+    const bx = P.x + S + 20, bw = 12;
     for (let y = 0; y < S; y++) {
       ctx.fillStyle = lutCss(1 - y / (S - 1));
       ctx.fillRect(bx, P.y + y, bw, 1);
@@ -320,9 +345,16 @@
 
   // ---------- tooltip ----------
   const tip = $('tip');
-  function tokenTip(i) {
+  // withContext: also the tokens around it (the curves' hover, where the text is not in view).
+  function tokenTip(i, withContext) {
     const R = RESPONSES[state.r], V = current;
     let h = '<b>#' + i + '</b> <span class="tok">' + esc(visibleText(R.tokens[i])) + '</span>';
+    if (withContext) {
+      const a = Math.max(0, i - 6), b = Math.min(R.tokens.length, i + 7);
+      const part = (x, y) => esc(visibleText(R.tokens.slice(x, y).join('')));
+      h = '<div class="ctx">' + (a > 0 ? '\u2026' : '') + part(a, i) + '<b class="tok">' + part(i, i + 1) + '</b>' + part(i + 1, b) +
+        (b < R.tokens.length ? '\u2026' : '') + '</div>' + h;
+    }
     if (V.pp[i]) h += '<span class="tag pp">preplan</span>';
     if (V.an[i]) h += '<span class="tag an">anchor</span>';
     const row = (k, a) => (a ? '<tr><td>' + k + '</td><td>' + fmt(a[i]) + '</td></tr>' : '');
@@ -340,6 +372,7 @@
     if (DATA.model) chip('model', DATA.model);
     chip('responses', RESPONSES.length);
     const shown = { layers: 1, window: 1, fai_horizon_lo: 1, fai_horizon_hi: 1, head_quantile: 1 };
+    if (DATA.model && SETTINGS.model === DATA.model) shown.model = 1;  // one chip for the model
     if (Array.isArray(SETTINGS.layers)) chip('layers', SETTINGS.layers.join(', '));
     if (SETTINGS.window !== undefined) chip('WAAD window W', SETTINGS.window);
     const horizon = '[' + (SETTINGS.fai_horizon_lo ?? 1) + ', ' + (SETTINGS.fai_horizon_hi ?? 'end') + ']';
@@ -363,11 +396,18 @@
         const v = obj[k], label = prefix + k.replace(/_/g, ' ');
         if (v && typeof v === 'object' && !Array.isArray(v) && ('observed' in v || 'random' in v || 'lift' in v)) {
           // lift = (observed - random) / random, as the paper reads it (+51% = 1.51x chance); ratio = observed / random.
-          const up = isNum(v.lift) && v.lift > 0;
-          const lift = isNum(v.lift) ? (v.lift > 0 ? '+' : '') + fmt(100 * v.lift) + '%' : '';
+          // Green only when the lift's 95% interval lies above 0; a lift without an interval is not judged.
+          const verdict = liftVerdict(v);
+          const cls = { 'above chance': 'lift-up', 'not detected': 'lift-nd', 'below chance': 'lift-down' }[verdict];
+          const lift = isNum(v.lift) ? pct(v.lift) : '';
+          const ci = Array.isArray(v.lift_ci) && isNum(v.lift_ci[0]) && isNum(v.lift_ci[1])
+            ? '[' + pct(v.lift_ci[0]) + ', ' + pct(v.lift_ci[1]) + ']' : (v.bootstrap ? 'undefined' : '');
+          if (isNum(v.bootstrap)) resamples = v.bootstrap;
           const ratio = isNum(v.ratio) ? '\u00d7' + fmt(v.ratio) : '';
           rows.push('<tr><td>' + esc(label) + '</td><td>' + fmt(v.observed) + '</td><td>' + fmt(v.random) +
-            '</td><td' + (up ? ' class="lift-up"' : '') + '>' + lift + '</td><td>' + ratio + '</td></tr>');
+            '</td><td' + (cls ? ' class="' + cls + '"' : '') + '>' + lift +
+            (verdict && verdict !== 'above chance' ? '<span class="verdict">' + verdict + '</span>' : '') +
+            '</td><td class="ci">' + ci + '</td><td>' + ratio + '</td></tr>');
         } else if (v && typeof v === 'object' && !Array.isArray(v)) {
           walk(v, label + ' \u203a ');
         } else {
@@ -375,9 +415,77 @@
         }
       }
     };
+    let resamples = 0;
     walk(S, '');
-    $('summary').innerHTML = '<table><thead><tr><th>statistic</th><th>observed</th><th>random / chance</th><th>lift</th><th>ratio</th></tr></thead><tbody>' +
-      rows.join('') + '</tbody></table>';
+    $('summary').innerHTML = '<table><thead><tr><th>statistic</th><th>observed</th><th>random / chance</th><th>lift</th>' +
+      '<th>95% interval</th><th>ratio</th></tr></thead><tbody>' + rows.join('') + '</tbody></table>' +
+      (resamples ? '<div class="sumnote">95% intervals of the lift: percentile bootstrap over the responses (' + resamples +
+        ' resamples). Green: the interval lies above 0; "not detected": it includes 0.</div>'
+        : '<div class="sumnote">No intervals in this data: no lift is marked as detected.</div>');
+  }
+
+  // A lift as a signed percentage with at most one decimal (an interval's ends have no more precision).
+  const pct = (x) => (x > 0 ? '+' : '') + String(+(100 * x).toFixed(1)) + '%';
+  // A coupling row's verdict: its own, or from its interval; '' when it has no interval.
+  function liftVerdict(v) {
+    if (typeof v.verdict === 'string') return v.verdict;
+    if (!Array.isArray(v.lift_ci)) return v.bootstrap ? 'not detected' : '';
+    const [lo, hi] = v.lift_ci;
+    return isNum(lo) && lo > 0 ? 'above chance' : isNum(hi) && hi < 0 ? 'below chance' : 'not detected';
+  }
+  // The coupling rows (summary entries with a lift) whose interval does not lie above 0.
+  function undetectedRows() {
+    const out = [], S = DATA.summary;
+    const walk = (obj, prefix) => {
+      for (const k in obj) {
+        const v = obj[k];
+        if (!v || typeof v !== 'object' || Array.isArray(v)) continue;
+        if ('lift' in v) {
+          const verdict = liftVerdict(v);
+          if (verdict && verdict !== 'above chance') {
+            const ci = Array.isArray(v.lift_ci) && isNum(v.lift_ci[0]) ? ' (95% interval [' + pct(v.lift_ci[0]) + ', ' + pct(v.lift_ci[1]) + '])' : '';
+            out.push(prefix + k.replace(/_/g, ' ') + ': lift ' + (isNum(v.lift) ? pct(v.lift) : '\u2013') + ci + ', ' + verdict);
+          }
+        } else walk(v, prefix + k.replace(/_/g, ' ') + ' \u203a ');
+      }
+    };
+    if (S && typeof S === 'object') walk(S, '');
+    return out;
+  }
+  function renderRhythmNote() {
+    const rows = undetectedRows();
+    const note = $('rhythm-note');
+    note.hidden = !rows.length;
+    note.innerHTML = rows.length ? '<b>This model\u2019s statistics do not show the whole rhythm.</b> ' + rows.map(esc).join('; ') +
+      '. The sawtooth and stripes described above are the paper\u2019s findings; do not read them into these maps.' : '';
+    document.body.dataset.rhythmRows = String(rows.length);
+  }
+
+  // Mean span of the response's locally focused heads (null without spans or groups).
+  function localSpan(R) {
+    if (!Array.isArray(R.head_span) || !Array.isArray(R.local_heads) || !R.local_heads.length) return null;
+    const layers = Array.isArray(R.layers) && R.layers.length === R.head_span.length ? R.layers : R.head_span.map((_, i) => i);
+    let sum = 0, n = 0;
+    for (const [l, h] of R.local_heads) {
+      const li = layers.indexOf(l), v = li >= 0 ? R.head_span[li][h] : undefined;
+      if (isNum(v)) { sum += v; n++; }
+    }
+    return n ? sum / n : null;
+  }
+  // The maps card's note: the undetected coupling rows, and "local" heads that are not local here
+  // (their mean look-back is at least half the response).
+  function renderMapNote(R) {
+    const parts = [], span = localSpan(R), N = R.tokens.length;
+    const wide = span !== null && N > 0 && span >= N / 2;
+    if (wide) parts.push('The \u201clocally focused\u201d heads of this response look back <b>' + fmt(span) + '</b> tokens on average, ' +
+      fmt((100 * span) / N) + '% of its ' + N + ' tokens: they span most of the response, so a sawtooth is not expected here.');
+    const rows = undetectedRows();
+    if (rows.length) parts.push('Coupling statistics not detected for this model: ' + rows.map(esc).join('; ') + '.');
+    const note = $('map-note');
+    note.hidden = !parts.length;
+    note.innerHTML = parts.length ? '<b>The paper\u2019s rhythm is not shown by this model\u2019s statistics.</b> ' + parts.join(' ') : '';
+    document.body.dataset.localSpanWide = wide ? '1' : '0';
+    document.body.dataset.rhythm = parts.length ? 'not-shown' : 'shown';
   }
 
   function prepare(R) {
@@ -416,6 +524,59 @@
     el.querySelectorAll('canvas').forEach((c) => delete c.dataset.ink);
   }
 
+  // ---------- map panels: which heads ----------
+  // The maps a panel can show for response R: key -> { M, maps (size / window), label, caption }.
+  function mapSources(R) {
+    const maps = R.maps, out = {};
+    if (!maps || !isNum(maps.size)) return out;
+    const count = (list) => (Array.isArray(list) ? list.length : 0);
+    const spanOf = (l, h) => {
+      const layers = Array.isArray(R.layers) ? R.layers : [], li = layers.indexOf(l);
+      return Array.isArray(R.head_span) && li >= 0 && R.head_span[li] ? R.head_span[li][h] : undefined;
+    };
+    if (maps.local) out.local = { M: maps.local, maps, label: 'local heads (mean of ' + count(R.local_heads) + ')',
+      caption: 'in the paper: a sawtooth along the diagonal' };
+    if (maps.global) out.global = { M: maps.global, maps, label: 'global heads (mean of ' + count(R.global_heads) + ')',
+      caption: 'in the paper: vertical stripes (anchor columns)' };
+    if (maps.receiver) out.receiver = { M: maps.receiver, maps, label: 'receiver heads (mean of ' + count(R.receiver_heads) + ')',
+      caption: 'heads whose received attention is most concentrated' };
+    const H = maps.heads;
+    if (H && Array.isArray(H.ids) && Array.isArray(H.maps) && isNum(H.size)) {
+      const member = (list, l, h) => (list || []).some((p) => p[0] === l && p[1] === h);
+      const hm = { ...maps, size: H.size };
+      H.ids.forEach(([l, h], k) => {
+        const group = [member(R.local_heads, l, h) ? 'local' : member(R.global_heads, l, h) ? 'global' : '',
+          member(R.receiver_heads, l, h) ? 'receiver' : ''].filter((g) => g).join(', ');
+        const span = spanOf(l, h);
+        out['h:' + k] = { M: H.maps[k], maps: hm, label: 'layer ' + l + ', head ' + h + (group ? ' (' + group + ')' : ''),
+          caption: 'one head' + (isNum(span) ? ', span ' + fmt(span) : '') + (group ? ', ' + group : '') };
+      });
+    }
+    return out;
+  }
+  function mapSource(R, key) {
+    const all = mapSources(R);
+    return all[key] || null;
+  }
+  // Fills both head selectors for R; a choice R lacks falls back to the panel's group mean.
+  function renderHeadSelectors(R) {
+    const all = mapSources(R), keys = Object.keys(all);
+    const perHead = keys.filter((k) => k.startsWith('h:')).length;
+    [['left', 'local'], ['right', 'global']].forEach(([side, fallback]) => {
+      if (!all[state[side]]) state[side] = all[fallback] ? fallback : keys[0] || fallback;
+      const sel = $('sel-' + side);
+      sel.innerHTML = keys.map((k) => '<option value="' + esc(k) + '">' + esc(all[k].label) + '</option>').join('');
+      sel.value = state[side];
+      sel.disabled = keys.length < 2;
+    });
+    const stored = SETTINGS.head_map_responses;
+    $('headinfo').textContent = perHead
+      ? 'Each panel can show any group mean or one of the ' + perHead + ' observed heads (layer, head).'
+      : 'This response has group means only: per-head maps are stored for the first ' +
+        (isNum(stored) ? stored : 'few') + ' responses of a run (they grow with layers \u00d7 heads).';
+    document.body.dataset.headOptions = String(keys.length);
+  }
+
   function drawPlots() {
     const R = RESPONSES[state.r], V = current;
     if (!R) return;
@@ -423,7 +584,7 @@
     const maps = R.maps && isNum(R.maps.size) ? R.maps : null;
     let win = null;
     if (maps) {
-      const per = (maps.window_size || maps.size) / maps.size, v = mapView(maps.size);
+      const per = (maps.window_size || maps.size) / maps.size, v = mapView(maps.size);  // the group maps' cells
       win = [maps.window_begin + Math.floor(v.c0 * per), maps.window_begin + Math.ceil((v.c0 + v.len) * per) - 1];
     }
     const hasW = !!V.waad, hasF = !!V.fai;
@@ -435,9 +596,13 @@
     $('mapinfo').textContent = '';
     if (hasMaps) {
       const figs = $('maps').querySelectorAll('figure');
-      figs[0].hidden = !maps.local; figs[1].hidden = !maps.global;
-      if (maps.local) { drawHeat($('cv-local'), maps.local, maps); drawn++; } else delete $('cv-local').dataset.ink;
-      if (maps.global) { drawHeat($('cv-global'), maps.global, maps); drawn++; } else delete $('cv-global').dataset.ink;
+      const marks = { preplan: V.preplan, anchor: V.anchor };
+      [['left', 'cv-local', 0], ['right', 'cv-global', 1]].forEach(([side, id, f]) => {
+        const src = mapSource(R, state[side]);
+        figs[f].hidden = !src;
+        $('cap-' + side).textContent = src ? src.caption : '';
+        if (src) { drawHeat($(id), src.M, src.maps, marks); drawn++; } else delete $(id).dataset.ink;
+      });
       const w = maps.window_size || maps.size, per = w / maps.size, zoomed = mapView(maps.size).len < maps.size;
       $('mapinfo').textContent = 'Response positions ' + win[0] + '\u2013' + win[1] + ' (' + (win[1] - win[0] + 1) + ' tokens' +
         (per > 1 ? ', ' + fmt(per) + ' per cell' : '') + '). Rows: query t; columns: key s; mean attention over the ' +
@@ -463,6 +628,8 @@
     $('prompt').textContent = R.prompt || '';
     renderText(R, current);
     renderStats(R, current);
+    renderHeadSelectors(R);
+    renderMapNote(R);
     drawPlots();
     document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
   }
@@ -470,6 +637,7 @@
   function init() {
     renderHeader();
     renderSummary();
+    renderRhythmNote();
     const sel = $('sel');
     sel.innerHTML = RESPONSES.map((R, i) => '<option value="' + i + '">#' + i + ' \u00b7 ' + R.tokens.length + ' tokens' +
       (R.prompt ? ' \u00b7 ' + esc(String(R.prompt).replace(/\s+/g, ' ').slice(0, 70)) : '') + '</option>').join('');
@@ -490,6 +658,8 @@
       $('text').className = 'text shade-' + state.shade;
     });
     $('scale').addEventListener('change', (e) => { state.scale = e.target.value; drawPlots(); });
+    for (const side of ['left', 'right'])
+      $('sel-' + side).addEventListener('change', (e) => { state[side] = e.target.value; drawPlots(); });
 
     const text = $('text');
     text.addEventListener('mouseover', (e) => {
@@ -514,7 +684,8 @@
         cur.style.left = cv.offsetLeft + x + 'px';
         cur.style.top = cv.offsetTop + g.P.y + 'px';
         cur.style.height = g.P.h + 'px';
-        showTip(tokenTip(i) + '<div class="muted" style="color:#c9ced8">click: show in text</div>', e.clientX, e.clientY);
+        showTip(tokenTip(i, true) + '<div class="muted" style="color:#c9ced8">click: show in text</div>', e.clientX, e.clientY);
+        cv.dataset.tipIndex = String(i);
       });
       cv.addEventListener('mouseleave', () => { cur.style.display = 'none'; hideTip(); });
       cv.addEventListener('click', (e) => {
@@ -535,7 +706,9 @@
         if (x < 0 || y < 0 || x >= g.P.w || y >= g.P.h) { hideTip(); return; }
         const k = g.z0 + Math.floor((x / g.P.w) * g.zl), r = g.z0 + Math.floor((y / g.P.h) * g.zl), per = g.wsize / g.n;
         const span = (c) => { const a = g.begin + Math.floor(c * per), b = g.begin + Math.ceil((c + 1) * per) - 1; return b > a ? a + '\u2013' + b : String(a); };
-        const R = RESPONSES[state.r], tokAt = (p) => (p < R.tokens.length ? ' <span class="tok">' + esc(visibleText(R.tokens[p])) + '</span>' : '');
+        const R = RESPONSES[state.r], V = current;
+        const tags = (p) => (V.pp[p] ? '<span class="tag pp">preplan</span>' : '') + (V.an[p] ? '<span class="tag an">anchor</span>' : '');
+        const tokAt = (p) => (p < R.tokens.length ? ' <span class="tok">' + esc(visibleText(R.tokens[p])) + '</span>' + tags(p) : '');
         showTip('query t ' + span(r) + (per <= 1 ? tokAt(g.begin + r) : '') + '<br>key s ' + span(k) + (per <= 1 ? tokAt(g.begin + k) : '') +
           '<br>attention <b>' + fmt(g.flat[r * g.n + k]) + '</b>', e.clientX, e.clientY);
       });
@@ -547,8 +720,10 @@
         const rect = cv.getBoundingClientRect();
         const fx = Math.max(0, Math.min(1, (e.clientX - rect.left - g.P.x) / g.P.w));
         const fy = Math.max(0, Math.min(1, (e.clientY - rect.top - g.P.y) / g.P.h));
-        const len = Math.max(8, Math.round(g.n / 4)), centre = Math.round(((fx + fy) / 2) * g.n);
-        state.mapView = { c0: Math.max(0, Math.min(g.n - len, centre - Math.round(len / 2))), len };
+        const len = Math.max(8, Math.round(g.n / 4));
+        if (len >= g.n) return;
+        const flen = len / g.n, centre = (fx + fy) / 2;
+        state.mapView = { f0: Math.max(0, Math.min(1 - flen, centre - flen / 2)), flen };
         drawPlots();
       });
     }
@@ -558,7 +733,7 @@
     const z = /[#&]zoom=(\d+)/.exec(location.hash), M = RESPONSES[r0].maps;
     if (z && M && isNum(M.size)) {
       const len = Math.max(8, Math.round(M.size / 4));
-      state.mapView = { c0: Math.min(+z[1], Math.max(0, M.size - len)), len };
+      if (len < M.size) state.mapView = { f0: Math.min(+z[1], M.size - len) / M.size, flen: len / M.size };
       drawPlots();
     }
     if (/selftest/.test(location.hash)) selfTest();
@@ -570,10 +745,20 @@
     const pick = (group, value) => { const i = document.querySelector('#' + group + ' input[value="' + value + '"]'); i.checked = true; i.dispatchEvent(new Event('change', { bubbles: true })); };
     for (const v of ['fai', 'ent', 'none', 'waad']) pick('shade', v);
     for (const v of ['pow', 'lin', 'log']) pick('scale', v);
+    // Every head choice of the left panel once (ink recorded per choice), then back to the group mean.
+    const sel = $('sel-left'), inks = [], before = state.left;
+    for (const o of Array.from(sel.options)) {
+      sel.value = o.value;
+      sel.dispatchEvent(new Event('change', { bubbles: true }));
+      inks.push(o.value + '=' + ($('cv-local').dataset.ink || ''));
+    }
+    if (sel.options.length) { sel.value = before; sel.dispatchEvent(new Event('change', { bubbles: true })); }
+    document.body.dataset.headInks = inks.join(' ');
     for (const id of ['cv-waad', 'cv-fai', 'cv-local', 'cv-global']) {
       const cv = $(id);
       if (!cv.geo || !cv.dataset.ink) continue;
       cv.dispatchEvent(new MouseEvent('mousemove', pointAt(cv, 0.45, 0.6)));
+      if (!$('tip').hidden) cv.dataset.tip = $('tip').textContent;  // what the hover showed (tests read it)
       cv.dispatchEvent(new MouseEvent('click', pointAt(cv, 0.45, 0.6)));
       cv.dispatchEvent(new MouseEvent('mouseleave', {}));
     }
