@@ -54,7 +54,8 @@ void setup(CLI::App& app) {
     auto tokenizer = f->model.load_tokenizer();
     auto model = f->model.load_model();
     auto& s = f->settings;
-    s.stats = f->attention.config(static_cast<int>(model.config().num_layers));  // before any generation
+    s.stats = f->attention.config(static_cast<int>(model.config().num_layers),
+                                  model.config().num_heads);  // before any generation
     f->sampling.seed = s.seed;
     const auto defaults = illume::sampling_options(model.config(), tokenizer);
     f->sampling.stop_token_ids = defaults.stop_token_ids;
