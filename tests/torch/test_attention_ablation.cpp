@@ -98,11 +98,13 @@ at::Tensor head_mean(const std::vector<at::Tensor>& maps, const std::vector<int>
   return sum / static_cast<double>(heads.size());
 }
 
+// Relative to max(1, |want|): WAAD runs up to W, and forwards of different widths round differently.
 void expect_close(const at::Tensor& got, const at::Tensor& want, double tol, const std::string& what) {
   ASSERT_TRUE(got.defined()) << what;
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  auto diff = (got.to(torch::kDouble) - want.to(torch::kDouble)).abs().max().item<double>();
-  EXPECT_LE(diff, tol) << what;
+  auto w = want.to(torch::kDouble);
+  auto excess = (got.to(torch::kDouble) - w).abs() / w.abs().clamp_min(1.0);
+  EXPECT_LE(excess.max().item<double>(), tol) << what;
 }
 
 Json recipe() {
@@ -311,8 +313,9 @@ TEST(AttentionAblation, BatchGroupingSpansEveryForward) {
     EXPECT_EQ(got[b].local_heads, want[b].local_heads) << b;
     EXPECT_EQ(got[b].global_heads, want[b].global_heads) << b;
     EXPECT_EQ(got[b].global_heads, got[0].global_heads) << b;
-    expect_close(got[b].waad, want[b].waad, 1e-6, "waad " + std::to_string(b));
-    expect_close(got[b].fai, want[b].fai, 1e-6, "fai " + std::to_string(b));
+    // Forwards of two rows vs one of six: float32 rounding differs (the groups may not).
+    expect_close(got[b].waad, want[b].waad, 1e-5, "waad " + std::to_string(b));
+    expect_close(got[b].fai, want[b].fai, 1e-5, "fai " + std::to_string(b));
   }
   // The groups are the whole batch's: some forward's own rows would rank differently (else the
   // test could not tell the two apart).
@@ -407,7 +410,8 @@ TEST(AttentionAblation, AllHeadsIsTheMeanOverEveryHead) {
   torch::NoGradGuard no_grad;
   auto model = sharp_model(7);
   model.set_attention_block_rows(4);
-  auto rows = make_rows({{5, 22}, {9, 13}}, 2);
+  // Long enough that the receiver kurtosis ranks many keys (three keys would tie every head).
+  auto rows = make_rows({{5, 40}, {9, 32}}, 2);
   AttentionStatsConfig c;
   c.layers = {0, 2};
   c.fai_horizon_lo = 1;
