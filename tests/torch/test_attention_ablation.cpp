@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,11 +18,13 @@
 #include "illume/model/model.h"
 #include "illume/rl/credit.h"
 #include "illume/train/attention_pass.h"
+#include "illume/train/grpo_trainer.h"
 #include "illume/train/train_config.h"
 #include "illume/util/config.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 #include "illume/util/json.h"
+#include "train_test_util.h"
 
 using namespace illume;
 
@@ -551,4 +554,35 @@ TEST(AttentionAblation, AnalyzeFlagsReachTheStatisticsAndTheSummary) {
   one_line_error({"--grouping", "fixed", "--local-heads", "0:1", "--global-heads", "1:1", "--all-heads"},
                  "--all-heads");
   one_line_error({"--grouping", "layer"}, "--grouping layer: unknown (sequence, batch, fixed)");
+}
+
+// ---- the trainer ----
+
+TEST(AttentionAblation, TrainerStepsWithBatchGroupingAndRejectsHeadsBeyondTheModel) {
+  const auto scratch = test::scratch_dir();
+  auto dir = test::make_tiny_model(scratch / "model", 3, 3);  // 3 layers, 4 heads
+  auto make = [&](const std::vector<std::string>& overrides) {
+    auto tree = config_tree(parse_yaml(fmt::format(R"(
+model: {{dir: "{}"}}
+data: {{task: countdown, path: synthetic.jsonl}}
+rollout: {{group_size: 4, temperature: 1.0, max_response_tokens: 12}}
+optim: {{batch_size: 16, micro_batch_size: 4, lr: 3.0e-3}}
+credit: {{strategy: coupled}}
+run: {{out: "{}", steps: 1, seed: 7, progress: false}}
+)",
+                                                   dir.string(), (scratch / "run").string()),
+                                       "tiny.yaml"),
+                            "tiny.yaml");
+    for (const auto& o : overrides) apply_override(tree, o);
+    return train::GrpoTrainer(train::read_train_config(tree), Model::load(dir), Tokenizer::from_dir(dir), dir,
+                              test::tiny_countdown_problems(24), test::digit_share_reward);
+  };
+  // Micro-batches of 4 out of 16 responses, heads ranked once over all 16; H_lo = 0.
+  auto trainer = make({"attention.grouping=batch", "attention.horizon=[0, 20]"});
+  auto row = trainer.step();
+  EXPECT_TRUE(std::isfinite(row.at("loss").get<double>())) << row.dump();
+  // A fixed head beyond the model fails when the trainer starts, before any rollout.
+  EXPECT_ERROR_CONTAINS(make({"attention.grouping=fixed", "attention.local_heads=[\"1:0\"]",
+                              "attention.global_heads=[\"1:4\"]"}),
+                        "attention.global_heads: head 1:4 is beyond the model (4 heads per layer)");
 }
