@@ -62,7 +62,8 @@ void setup(CLI::App& app) {
     auto tokenizer = f->model.load_tokenizer();
     auto model = f->model.load_model();
     auto& s = f->settings;
-    s.stats = f->attention.config(static_cast<int>(model.config().num_layers));  // before any generation
+    s.stats = f->attention.config(static_cast<int>(model.config().num_layers),
+                                  model.config().num_heads);  // before any generation
     s.stats.receiver_horizon_lo = f->receivers.receiver_horizon_lo;
     s.stats.receiver_min_rows = f->receivers.receiver_min_rows;
     illume::validate_attention_config(s.stats);  // before any generation

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
+
+#include <fmt/ranges.h>
 
 #include "illume/attention/metrics.h"
 #include "illume/model/device.h"
@@ -82,16 +85,22 @@ void AttentionFlags::add_to(CLI::App* cmd) {
   cmd->add_option("--fai-horizon-hi", fai_horizon_hi, "FAI horizon end H_hi: N or end")->capture_default_str();
   cmd->add_option("--head-quantile", head_quantile, "fraction of heads in each group (local: lowest span)")
       ->capture_default_str();
-  cmd->add_option("--grouping", grouping, "head ranking scope: sequence | batch")->capture_default_str();
+  cmd->add_option("--grouping", grouping,
+                  "head groups: sequence (ranked per response) | batch (ranked once over all responses) | fixed "
+                  "(--local-heads, --global-heads)")
+      ->capture_default_str();
+  cmd->add_option("--local-heads", local_heads, "with --grouping fixed: the local heads, layer:head,... (e.g. 12:3,15:0)");
+  cmd->add_option("--global-heads", global_heads, "with --grouping fixed: the global heads, layer:head,...");
+  cmd->add_flag("--all-heads", all_heads, "WAAD and FAI from the mean of every head of the layers (the paper's ablation)");
   cmd->add_option("--passes", passes, "1 (keep all heads' sums) or 2 (group heads first)")->capture_default_str();
 }
 
-AttentionStatsConfig AttentionFlags::config(int num_layers) const {
+AttentionStatsConfig AttentionFlags::config(int num_layers, std::int64_t num_heads) const {
   auto c = analysis_attention_config(num_layers);
   if (layers != "mid5") c.layers = parse_layers(layers, num_layers, "--layers");
   if (window < 1) fail("--window {}: the WAAD window must be >= 1", window);
   c.window = window;
-  if (fai_horizon_lo < 1) fail("--fai-horizon-lo {}: the FAI horizon start must be >= 1", fai_horizon_lo);
+  if (fai_horizon_lo < 0) fail("--fai-horizon-lo {}: the FAI horizon start must be >= 0", fai_horizon_lo);
   c.fai_horizon_lo = fai_horizon_lo;
   if (fai_horizon_hi == "end") {
     c.fai_horizon_hi = kHorizonToEnd;
@@ -104,9 +113,33 @@ AttentionStatsConfig AttentionFlags::config(int num_layers) const {
     fail("--fai-horizon-hi {} is below --fai-horizon-lo {}", fai_horizon_hi, fai_horizon_lo);
   if (!(head_quantile > 0 && head_quantile <= 0.5)) fail("--head-quantile {} must be in (0, 0.5]", head_quantile);
   c.group_fraction = head_quantile;
-  if (grouping == "sequence") c.grouping = HeadGroupingScope::per_sequence;
-  else if (grouping == "batch") c.grouping = HeadGroupingScope::per_batch;
-  else fail("--grouping {}: unknown (sequence, batch)", grouping);
+  if (grouping != "sequence" && grouping != "batch" && grouping != "fixed")
+    fail("--grouping {}: unknown (sequence, batch, fixed)", grouping);
+  c.grouping = parse_grouping(grouping);
+  auto heads = [](const std::string& text, const char* flag) {
+    try {
+      return parse_head_list(text);
+    } catch (const Error& e) {
+      fail("{}: {}", flag, e.what());
+    }
+  };
+  const bool fixed = c.grouping == HeadGroupingScope::fixed;
+  if (fixed && (local_heads.empty() || global_heads.empty()))
+    fail("--grouping fixed needs --local-heads and --global-heads");
+  if (!fixed && !(local_heads.empty() && global_heads.empty()))
+    fail("--local-heads and --global-heads need --grouping fixed (got --grouping {})", grouping);
+  if (fixed && all_heads) fail("--all-heads averages every head; it excludes --grouping fixed");
+  if (fixed) {
+    c.fixed_local = heads(local_heads, "--local-heads");
+    c.fixed_global = heads(global_heads, "--global-heads");
+    for (const auto& [flag, list] : {std::pair{"--local-heads", &c.fixed_local}, std::pair{"--global-heads", &c.fixed_global}})
+      for (const auto& h : *list)
+        if (std::find(c.layers.begin(), c.layers.end(), h.layer) == c.layers.end())
+          fail("{}: head {} is not in an observed layer (--layers: {})", flag, head_name(h), fmt::join(c.layers, ","));
+        else if (num_heads > 0 && h.head >= num_heads)
+          fail("{}: head {} is beyond the model ({} heads per layer)", flag, head_name(h), num_heads);
+  }
+  c.all_heads = all_heads;
   c.passes = static_cast<int>(passes);
   validate_attention_config(c);  // the remaining checks (passes), before any model work
   validate_layers(c, num_layers);

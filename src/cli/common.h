@@ -38,11 +38,14 @@ struct PromptFlags {
 // --head-quantile, --grouping, --passes; the defaults are analysis_attention_config's.
 struct AttentionFlags {
   std::string layers = "mid5", fai_horizon_hi = "end", grouping = "sequence";
+  std::string local_heads, global_heads;  // "L:H,L:H" (--grouping fixed)
   std::int64_t window = 10, fai_horizon_lo = 1, passes = 1;
   double head_quantile = 0.3;
+  bool all_heads = false;
   void add_to(CLI::App* cmd);
-  // The config for a model of `num_layers` layers; fails naming the flag on a bad value.
-  AttentionStatsConfig config(int num_layers) const;
+  // The config for a model of `num_layers` layers (and `num_heads` query heads per layer, when known:
+  // fixed heads are checked against it); fails naming the flag on a bad value.
+  AttentionStatsConfig config(int num_layers, std::int64_t num_heads = 0) const;
 };
 
 // "1,2,3" or "1 2 3" -> ids; `source` names the flag or file in errors.

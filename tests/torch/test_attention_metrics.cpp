@@ -119,7 +119,7 @@ TEST(AttentionMetrics, FaiHandComputed) {
   expect_values(fai(map4(), 0, 1, kHorizonToEnd), {1.0 / 3.0, 0.15, 0.1, 0.0});
   // Horizon beyond the sequence: every T(s) empty.
   expect_values(fai(map4(), 1, 10, 100), {0.0, 0.0, 0.0});
-  EXPECT_THROW(fai(map4(), 1, 0, 5), Error);
+  EXPECT_THROW(fai(map4(), 1, -1, 5), Error);  // H_lo = 0 is allowed (T(s) includes s)
   EXPECT_THROW(fai(map4(), 1, 5, 4), Error);
 }
 

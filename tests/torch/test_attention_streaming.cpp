@@ -232,7 +232,7 @@ TEST(AttentionStreaming, InvalidConfigsFailClearly) {
   c.window = 0;
   EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "window");
   c = base;
-  c.fai_horizon_lo = 0;
+  c.fai_horizon_lo = -1;  // 0 is allowed: the paper's H_lo = 0 ablation
   EXPECT_ERROR_CONTAINS(AttentionStatsAccumulator(c, layouts), "horizon start");
   c = base;
   c.fai_horizon_hi = 5;

@@ -161,7 +161,7 @@ TEST(CliAnalyze, BadInputGivesOneLineErrors) {
   expect_one_line_error(run(good, {"--window", "0"}), "--window 0");
   expect_one_line_error(run(good, {"--fai-horizon-lo", "5", "--fai-horizon-hi", "3"}),
                         "--fai-horizon-hi 3 is below --fai-horizon-lo 5");
-  expect_one_line_error(run(good, {"--fai-horizon-lo", "0"}), "--fai-horizon-lo 0");
+  expect_one_line_error(run(good, {"--fai-horizon-lo", "-1"}), "--fai-horizon-lo -1");
   expect_one_line_error(run(good, {"--layers", "0,7"}), "layer 7 is beyond the model (2 layers)");
   expect_one_line_error(run(good, {"--head-quantile", "0.8"}), "--head-quantile");
   expect_one_line_error(run(good, {"--passes", "3"}), "passes");

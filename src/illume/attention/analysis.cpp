@@ -108,6 +108,44 @@ Json head_list(const std::vector<HeadId>& heads) {
   return out;
 }
 
+// --grouping batch ranks the heads once over every response, not over one forward's rows: a first
+// pass of head spans alone over all of them (pass 1 of a two-pass accumulator keeps nothing else), then
+// the analysis proper with those heads as fixed lists. One more forward per batch of rows.
+AttentionStatsConfig with_batch_head_groups(const Model& model, const std::vector<ResponseInput>& inputs,
+                                            const AnalysisSettings& settings) {
+  auto spans_only = settings.stats;
+  spans_only.passes = 2;
+  spans_only.find_receivers = false;
+  std::vector<SequenceLayout> all;
+  for (const auto& in : inputs)
+    all.push_back({0, static_cast<std::int64_t>(in.prompt_ids.size()), static_cast<std::int64_t>(in.response_ids.size())});
+  AttentionStatsAccumulator spans(spans_only, all);
+  for (std::size_t begin = 0; begin < inputs.size(); begin += settings.batch_rows) {
+    const auto end = std::min(inputs.size(), begin + static_cast<std::size_t>(settings.batch_rows));
+    const auto B = static_cast<std::int64_t>(end - begin);
+    // Right-padded rows (padding 0, the layouts above): causal attention never sees the pad slots.
+    std::int64_t T = 0;
+    for (auto i = begin; i < end; ++i) T = std::max<std::int64_t>(T, all[i].prompt_length + all[i].response_length);
+    auto ids = torch::zeros({B, T}, torch::kLong), mask = torch::zeros({B, T}, torch::kLong);
+    auto ia = ids.accessor<std::int64_t, 2>();
+    for (std::int64_t r = 0; r < B; ++r) {
+      const auto& in = inputs[begin + r];
+      std::int64_t t = 0;
+      for (auto id : in.prompt_ids) ia[r][t++] = id;
+      for (auto id : in.response_ids) ia[r][t++] = id;
+      mask[r].narrow(0, 0, t).fill_(1);
+    }
+    spans.select_sequences(static_cast<std::int64_t>(begin), B);
+    model.forward_hidden(ids.to(model.device()), mask.to(model.device()), &spans);
+  }
+  spans.end_pass();  // ranks the summed spans of every response
+  auto fixed = settings.stats;
+  fixed.grouping = HeadGroupingScope::fixed;
+  fixed.fixed_local = spans.local_heads(0);
+  fixed.fixed_global = spans.global_heads(0);
+  return fixed;
+}
+
 }  // namespace
 
 std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::vector<ResponseInput>& inputs,
@@ -131,6 +169,10 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
   check(settings.map_begin >= 0, "analysis: map begin must be >= 0");
   check(settings.head_map_responses >= 0 && settings.head_map_cells >= 0 && settings.head_map_values >= 0,
         "analysis: per-head map responses, cells and values must be >= 0");
+  auto stats_config = settings.stats;
+  if (stats_config.grouping == HeadGroupingScope::per_batch && !stats_config.all_heads &&
+      inputs.size() > static_cast<std::size_t>(settings.batch_rows))
+    stats_config = with_batch_head_groups(model, inputs, settings);
   std::vector<AnalyzedResponse> out(inputs.size());
   Progress progress("analyze", static_cast<std::int64_t>(inputs.size()), "seq", show_progress);
   const auto device = model.device();
@@ -155,7 +197,7 @@ std::vector<AnalyzedResponse> analyze_responses(const Model& model, const std::v
       window_slot.push_back(pad + P + settings.map_begin);
       window_size.push_back(std::min(settings.map_size, R - settings.map_begin));
     }
-    AttentionStatsAccumulator stats(settings.stats, layouts);
+    AttentionStatsAccumulator stats(stats_config, layouts);
     WindowMapRecorder recorder(stats.layers(), window_slot, window_size);
     ObserverFanOut both({&stats, &recorder});
     at::Tensor entropy_rows;  // per row [R]

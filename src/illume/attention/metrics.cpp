@@ -32,6 +32,29 @@ void check_square_map(const at::Tensor& m, std::int64_t response_begin, const ch
 
 }  // namespace
 
+std::string head_name(const HeadId& head) { return std::to_string(head.layer) + ":" + std::to_string(head.head); }
+
+std::vector<HeadId> parse_head_list(const std::string& text) {
+  std::vector<HeadId> out;
+  auto number = [](const std::string& item, const std::string& digits) {
+    check(!digits.empty() && digits.size() <= 6 && digits.find_first_not_of("0123456789") == std::string::npos,
+          "'{}' is not layer:head (two non-negative integers, e.g. 12:3)", item);
+    return std::stoi(digits);
+  };
+  for (std::size_t start = 0; start <= text.size();) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    auto item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    const auto colon = item.find(':');
+    check(colon != std::string::npos, "'{}' is not layer:head (two non-negative integers, e.g. 12:3)", item);
+    out.push_back({number(item, item.substr(0, colon)), number(item, item.substr(colon + 1))});
+    start = comma + 1;
+  }
+  return out;
+}
+
 std::vector<int> middle_third_layers(int num_layers, int count) {
   check(num_layers >= 1, "middle-third layers: the model has {} layers", num_layers);
   check(count >= 1, "middle-third layers: count must be >= 1 (got {})", count);
@@ -87,7 +110,7 @@ at::Tensor waad(const at::Tensor& aloc, std::int64_t response_begin, std::int64_
 at::Tensor fai(const at::Tensor& aglob, std::int64_t response_begin, std::int64_t fai_horizon_lo,
                std::int64_t fai_horizon_hi) {
   check_square_map(aglob, response_begin, "FAI");
-  check(fai_horizon_lo >= 1 && fai_horizon_hi >= fai_horizon_lo, "FAI: horizon [{}, {}] must satisfy 1 <= lo <= hi",
+  check(fai_horizon_lo >= 0 && fai_horizon_hi >= fai_horizon_lo, "FAI: horizon [{}, {}] must satisfy 0 <= lo <= hi",
         fai_horizon_lo, fai_horizon_hi);
   const auto N = aglob.size(0), R = N - response_begin;
   auto a = aglob.detach().to(torch::kCPU, torch::kDouble).contiguous();

@@ -21,6 +21,12 @@ struct HeadId {
   }
 };
 
+// "L:H" (the CLI's --local-heads 12:3,15:0 and a recipe's attention.local_heads: ["12:3", "15:0"]).
+std::string head_name(const HeadId& head);
+// "12:3,15:0" or one "12:3" -> heads, in the order given. Fails (illume::Error) naming the item that is
+// not "layer:head" with two non-negative integers; callers prefix the flag or key.
+std::vector<HeadId> parse_head_list(const std::string& text);
+
 // FAI horizon "to the end of the response".
 inline constexpr std::int64_t kHorizonToEnd = std::numeric_limits<std::int64_t>::max() / 4;
 
@@ -48,7 +54,8 @@ at::Tensor waad(const at::Tensor& aloc, std::int64_t response_begin, std::int64_
 
 // FAI over response columns from a group map aglob [N, N] (METHOD.md §2): for s in the response,
 // T(s) = {t in response: s + fai_horizon_lo <= t <= min(N-1, s + fai_horizon_hi)}, FAI = mean of
-// aglob[t,s] over T(s), 0 when T(s) is empty. fai_horizon_hi may be kHorizonToEnd. Returns [R] float64.
+// aglob[t,s] over T(s), 0 when T(s) is empty. fai_horizon_lo = 0 puts t = s itself in T(s) (the
+// paper's H_lo ablation); fai_horizon_hi may be kHorizonToEnd. Returns [R] float64.
 // FAI := 0 on an empty T(s) (the last fai_horizon_lo tokens) is a placeholder, not a measurement: nothing
 // after them can attend to them. FAI-based selection (rl/credit.h: global, coupled) therefore ranks only
 // the tokens with a non-empty T(s), and counts its fraction q of those.

@@ -75,7 +75,10 @@ std::vector<SequenceAttentionStats> reference_attention_stats(const std::vector<
     return m.index_select(0, idx).mean(0);  // [N, N]
   };
   HeadGroups batch_groups;
-  if (config.grouping == HeadGroupingScope::per_batch) {
+  if (config.all_heads) {
+    for (std::int64_t f = 0; f < Lo * H; ++f) batch_groups.local.push_back(f);
+    batch_groups.global = batch_groups.local;
+  } else if (config.grouping == HeadGroupingScope::per_batch) {
     auto total = torch::zeros({Lo, H}, torch::kDouble);
     for (auto& s : spans) total += s;
     batch_groups = group_heads(total.view({-1}), config.group_fraction);
@@ -86,7 +89,7 @@ std::vector<SequenceAttentionStats> reference_attention_stats(const std::vector<
   for (std::int64_t b = 0; b < B; ++b) {
     const auto& L = layouts[b];
     const auto P = L.prompt_length, R = L.response_length, N = P + R;
-    auto groups = config.grouping == HeadGroupingScope::per_sequence
+    auto groups = config.grouping == HeadGroupingScope::per_sequence && !config.all_heads
                       ? group_heads(spans[b].view({-1}), config.group_fraction)
                       : batch_groups;
     auto& o = out[b];

@@ -30,7 +30,9 @@ class FullMapRecorder : public AttentionObserver {
 
 // Reference statistics from full maps. layer_maps: one [B, H, T, T] tensor per config.layers entry, in
 // that order, in the forward's slot layout; layouts as for the accumulator. Same config semantics
-// (grouping scope, receivers); `passes` is irrelevant here.
+// (grouping scope, all heads, receivers); `passes` is irrelevant here. per_batch ranks over all the
+// layouts given: one forward of the whole batch, the one-shot view of what the accumulator gathers
+// over several forwards (select_sequences).
 std::vector<SequenceAttentionStats> reference_attention_stats(const std::vector<at::Tensor>& layer_maps,
                                                               const std::vector<SequenceLayout>& layouts,
                                                               const AttentionStatsConfig& config);

@@ -28,6 +28,20 @@ AttentionStatsConfig analysis_attention_config(int num_layers) {
   return c;
 }
 
+const char* grouping_name(HeadGroupingScope scope) {
+  switch (scope) {
+    case HeadGroupingScope::per_batch: return "batch";
+    case HeadGroupingScope::fixed: return "fixed";
+    default: return "sequence";
+  }
+}
+
+HeadGroupingScope parse_grouping(const std::string& name) {
+  for (auto scope : {HeadGroupingScope::per_sequence, HeadGroupingScope::per_batch, HeadGroupingScope::fixed})
+    if (name == grouping_name(scope)) return scope;
+  fail("head grouping '{}' is unknown (sequence, batch, fixed)", name);
+}
+
 void validate_attention_config(const AttentionStatsConfig& c) {
   check(!c.layers.empty(), "attention statistics: no layers selected");
   for (std::size_t i = 0; i < c.layers.size(); ++i) {
@@ -36,7 +50,7 @@ void validate_attention_config(const AttentionStatsConfig& c) {
       check(c.layers[i] != c.layers[j], "attention statistics: layer {} is listed twice", c.layers[i]);
   }
   check(c.window >= 1, "attention statistics: the WAAD window must be >= 1 (got {})", c.window);
-  check(c.fai_horizon_lo >= 1, "attention statistics: the FAI horizon start must be >= 1 (got {})", c.fai_horizon_lo);
+  check(c.fai_horizon_lo >= 0, "attention statistics: the FAI horizon start must be >= 0 (got {})", c.fai_horizon_lo);
   check(c.fai_horizon_hi >= c.fai_horizon_lo, "attention statistics: the FAI horizon end {} is below its start {}",
         c.fai_horizon_hi, c.fai_horizon_lo);
   check(c.group_fraction > 0 && c.group_fraction <= 0.5,
@@ -50,6 +64,7 @@ void validate_attention_config(const AttentionStatsConfig& c) {
   check(c.receiver_min_rows >= 1, "attention statistics: the receiver minimum rows must be >= 1 (got {})",
         c.receiver_min_rows);
   if (c.grouping == HeadGroupingScope::fixed) {
+    check(!c.all_heads, "attention statistics: all heads and fixed head lists exclude each other");
     check(!c.fixed_local.empty() && !c.fixed_global.empty(),
           "attention statistics: fixed head grouping needs local and global head lists");
     for (const auto* list : {&c.fixed_local, &c.fixed_global})
@@ -122,6 +137,10 @@ struct AttentionStatsAccumulator::Impl {
   std::int64_t heads = 0;  // query heads (known at the first block)
   int pass = 0;            // passes completed
   bool finalized = false;
+  // The sequences the current forward shows (select_sequences); by default all of them.
+  std::int64_t first = 0, count = 0;
+  bool selecting = false;          // select_sequences was called in this pass
+  std::vector<int> shown_in_pass;  // per sequence: the last pass select_sequences showed it in (-1: none)
 
   struct Sequence {
     at::Tensor span_sum;                   // [layers, H]
@@ -180,7 +199,12 @@ struct AttentionStatsAccumulator::Impl {
 
   void group() {
     std::vector<HeadGroups> groups(layouts.size());
-    if (config.grouping == HeadGroupingScope::fixed) {
+    if (config.all_heads) {
+      HeadGroups all;
+      for (std::int64_t f = 0; f < static_cast<std::int64_t>(config.layers.size()) * heads; ++f) all.local.push_back(f);
+      all.global = all.local;
+      for (auto& g : groups) g = all;
+    } else if (config.grouping == HeadGroupingScope::fixed) {
       for (auto& g : groups) g = {flat(config.fixed_local), flat(config.fixed_global)};
     } else if (config.grouping == HeadGroupingScope::per_batch) {
       auto mean = torch::zeros({static_cast<std::int64_t>(config.layers.size()), heads}, torch::kDouble);
@@ -200,13 +224,15 @@ struct AttentionStatsAccumulator::Impl {
 
   void observe(const AttentionBlock& block) {
     const auto& probs = *block.probs;  // [B, H, rows, keys]
-    check(probs.dim() == 4 && probs.size(0) == static_cast<std::int64_t>(layouts.size()),
-          "attention statistics: a block of {} rows does not match the {} layouts", probs.size(0), layouts.size());
+    check(probs.dim() == 4 && probs.size(0) == count,
+          "attention statistics: a block of {} rows does not match the {} sequences of this forward", probs.size(0),
+          count);
     if (heads == 0) allocate(probs.size(1));
     const auto li = layer_index.at(block.layer);
     const auto rows = probs.size(2), keys = probs.size(3);
     const auto qb = block.query_begin;
-    for (std::size_t b = 0; b < layouts.size(); ++b) {
+    for (std::int64_t row = 0; row < count; ++row) {
+      const auto b = static_cast<std::size_t>(first + row);
       const auto& L = layouts[b];
       const auto rs = L.padding + L.prompt_length, R = L.response_length;
       check(rs + R <= keys, "attention statistics: sequence {} ({} slots) is longer than the forward ({} keys)", b + 1,
@@ -216,7 +242,7 @@ struct AttentionStatsAccumulator::Impl {
       const auto m = t1 - t0;
       // Keys before the padding end hold no attention, keys after the last row are above the diagonal.
       const auto key0 = L.padding;
-      auto A = probs[b].narrow(1, t0 - qb, m).narrow(2, key0, t1 - key0);  // [H, m, keys']
+      auto A = probs[row].narrow(1, t0 - qb, m).narrow(2, key0, t1 - key0);  // [H, m, keys']
       auto& s = sequences[b];
       const auto j0 = t0 - rs;
       if (pass == 0) {
@@ -304,6 +330,22 @@ AttentionStatsAccumulator::AttentionStatsAccumulator(AttentionStatsConfig config
   for (std::size_t i = 0; i < impl_->config.layers.size(); ++i)
     impl_->layer_index[impl_->config.layers[i]] = static_cast<std::int64_t>(i);
   impl_->sequences.resize(impl_->layouts.size());
+  impl_->count = static_cast<std::int64_t>(impl_->layouts.size());
+  impl_->shown_in_pass.assign(impl_->layouts.size(), -1);
+}
+
+void AttentionStatsAccumulator::select_sequences(std::int64_t first, std::int64_t count) {
+  auto& I = *impl_;
+  const auto n = static_cast<std::int64_t>(I.layouts.size());
+  check(first >= 0 && count >= 1 && first + count <= n, "attention statistics: sequences {}..{} outside the {} held",
+        first + 1, first + count, n);
+  for (auto b = first; b < first + count; ++b) {
+    check(I.shown_in_pass[b] != I.pass, "attention statistics: sequence {} shown twice in pass {}", b + 1, I.pass + 1);
+    I.shown_in_pass[b] = I.pass;
+  }
+  I.first = first;
+  I.count = count;
+  I.selecting = true;
 }
 
 AttentionStatsAccumulator::~AttentionStatsAccumulator() = default;
@@ -328,6 +370,13 @@ void AttentionStatsAccumulator::end_pass() {
   auto& I = *impl_;
   check(I.pass < I.config.passes, "attention statistics: end_pass called after the last pass");
   check(I.heads > 0, "attention statistics: the forward showed none of the layers {}", fmt::join(I.config.layers, ","));
+  if (I.selecting) {
+    for (std::size_t b = 0; b < I.layouts.size(); ++b)
+      check(I.shown_in_pass[b] == I.pass, "attention statistics: sequence {} was not shown in pass {}", b + 1, I.pass + 1);
+    I.selecting = false;
+    I.first = 0;
+    I.count = static_cast<std::int64_t>(I.layouts.size());
+  }
   if (I.pass == 0 && I.config.passes == 2) {
     I.group();
     for (std::size_t b = 0; b < I.layouts.size(); ++b) {
@@ -339,6 +388,16 @@ void AttentionStatsAccumulator::end_pass() {
     }
   }
   ++I.pass;
+}
+
+std::vector<HeadId> AttentionStatsAccumulator::local_heads(std::size_t sequence) const {
+  check(sequence < impl_->sequences.size(), "attention statistics: no sequence {}", sequence + 1);
+  return impl_->head_ids(impl_->sequences[sequence].local);
+}
+
+std::vector<HeadId> AttentionStatsAccumulator::global_heads(std::size_t sequence) const {
+  check(sequence < impl_->sequences.size(), "attention statistics: no sequence {}", sequence + 1);
+  return impl_->head_ids(impl_->sequences[sequence].global);
 }
 
 std::vector<SequenceAttentionStats> AttentionStatsAccumulator::finalize() {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "illume/attention/metrics.h"
@@ -16,16 +17,33 @@
 
 namespace illume {
 
+// Which heads form the local and global groups (METHOD.md §1 [ours]: per sequence, also per batch and
+// a fixed list):
+//   per_sequence  rank every sequence's heads by its own spans (the default);
+//   per_batch     rank once by the spans summed over every sequence the accumulator holds (all of them,
+//                 across as many forwards as select_sequences splits them into: the whole rollout batch);
+//   fixed         the lists fixed_local / fixed_global (e.g. from a calibration run), no ranking.
 enum class HeadGroupingScope { per_sequence, per_batch, fixed };
+
+// "sequence" | "batch" | "fixed", the names of recipes, flags and summary.json.
+const char* grouping_name(HeadGroupingScope scope);
+// Fails (illume::Error) on another name.
+HeadGroupingScope parse_grouping(const std::string& name);
 
 struct AttentionStatsConfig {
   std::vector<int> layers;                 // 0-based decoder layers to observe
   std::int64_t window = 10;                // W of WAAD
-  std::int64_t fai_horizon_lo = 10;        // H_lo
+  // H_lo, >= 0. 0 (the paper's ablation) puts t = s itself in T(s): a token's FAI then counts the
+  // attention it receives from its own row, which every head gives to some degree.
+  std::int64_t fai_horizon_lo = 10;
   std::int64_t fai_horizon_hi = 100;       // H_hi or kHorizonToEnd
   double group_fraction = 0.3;             // local = bottom fraction by span, global = top fraction
   HeadGroupingScope grouping = HeadGroupingScope::per_sequence;
-  std::vector<HeadId> fixed_local, fixed_global;  // for HeadGroupingScope::fixed
+  std::vector<HeadId> fixed_local, fixed_global;  // for HeadGroupingScope::fixed (ignored otherwise)
+  // The paper's all-heads ablation (METHOD.md §1: targeted groups 39.2 vs all-heads averaging 36.5):
+  // WAAD and FAI from the mean of every head of the layers, local = global = all heads; spans and
+  // receivers are still computed. Not with fixed grouping (the lists would be ignored).
+  bool all_heads = false;
   int passes = 1;                          // 1: keep every head's sums; 2: pass 1 spans, pass 2 group sums
   bool find_receivers = false;             // also receiver heads + their FAI (analysis only)
   double receiver_fraction = 0.1;
@@ -66,8 +84,10 @@ struct SequenceAttentionStats {
 
 class AttentionStatsAccumulator : public AttentionObserver {
  public:
-  // Fails (illume::Error) on invalid config: window < 1, fai_horizon_lo < 1 or fai_horizon_hi < fai_horizon_lo,
+  // Fails (illume::Error) on invalid config: window < 1, fai_horizon_lo < 0 or fai_horizon_hi < fai_horizon_lo,
   // group_fraction outside (0, 0.5], passes not 1 or 2, empty layers, negative layout values, empty responses.
+  // `layouts`: every sequence the statistics cover; a forward shows all of them (rows in order) unless
+  // select_sequences says which.
   AttentionStatsAccumulator(AttentionStatsConfig config, std::vector<SequenceLayout> layouts);
   ~AttentionStatsAccumulator() override;
   // Move-only: the running sums are owned once (a copy would share them and free them twice).
@@ -79,12 +99,20 @@ class AttentionStatsAccumulator : public AttentionObserver {
   bool wants_layer(int layer) const override;
   void on_block(const AttentionBlock& block) override;
 
+  // The next forwards' batch rows 0 .. count-1 are sequences first .. first+count-1 (their layouts in
+  // that forward's slots). Lets one accumulator span a batch too large for one forward (micro-batches),
+  // so per_batch grouping ranks the heads over all of it. Each sequence must be shown once per pass.
+  void select_sequences(std::int64_t first, std::int64_t count);
+
   const std::vector<int>& layers() const;
   int passes() const;
   // Call after each forward; with passes == 2 the first call groups the heads.
   void end_pass();
   // After all passes: one entry per layout, in order.
   std::vector<SequenceAttentionStats> finalize();
+  // Sequence i's groups, once the heads are grouped (end_pass of pass 1 with passes == 2, or finalize).
+  std::vector<HeadId> local_heads(std::size_t sequence) const;
+  std::vector<HeadId> global_heads(std::size_t sequence) const;
   // Bytes held by the running sums (all sequences): linear in the response lengths.
   std::int64_t bytes() const;
 

@@ -6,6 +6,16 @@
 
 namespace illume {
 
+namespace {
+
+Json head_names(const std::vector<HeadId>& heads) {
+  Json out = Json::array();
+  for (const auto& h : heads) out.push_back(head_name(h));
+  return out;
+}
+
+}  // namespace
+
 Json analysis_settings_json(const AnalysisSettings& s) {
   Json fai_horizon_hi = s.stats.fai_horizon_hi == kHorizonToEnd ? Json("end") : Json(s.stats.fai_horizon_hi);
   return {{"layers", s.stats.layers},
@@ -13,9 +23,10 @@ Json analysis_settings_json(const AnalysisSettings& s) {
           {"fai_horizon_lo", s.stats.fai_horizon_lo},
           {"fai_horizon_hi", fai_horizon_hi},
           {"head_quantile", s.stats.group_fraction},
-          {"grouping", s.stats.grouping == HeadGroupingScope::per_batch ? "batch"
-                       : s.stats.grouping == HeadGroupingScope::fixed   ? "fixed"
-                                                                         : "sequence"},
+          {"grouping", grouping_name(s.stats.grouping)},
+          {"local_heads", head_names(s.stats.fixed_local)},  // grouping fixed; [] otherwise
+          {"global_heads", head_names(s.stats.fixed_global)},
+          {"all_heads", s.stats.all_heads},
           {"passes", s.stats.passes},
           {"receiver_horizon_lo", s.stats.receiver_horizon_lo},
           {"receiver_min_rows", s.stats.receiver_min_rows},

@@ -179,6 +179,7 @@ struct GrpoTrainer::Impl {
         task(config.data.task), lr_schedule(LrSchedule::constant(config.optim.lr)),
         data_order(std::max<std::size_t>(problems.size(), 1), config.run.seed, config.data.shuffle) {
     if (problems.empty()) fail("{}: no training problems", config.data.path.string());
+    if (credit_needs.attention()) attention_stats_config(policy.config(), attention_pass_options(config));  // fail now
     prompt_ids.resize(problems.size());
     sampling_defaults = sampling_options(policy.config(), tokenizer);
     invalid_ids = invalid_id_mask(sampling_defaults.valid_ids, policy.config().vocab_size, policy.device());
@@ -345,7 +346,16 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
     old.delta = torch::zeros({B, R});
   }
   torch::NoGradGuard no_grad;
-  const AttentionPassOptions attention{config.attention_layers, config.window, config.fai_horizon_lo, config.fai_horizon_hi};
+  // One pass over the whole batch: with attention.grouping batch it ranks heads over every micro-batch.
+  std::optional<BatchAttentionPass> attention;
+  if (with_attention) {
+    std::vector<std::int64_t> prompt_lengths, response_lengths;
+    for (const auto& row : batch.rows) {
+      prompt_lengths.push_back(row.prompt_length);
+      response_lengths.push_back(row.response_length());
+    }
+    attention.emplace(policy, prompt_lengths, response_lengths, attention_pass_options(config));
+  }
   for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
     std::vector<std::int64_t> rows;
     for (auto b = begin; b < std::min(B, begin + config.optim.micro_batch_size); ++b) rows.push_back(b);
@@ -355,15 +365,8 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
       lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, true,
                              observer, invalid_ids);
     };
-    if (with_attention) {
-      auto stats = attention_pass(policy, mb.prompt_lengths, mb.response_lengths, attention, forward);
-      copy_rows(old.waad, begin, stats.waad);
-      copy_rows(old.fai, begin, stats.fai);
-      copy_rows(old.delta, begin, stats.delta);
-      old.seconds_attention += stats.statistics_seconds;
-    } else {
-      forward(nullptr);
-    }
+    if (with_attention) attention->run(begin, static_cast<std::int64_t>(rows.size()), forward);
+    else forward(nullptr);
     copy_rows(old.logprobs, begin, lp.logprobs);
     copy_rows(old.entropy, begin, lp.entropy);
     if (reference) {
@@ -371,6 +374,13 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
                                    config.temperature, false, nullptr, invalid_ids);
       copy_rows(old.reference_logprobs, begin, ref.logprobs);
     }
+  }
+  if (with_attention) {
+    auto stats = attention->finish();
+    copy_rows(old.waad, 0, stats.waad);
+    copy_rows(old.fai, 0, stats.fai);
+    copy_rows(old.delta, 0, stats.delta);
+    old.seconds_attention = stats.statistics_seconds;
   }
   old.seconds_logprobs = seconds_since(t0) - old.seconds_attention;
   return old;

@@ -1,8 +1,11 @@
 #include "illume/train/train_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "illume/rl/advantage.h"
+#include "illume/util/error.h"
 
 namespace illume::train {
 
@@ -42,6 +45,77 @@ void read_eval_section(ConfigReader& eval, TrainConfig& c) {
   if (e.enabled() && e.data.empty())
     fail("{}: missing key 'eval.data' (eval.every is {}: the held-out problems to evaluate on)", eval.origin("every"),
          e.every);
+}
+
+// "layer:head" strings: a list of them, or one string with commas ("12:3,15:0", handy in an override).
+std::vector<HeadId> read_head_list(ConfigReader& att, const std::string& key) {
+  const Json value = att.get_json(key);
+  const std::string expected = "should be a list of \"layer:head\" strings, e.g. [\"12:3\", \"15:0\"]";
+  std::vector<Json> items;
+  if (value.is_null()) return {};
+  if (value.is_string()) items.push_back(value);
+  else if (value.is_array()) items.assign(value.begin(), value.end());
+  else att.invalid(key, fmt::format("{}, got {}", expected, value.dump()));
+  std::vector<HeadId> heads;
+  for (const auto& item : items) {
+    if (!item.is_string()) att.invalid(key, fmt::format("{}, got {}", expected, item.dump()));
+    try {
+      for (const auto& h : parse_head_list(item.get<std::string>())) heads.push_back(h);
+    } catch (const Error& e) {
+      att.invalid(key, e.what());
+    }
+  }
+  return heads;
+}
+
+// The attention section, every value checked here, naming its key: a bad horizon or head list fails
+// before any model loads, not after the first rollout. What needs the model (layers and heads within
+// its size) is checked when the trainer starts (attention_pass.h attention_stats_config).
+void read_attention_section(ConfigReader& att, TrainConfig& c) {
+  auto whole = [&](const std::string& key, double v) {
+    if (v != std::floor(v) || std::abs(v) > 1e9) att.invalid(key, fmt::format("must hold whole numbers, got {}", v));
+    return static_cast<std::int64_t>(v);
+  };
+  c.window = att.get_int("window", c.window);
+  if (c.window < 1) att.invalid("window", fmt::format("must be >= 1, got {}", c.window));
+  auto horizon = att.get_double_list("horizon", {double(c.fai_horizon_lo), double(c.fai_horizon_hi)});
+  if (horizon.size() != 2) att.invalid("horizon", "must be [H_lo, H_hi]");
+  c.fai_horizon_lo = whole("horizon", horizon[0]);
+  c.fai_horizon_hi = whole("horizon", horizon[1]);
+  if (c.fai_horizon_lo < 0 || c.fai_horizon_hi < c.fai_horizon_lo)
+    att.invalid("horizon", fmt::format("must satisfy 0 <= H_lo <= H_hi, got [{}, {}]", c.fai_horizon_lo, c.fai_horizon_hi));
+  for (double v : att.get_double_list("layers", {})) {
+    const auto layer = whole("layers", v);
+    if (layer < 0) att.invalid("layers", fmt::format("must be 0-based layer indices, got {}", layer));
+    if (std::find(c.attention_layers.begin(), c.attention_layers.end(), layer) != c.attention_layers.end())
+      att.invalid("layers", fmt::format("lists layer {} twice", layer));
+    c.attention_layers.push_back(static_cast<int>(layer));
+  }
+  c.head_quantile = att.get_double("head_quantile", c.head_quantile);
+  if (!(c.head_quantile > 0 && c.head_quantile <= 0.5))
+    att.invalid("head_quantile", fmt::format("must be in (0, 0.5], got {}", c.head_quantile));
+  c.attention_grouping = att.get_enum("grouping", c.attention_grouping,
+                                      {{"sequence", HeadGroupingScope::per_sequence},
+                                       {"batch", HeadGroupingScope::per_batch},
+                                       {"fixed", HeadGroupingScope::fixed}});
+  c.local_heads = read_head_list(att, "local_heads");
+  c.global_heads = read_head_list(att, "global_heads");
+  c.all_heads = att.get_bool("all_heads", c.all_heads);
+  const bool fixed = c.attention_grouping == HeadGroupingScope::fixed;
+  if (fixed && (c.local_heads.empty() || c.global_heads.empty()))
+    att.invalid("grouping", "fixed needs both attention.local_heads and attention.global_heads");
+  for (const auto* key : {"local_heads", "global_heads"}) {
+    const auto& list = std::string(key) == "local_heads" ? c.local_heads : c.global_heads;
+    if (!fixed && !list.empty())
+      att.invalid(key, fmt::format("applies to attention.grouping fixed only (grouping is '{}')",
+                                   grouping_name(c.attention_grouping)));
+    if (c.attention_layers.empty()) continue;  // the default layers are known with the model
+    for (const auto& h : list)
+      if (std::find(c.attention_layers.begin(), c.attention_layers.end(), h.layer) == c.attention_layers.end())
+        att.invalid(key, fmt::format("head {} is not in attention.layers", head_name(h)));
+  }
+  if (c.all_heads && fixed)
+    att.invalid("all_heads", "averages every head of the layers; it excludes attention.grouping fixed");
 }
 
 }  // namespace
@@ -112,12 +186,7 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   c.sign = credit.get_choice("sign", c.sign, advantage_sign_modes());
   credit.finish();
 
-  c.window = att.get_int("window", c.window);
-  auto horizon = att.get_double_list("horizon", {double(c.fai_horizon_lo), double(c.fai_horizon_hi)});
-  if (horizon.size() != 2) att.invalid("horizon", "must be [H_lo, H_hi]");
-  c.fai_horizon_lo = static_cast<std::int64_t>(horizon[0]);
-  c.fai_horizon_hi = static_cast<std::int64_t>(horizon[1]);
-  for (double l : att.get_double_list("layers", {})) c.attention_layers.push_back(static_cast<int>(l));
+  read_attention_section(att, c);
   att.finish();
 
   c.countdown.rule = reward.get_enum("countdown_rule", c.countdown.rule,
@@ -189,6 +258,12 @@ Json train_config_to_json(const TrainConfig& c) {
   Json optim = section_json(static_cast<const OptimSection&>(c.optim));
   optim["batch_size"] = c.optim.batch_size;
   optim["micro_batch_size"] = c.optim.micro_batch_size;
+  Json local_heads = Json::array(), global_heads = Json::array();
+  for (const auto& h : c.local_heads) local_heads.push_back(head_name(h));
+  for (const auto& h : c.global_heads) global_heads.push_back(head_name(h));
+  Json attention = {{"window", c.window}, {"horizon", {c.fai_horizon_lo, c.fai_horizon_hi}}, {"layers", c.attention_layers},
+                    {"head_quantile", c.head_quantile}, {"grouping", grouping_name(c.attention_grouping)},
+                    {"local_heads", local_heads}, {"global_heads", global_heads}, {"all_heads", c.all_heads}};
   return {
       {"model", section_json(c.model)},
       {"data", data},
@@ -201,7 +276,7 @@ Json train_config_to_json(const TrainConfig& c) {
       {"credit", {{"strategy", c.credit.strategy}, {"select", c.credit.select}, {"q", c.credit.q},
                   {"gamma_amp", c.credit.gamma_amp}, {"k", c.credit.k}, {"alpha", c.credit.alpha},
                   {"tau_waad", tau_waad}, {"tau_delta", tau_delta}, {"sign", c.sign}}},
-      {"attention", {{"window", c.window}, {"horizon", {c.fai_horizon_lo, c.fai_horizon_hi}}, {"layers", c.attention_layers}}},
+      {"attention", attention},
       {"reward", {{"countdown_rule", illume::reward::countdown_rule_name(c.countdown.rule)},
                   {"countdown_format_reward", illume::reward::countdown_format_reward(c.countdown)},
                   {"countdown_use_all_numbers", c.countdown.use_all_numbers}}},

@@ -11,7 +11,13 @@
 //   advantage: eps, scale_by_std, dynamic_sampling
 //   loss:      clip_low, clip_high, aggregation, kl_coef, norm_length
 //   credit:    strategy, select, q, gamma_amp, k, alpha, tau_waad, tau_delta, sign
-//   attention: window (W), horizon ([H_lo, H_hi]), layers (empty = the middle third, as rl_attention_config)
+//   attention: window (W), horizon ([H_lo, H_hi]; H_lo = 0 puts t = s in T(s)), layers (empty = the
+//              middle third, as rl_attention_config), and the paper's head ablations:
+//              head_quantile (fraction of heads in each group, (0, 0.5], default 0.3),
+//              grouping (sequence|batch|fixed: rank heads per response, once over the whole rollout
+//              batch, or take the lists), local_heads / global_heads (grouping fixed only, both
+//              required: "layer:head" strings, e.g. ["12:3", "15:0"], layers among `layers`),
+//              all_heads (WAAD and FAI from the mean of every head of the layers; not with fixed)
 //   reward:    countdown_rule (tinyzero|lenient), countdown_format_reward (default: the rule's own,
 //              TinyZero 0.1, lenient 0), countdown_use_all_numbers (lenient only)
 //   run:       out, steps, seed, save_every, keep_checkpoints, progress      (recipe.h)
@@ -24,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "illume/attention/streaming.h"
 #include "illume/rl/credit.h"
 #include "illume/rl/policy_loss.h"
 #include "illume/rl/reward/countdown.h"
@@ -80,6 +87,10 @@ struct TrainConfig {
   std::int64_t window = 10;
   std::int64_t fai_horizon_lo = 10, fai_horizon_hi = 100;
   std::vector<int> attention_layers;  // empty: rl_attention_config's middle third
+  double head_quantile = 0.3;
+  HeadGroupingScope attention_grouping = HeadGroupingScope::per_sequence;
+  std::vector<HeadId> local_heads, global_heads;  // attention_grouping fixed only
+  bool all_heads = false;
   // rewards
   reward::CountdownRewardOptions countdown;  // rule (TinyZero by default), format reward, use_all_numbers
   RunSection run;
