@@ -46,7 +46,7 @@ TEST(AttentionInputs, LoadsBothSchemasWithTrueLineNumbers) {
   EXPECT_EQ(error(good + "{\"prompt\": \"Hi there\", \"prompt_ids\": [9707], \"response_ids\": [4]}\n"),
             path.string() + ":2: 'prompt_ids' do not match the tokens of 'prompt' (check --chat and --system)");
   EXPECT_EQ(error("{\"prompt_ids\": [1, \"x\"], \"response_ids\": [4]}\n"),
-            path.string() + ":1: 'prompt_ids' must be a list of token ids");
+            path.string() + ":1: 'prompt_ids' must be a list of token ids (integers in [0, 2147483647])");
   EXPECT_EQ(error(good + good + "{\"prompt\": \"Hi\"}\n"), path.string() + ":3: missing key 'response'");
   EXPECT_EQ(error("\n"), path.string() + ": no responses");
 }

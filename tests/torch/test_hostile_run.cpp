@@ -293,18 +293,14 @@ run: {out: run, steps: 2, save_every: 1, progress: false}
 
 }  // namespace
 
-TEST(HostileRun, GrpoStopsOnANonFiniteLossAndRefusesChangedDataOnResume) {
+TEST(HostileRun, GrpoRefusesChangedDataOnResume) {
   const auto dir = test::scratch_dir();
   const auto recipe = grpo_recipe(dir);
-  auto r = test::run_illume({"train", "--config", recipe.string(), "optim.lr=1e30", "run.steps=6"});
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
-  for (const auto& checkpoint : train::list_checkpoints(dir / "run"))
-    for (auto& p : Model::load(checkpoint).parameters())
-      EXPECT_TRUE(torch::isfinite(p).all().item<bool>()) << checkpoint;
-  // A healthy run, then a resume that would change the groups: refused, naming the key.
-  r = test::run_illume({"train", "--config", recipe.string(), "--overwrite"});
+  // (The non-finite stop is tested through SFT above: a GRPO run on this tiny model has no reward variance
+  // to push its weights anywhere, so no lr makes its loss non-finite reliably.)
+  auto r = test::run_illume({"train", "--config", recipe.string()});
   ASSERT_EQ(r.status, 0) << r.err;
+  // A healthy run, then a resume that would change the groups: refused, naming the key.
   r = test::run_illume({"train", "--config", recipe.string(), "--resume", "run.steps=3", "rollout.group_size=4"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("rollout.group_size = 2"), std::string::npos) << r.err;
