@@ -686,11 +686,7 @@ void run_training(const TrainConfig& config, bool resume) {
   o.device = parse_device(config.model.device.str());  // checks that CUDA is present
   o.dtype = config.model.dtype;
   // Settings that need the model's shape, checked before the weights load and the first rollout.
-  const auto shape = ModelConfig::load(config.model.dir);
-  for (int layer : config.attention_layers)
-    if (layer < 0 || layer >= shape.num_layers)
-      fail("attention.layers: layer {} is beyond the model ({} layers in {})", layer, shape.num_layers,
-           (config.model.dir / "config.json").string());
+  attention_stats_config(ModelConfig::load(config.model.dir), attention_pass_options(config));  // layers and heads
   auto model = Model::load(config.model.dir, o);
   auto tokenizer = Tokenizer::from_dir(config.model.dir);
   auto problems = data::load_problems(config.data.task, config.data.path);
