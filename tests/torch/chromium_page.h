@@ -37,9 +37,11 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Loads file://html#hash; `mode` is "--dump-dom" or "--screenshot=PATH".
+// Loads file://html#hash in a window of `window_size` ("W,H" CSS pixels); `mode` is "--dump-dom" or
+// "--screenshot=PATH".
 inline ChromiumPage load_in_chromium(const std::filesystem::path& html, const std::string& hash,
-                                     const std::filesystem::path& scratch, const std::string& mode = "--dump-dom") {
+                                     const std::filesystem::path& scratch, const std::string& mode = "--dump-dom",
+                                     const std::string& window_size = "1400,2000") {
   namespace fs = std::filesystem;
   fs::path profile = scratch / "chromium-profile", out = scratch / "chromium.out", err = scratch / "chromium.err";
   fs::remove_all(profile);
@@ -47,7 +49,7 @@ inline ChromiumPage load_in_chromium(const std::filesystem::path& html, const st
   std::string command = "timeout 120 " + chromium_quote(chromium_path().string()) +
                         " --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars"
                         " --no-first-run --user-data-dir=" + chromium_quote(profile.string()) +
-                        " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --window-size=1400,2000 " + mode +
+                        " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --window-size=" + window_size + " " + mode +
                         " " + chromium_quote(url) + " > " + chromium_quote(out.string()) + " 2> " +
                         chromium_quote(err.string());
   ChromiumPage page;

@@ -47,11 +47,25 @@ struct RunSpec {
   int steps = 50;
   double pass_before = 0.25, pass_after = 0.3125;
   bool report = true;
+  int resumed_from = 0;  // > 0: the run resumed from this step (its log's resume record)
 };
 
-// A run folder as illume train / eval / analyze leave it: metrics.jsonl (one row per step; step 10 lacks
-// "entropy", every row carries a non-numeric "note"), config.json, eval-before and eval-after, and
-// analysis/report.html.
+// An analysis summary.json as `illume analyze` writes it (coupling statistics, paper Table 2).
+Json analysis_summary(double entropy_observed, const std::vector<double>& lift_ci) {
+  Json coupling = {
+      {"entropy_at_preplan", {{"observed", entropy_observed}, {"random", 0.24}, {"lift", entropy_observed / 0.24 - 1},
+                              {"count", 70}, {"description", "..."}, {"lift_ci", lift_ci}}},
+      {"receiver_global_cooccurrence", {{"observed", 0.6084}, {"random", 0.2241}, {"lift", 0.6084 / 0.2241 - 1}, {"count", 40}}},
+      {"fai_after_waad", {{"observed", 0.5253}, {"random", 0.3687}, {"lift", 0.5253 / 0.3687 - 1}, {"count", 50}}},
+      {"responses", 16},
+      {"response_tokens", 1074}};
+  return {{"coupling", coupling}, {"settings", {{"window", 10}}}};
+}
+
+// A run folder as illume train / eval / analyze leave it: metrics.jsonl in the current names
+// (docs/metrics.md; one row per step; step 10 lacks "entropy", every row carries a non-numeric "note",
+// kl and learning_rate are constant), config.json, eval-before and eval-after, and analysis/report.html
+// with its summary.json.
 void make_run(const fs::path& dir, const RunSpec& spec) {
   const bool coupled = spec.strategy == "coupled";
   std::string lines;
@@ -59,23 +73,27 @@ void make_run(const fs::path& dir, const RunSpec& spec) {
     double t_attn = coupled ? 0.5 + 0.01 * (s % 7) : 0.0, t_gen = 2.0 + 0.002 * s, t_train = 1.0;
     double total = t_gen + t_attn + t_train;
     Json row = {{"step", s},
-                {"reward_mean", reward_at(s, spec.steps, coupled)},
-                {"reward_std", 0.1 + 0.02 * std::cos(s * 0.3)},
+                {"reward/mean", reward_at(s, spec.steps, coupled)},
+                {"reward/std", 0.1 + 0.02 * std::cos(s * 0.3)},
                 {"accuracy", 0.1 + 0.5 * s / spec.steps},
-                {"response_length_mean", 200.0 - 1.5 * s * 50 / spec.steps},
-                {"response_length_max", 400 - s % 13},
+                {"completions/mean_length", 200.0 - 1.5 * s * 50 / spec.steps},
+                {"completions/max_length", 400 - s % 13},
                 {"entropy", 0.8 - 0.4 * s / spec.steps},
                 {"loss", 0.05 * std::sin(s * 0.9)},
-                {"clip_fraction", 0.01 + 0.002 * (s % 5)},
+                {"clip_ratio/low_mean", 0.01 + 0.002 * (s % 5)},
+                {"clip_ratio/high_mean", 0.005 + 0.001 * (s % 3)},
+                {"kl", 0.0},
+                {"learning_rate", 1e-6},
                 {"gamma_mean", coupled ? 1.15 + 0.01 * std::sin(s * 0.5) : 1.0},
                 {"gamma_amplified_fraction", coupled ? 0.2 + 0.01 * (s % 3) : 0.0},
-                {"time_generate_seconds", t_gen},
-                {"time_attention_seconds", t_attn},
-                {"time_train_seconds", t_train},
-                {"time_step_seconds", total},
+                {"timing/generate", t_gen},
+                {"timing/attention", t_attn},
+                {"timing/update", t_train},
+                {"timing/step", total},
                 {"share_attention", t_attn / total},
                 {"note", "not a number"}};
     if (s == 10) row.erase("entropy");
+    if (spec.resumed_from > 0 && s == spec.resumed_from + 1) row["resumed_from_step"] = spec.resumed_from;
     lines += row.dump() + "\n";
   }
   write_text(dir / "metrics.jsonl", lines);
@@ -93,7 +111,10 @@ void make_run(const fs::path& dir, const RunSpec& spec) {
   write_text(dir / "eval-before" / "summary.json", summary(spec.pass_before, spec.pass_before - 0.0125).dump(2));
   write_text(dir / "eval-after" / "summary.json", summary(spec.pass_after, spec.pass_after - 0.0125).dump(2));
   fs::create_directories(dir / "eval-unfinished");  // no summary.json: ignored
-  if (spec.report) write_text(dir / "analysis" / "report.html", "<!doctype html><title>stub</title>");
+  if (spec.report) {
+    write_text(dir / "analysis" / "report.html", "<!doctype html><title>stub</title>");
+    write_text(dir / "analysis" / "summary.json", analysis_summary(coupled ? 0.36 : 0.30, {0.2, 0.8}).dump(2));
+  }
 }
 
 struct TwoRuns {
@@ -103,16 +124,16 @@ struct TwoRuns {
 TwoRuns make_two_runs(const fs::path& scratch) {
   TwoRuns r{scratch / "runs" / "run-none", scratch / "runs" / "run-coupled", scratch / "out" / "dashboard.html"};
   make_run(r.none, {"none", 50, 0.25, 0.3125, true});
-  make_run(r.coupled, {"coupled", 50, 0.25, 0.4375, true});
+  make_run(r.coupled, {"coupled", 50, 0.25, 0.4375, true, 20});
   return r;
 }
 
 // The curve canvases the two synthetic runs fill: 8 main panels + 3 under "More metrics" (loss,
-// time_step_seconds, share_attention; reward_std is the reward band, response_length_max shares the
-// length panel).
+// timing/step, share_attention; reward/std is the reward band, completions/max_length shares the
+// length panel; kl and learning_rate are constant, so listed instead of drawn).
 const std::vector<std::string> kCanvases = {"cv-reward", "cv-accuracy", "cv-length", "cv-entropy", "cv-gamma_mean",
                                             "cv-gamma_amplified", "cv-clip", "cv-time", "cv-m-loss",
-                                            "cv-m-time_step_seconds", "cv-m-share_attention"};
+                                            "cv-m-timing/step", "cv-m-share_attention"};
 
 long long ink(const std::string& dom, const std::string& canvas_id) {
   std::string v = dom_attribute(dom, "<canvas class=\"curve\" id=\"" + canvas_id + "\"", "data-ink");
@@ -151,15 +172,18 @@ TEST(Dashboard, CollectsRunFolders) {
   ASSERT_EQ(m["step"].size(), 50u);
   EXPECT_EQ(m["step"][0], 1);
   EXPECT_EQ(m["step"][49], 50);
-  EXPECT_DOUBLE_EQ(m["reward_mean"][49].get<double>(), reward_at(50, 50, true));
-  EXPECT_DOUBLE_EQ(m["reward_mean"][0].get<double>(), reward_at(1, 50, true));
-  EXPECT_GT(m["reward_mean"][49].get<double>(), m["reward_mean"][0].get<double>() + 0.4) << "rising reward";
+  EXPECT_DOUBLE_EQ(m["reward/mean"][49].get<double>(), reward_at(50, 50, true));
+  EXPECT_DOUBLE_EQ(m["reward/mean"][0].get<double>(), reward_at(1, 50, true));
+  EXPECT_GT(m["reward/mean"][49].get<double>(), m["reward/mean"][0].get<double>() + 0.4) << "rising reward";
   EXPECT_DOUBLE_EQ(m["accuracy"][24].get<double>(), 0.1 + 0.5 * 25 / 50);
   EXPECT_TRUE(m["entropy"][9].is_null()) << "step 10 has no entropy";
   EXPECT_DOUBLE_EQ(m["entropy"][10].get<double>(), 0.8 - 0.4 * 11 / 50);
-  EXPECT_EQ(m["response_length_max"][0], 399);
+  EXPECT_EQ(m["completions/max_length"][0], 399);
   EXPECT_FALSE(m.contains("note")) << "non-numeric keys are not columns";
-  EXPECT_EQ(m.size(), 16u) << m.dump().substr(0, 300);  // step + 15 numeric keys
+  EXPECT_FALSE(m.contains("resumed_from_step")) << "the resume record is not a column";
+  EXPECT_EQ(b["resumes"], Json({20}));
+  EXPECT_FALSE(a.contains("resumes"));
+  EXPECT_EQ(m.size(), 19u) << m.dump().substr(0, 300);  // step + 18 numeric keys
   for (const auto& [key, column] : m.items()) EXPECT_EQ(column.size(), 50u) << key;
   EXPECT_DOUBLE_EQ(a["metrics"]["share_attention"][5].get<double>(), 0.0);
 
@@ -188,6 +212,13 @@ TEST(Dashboard, CollectsRunFolders) {
   EXPECT_EQ(a["reports"][0]["href"], "../runs/run-none/analysis/report.html");
   EXPECT_EQ(a["reports"][0]["label"], "analysis");
   EXPECT_EQ(b["reports"][0]["href"], "../runs/run-coupled/analysis/report.html");
+  // The coupling statistics of the summary.json beside a report (the keys the page shows).
+  const Json& coupling = b["reports"][0]["coupling"];
+  EXPECT_DOUBLE_EQ(coupling["entropy_at_preplan"]["observed"].get<double>(), 0.36);
+  EXPECT_EQ(coupling["entropy_at_preplan"]["lift_ci"], Json({0.2, 0.8}));
+  EXPECT_FALSE(coupling["entropy_at_preplan"].contains("description"));
+  EXPECT_EQ(coupling["responses"], 16);
+  EXPECT_DOUBLE_EQ(coupling["fai_after_waad"]["random"].get<double>(), 0.3687);
   // A dashboard written next to the runs links "run-none/analysis/report.html".
   Json beside = collect_runs({runs.none}, dir / "runs" / "dash.html");
   EXPECT_EQ(beside["runs"][0]["reports"][0]["href"], "run-none/analysis/report.html");
@@ -224,11 +255,34 @@ TEST(Dashboard, PageRendersInChromium) {
   Json data = collect_runs({runs.none, runs.coupled}, runs.out_html);
   data["title"] = "none vs coupled <i>&</i>";
   write_dashboard(runs.out_html, data);
-  // #selftest also drives the tooltips, the smoothing control and the legend toggles.
-  ChromiumPage run = load_in_chromium(runs.out_html, "#selftest", dir, "--dump-dom");
+  // #selftest also drives the tooltips, the smoothing control and the legend toggles. A 1280-pixel
+  // window: nothing may scroll sideways (the run table used to).
+  ChromiumPage run = load_in_chromium(runs.out_html, "#selftest", dir, "--dump-dom", "1280,2000");
   auto problems = page_problems(run, kCanvases.size());
   ASSERT_TRUE(problems.empty()) << join(problems);
   EXPECT_EQ(dom_attribute(run.dom, "<body", "data-selftest"), "ok");
+  EXPECT_EQ(dom_attribute(run.dom, "<body", "data-overflow-x"), "0") << "the page is wider than a 1280-pixel window";
+  // Constant panels are listed, not drawn.
+  EXPECT_EQ(run.dom.find("id=\"cv-m-kl\""), std::string::npos);
+  EXPECT_EQ(run.dom.find("id=\"cv-m-learning_rate\""), std::string::npos);
+  std::string constants = between(run.dom, "id=\"constants\"", "</div>");
+  EXPECT_NE(constants.find("kl=0"), std::string::npos) << constants;
+  EXPECT_NE(constants.find("learning_rate=1e-6"), std::string::npos) << constants;
+  EXPECT_EQ(constants.find("gamma_mean"), std::string::npos) << "constant in one run only: drawn";
+  // The resume of run-coupled (from step 20): one dashed line on each panel with its curves.
+  EXPECT_EQ(dom_attribute(run.dom, "<canvas class=\"curve\" id=\"cv-reward\"", "data-resume-lines"), "1");
+  EXPECT_NE(between(run.dom, "id=\"runs\"", "</table>").find("resumed from 20"), std::string::npos);
+  // Analysis at the top, before the run table, with Table 2's rows of both analyses; the lift
+  // intervals [20, 80] exclude 0, so those lifts are marked, the others (no interval) are not judged.
+  const auto analysis_at = run.dom.find("id=\"analysis-card\""), runs_at = run.dom.find("id=\"runs\"");
+  ASSERT_NE(analysis_at, std::string::npos);
+  EXPECT_LT(analysis_at, runs_at);
+  EXPECT_EQ(run.dom.find("id=\"analysis-card\" hidden"), std::string::npos);
+  std::string coupling = between(run.dom, "id=\"coupling\"", "</table>");
+  EXPECT_NE(coupling.find("0.36 <span class=\"muted\">vs</span> 0.24"), std::string::npos) << coupling;
+  EXPECT_NE(coupling.find("0.3 <span class=\"muted\">vs</span> 0.24"), std::string::npos) << coupling;
+  EXPECT_EQ(count(coupling, "change up\">(+50% [20, 80])"), 1u) << coupling;
+  EXPECT_EQ(count(coupling, "<tr>"), 3u) << "a header and one row per analysis";
   // (the page's script also spells the tag, so only the markup before the scripts counts)
   EXPECT_EQ(count(between(run.dom, "<body", "<script id=\"illume-data\""), "<canvas class=\"curve\""), kCanvases.size());
   for (const auto& id : kCanvases) EXPECT_GT(ink(run.dom, id), 200) << id;
@@ -243,6 +297,11 @@ TEST(Dashboard, PageRendersInChromium) {
   EXPECT_EQ(count(evals, ">0.25<"), 2u) << "both runs' pass@1 before training";
   EXPECT_NE(evals.find(">+0.0625<"), std::string::npos) << evals;
   EXPECT_NE(evals.find(">+0.1875<"), std::string::npos) << evals;
+  // Green only outside the noise: SE = sqrt(p1(1-p1)/200 + p2(1-p2)/200). run-none +0.0625 (SE 0.045)
+  // and avg@k +0.0625 stay grey; run-coupled +0.1875 (SE 0.047) is green, for pass@1 and avg@k.
+  EXPECT_EQ(count(evals, "change up"), 2u) << evals;
+  EXPECT_EQ(count(evals, "change flat"), 2u) << evals;
+  EXPECT_EQ(count(evals, "change down"), 0u) << evals;
   EXPECT_NE(evals.find("avg@4"), std::string::npos);
   // Run table, report links, the share of time in attention, the title as text.
   std::string table = between(run.dom, "id=\"runs\"", "</table>");
@@ -464,4 +523,79 @@ TEST(Dashboard, Cli) {
   RunResult usage = run_illume({"report", "--out", (dir / "x.html").string()});
   EXPECT_NE(usage.status, 0);
   EXPECT_NE(usage.err.find("--runs"), std::string::npos) << "--runs is required: " << usage.err;
+}
+
+// Runs written before the TRL metric names (train/metric_names.h): a GRPO run's and an SFT run's
+// metrics.jsonl in the old names are read in the new ones, values as logged except the one complement
+// (informative_group_fraction -> frac_reward_zero_std = 1 - it).
+TEST(Dashboard, OldRunsAreReadInTheNewMetricNames) {
+  auto dir = test::scratch_dir();
+  const Json old_grpo = {{"step", 1}, {"reward_mean", 0.4}, {"reward_std", 0.3}, {"accuracy", 0.25},
+                         {"response_length_mean", 75.5}, {"response_length_max", 128}, {"truncated_fraction", 0.05},
+                         {"informative_group_fraction", 0.875}, {"clip_fraction", 0.003}, {"kl_ref", 0.0},
+                         {"grad_norm_mean", 0.31}, {"lr", 5e-05}, {"time_generate_seconds", 1.9},
+                         {"time_score_seconds", 0.001}, {"time_old_logprobs_seconds", 1.7}, {"time_attention_seconds", 0.02},
+                         {"time_train_seconds", 4.8}, {"time_step_seconds", 8.4}, {"time_eval_seconds", 3.0},
+                         {"share_attention", 0.002}, {"entropy", 0.19}, {"gamma_mean", 1.0}};
+  Json second = old_grpo;
+  second["step"] = 2;
+  second["reward_mean"] = 0.5;
+  write_text(dir / "grpo" / "metrics.jsonl", old_grpo.dump() + "\n" + second.dump() + "\n");
+  write_text(dir / "sft" / "metrics.jsonl",
+             "{\"step\": 1, \"loss\": 2.5, \"lr\": 0.003, \"grad_norm\": 1.5, \"tokens\": 4096, \"time_train_seconds\": 1.25}\n"
+             "{\"step\": 2, \"loss\": 2.0, \"lr\": 0.003, \"grad_norm\": 1.2, \"tokens\": 8192, \"time_train_seconds\": 2.5, "
+             "\"eval_loss\": 2.1, \"accuracy\": 0.125, \"response_length\": 60.5}\n");
+  Json data = collect_runs({dir / "grpo", dir / "sft"}, dir / "dash.html");
+  const Json& grpo = data["runs"][0]["metrics"];
+  const std::vector<std::pair<const char*, double>> expected = {
+      {"reward/mean", 0.4}, {"reward/std", 0.3}, {"accuracy", 0.25}, {"completions/mean_length", 75.5},
+      {"completions/max_length", 128}, {"completions/clipped_ratio", 0.05}, {"frac_reward_zero_std", 0.125},
+      {"clip_ratio/region_mean", 0.003}, {"kl", 0.0}, {"grad_norm", 0.31}, {"learning_rate", 5e-05},
+      {"timing/generate", 1.9}, {"timing/score", 0.001}, {"timing/old_logprobs", 1.7}, {"timing/attention", 0.02},
+      {"timing/update", 4.8}, {"timing/step", 8.4}, {"timing/eval", 3.0}, {"share_attention", 0.002}, {"entropy", 0.19}};
+  for (const auto& [key, value] : expected) {
+    ASSERT_TRUE(grpo.contains(key)) << key << " in " << grpo.dump().substr(0, 400);
+    EXPECT_DOUBLE_EQ(grpo[key][0].get<double>(), value) << key;
+  }
+  EXPECT_DOUBLE_EQ(grpo["reward/mean"][1].get<double>(), 0.5);
+  for (const char* old_name : {"reward_mean", "informative_group_fraction", "clip_fraction", "kl_ref", "lr",
+                               "time_step_seconds", "time_eval_seconds", "grad_norm_mean"})
+    EXPECT_FALSE(grpo.contains(old_name)) << old_name;
+  EXPECT_EQ(grpo.size(), expected.size() + 2) << "step and gamma_mean besides";
+  const Json& sft = data["runs"][1]["metrics"];
+  EXPECT_DOUBLE_EQ(sft["learning_rate"][0].get<double>(), 0.003);
+  EXPECT_EQ(sft["num_tokens"][1], 8192);
+  EXPECT_TRUE(sft["eval/accuracy"][0].is_null());
+  EXPECT_DOUBLE_EQ(sft["eval/accuracy"][1].get<double>(), 0.125);
+  EXPECT_DOUBLE_EQ(sft["eval/mean_length"][1].get<double>(), 60.5);
+  EXPECT_DOUBLE_EQ(sft["time_train_seconds"][1].get<double>(), 2.5) << "SFT's cumulative seconds keep their name";
+  for (const char* old_name : {"lr", "tokens", "accuracy", "response_length"}) EXPECT_FALSE(sft.contains(old_name)) << old_name;
+  EXPECT_EQ(data["runs"][1]["eval_curve"]["last"], Json({{"step", 2}, {"value", 0.125}}));
+}
+
+// A change inside the noise is not coloured. Run "noisy": reward/mean alternates 0.3 / 0.5 for 30
+// steps; windows of 3 steps (10%, at least 3): first 0.3 0.5 0.3, last 0.5 0.3 0.5, change +0.0667;
+// each window's SE = sd / sqrt(3) = 0.0667, combined 0.0943: |change| < 2 SE, grey. Run "rising":
+// 0.2 + 0.01 step, change +0.27 with SE 0.0082: green.
+TEST(Dashboard, ChangesInsideTheNoiseStayGrey) {
+  ILLUME_REQUIRE_CHROMIUM();
+  auto dir = test::scratch_dir();
+  std::string noisy, rising;
+  for (int s = 1; s <= 30; ++s) {
+    noisy += Json{{"step", s}, {"reward/mean", s % 2 ? 0.3 : 0.5}, {"reward/std", 0.4}}.dump() + "\n";
+    rising += Json{{"step", s}, {"reward/mean", 0.2 + 0.01 * s}, {"reward/std", 0.4}}.dump() + "\n";
+  }
+  write_text(dir / "noisy" / "metrics.jsonl", noisy);
+  write_text(dir / "rising" / "metrics.jsonl", rising);
+  write_text(dir / "rising" / "config.json", Json{{"optim", {{"batch_size", 64}}}}.dump());
+  fs::path html = dir / "dash.html";
+  write_dashboard(html, collect_runs({dir / "noisy", dir / "rising"}, html));
+  ChromiumPage run = load_in_chromium(html, "#selftest", dir, "--dump-dom", "1280,2000");
+  auto problems = page_problems(run, 1);
+  ASSERT_TRUE(problems.empty()) << join(problems);
+  std::string table = between(run.dom, "id=\"runs\"", "</table>");
+  EXPECT_NE(table.find("<td class=\"change flat\">+0.06667 <span class=\"muted\">± 0.09428</span>"), std::string::npos) << table;
+  EXPECT_NE(table.find("<td class=\"change up\">+0.27"), std::string::npos) << table;
+  EXPECT_EQ(count(table, "change up"), 1u) << table;
+  EXPECT_NE(run.dom.find("exceeds twice its standard error"), std::string::npos) << "the caption says how";
 }

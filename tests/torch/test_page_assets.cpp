@@ -27,7 +27,7 @@ namespace {
 // The smallest data each page renders.
 std::string analysis_page() { return render_analysis_report({{"responses", {{{"tokens", {"a", "b"}}}}}}); }
 std::string dashboard_page() {
-  return render_dashboard({{"runs", {{{"name", "run"}, {"metrics", {{"step", {1, 2}}, {"reward_mean", {0.1, 0.2}}}}}}}});
+  return render_dashboard({{"runs", {{{"name", "run"}, {"metrics", {{"step", {1, 2}}, {"reward/mean", {0.1, 0.2}}}}}}}});
 }
 
 }  // namespace

@@ -335,6 +335,37 @@ TEST(CreditCoupled, IntroTiesGoToTheLatestPosition) {
   expect_rows_near(compute_gamma(in, o), {{1, 1.25, 1, 1.25, 1}});
 }
 
+// The roles shown with sample completions (credit_roles), on the overlap example above:
+// anchors G = {2, 3, 5}; preplans I(D) = {1, 2} (the intros of dominated anchors 2 and 3). global
+// marks the same anchors (TopQ(FAI)) and no preplan; strategies without FAI mark nothing.
+TEST(CreditRoles, AnchorsAreTheFaiSetAndPreplansTheIntroTokens) {
+  CreditInputs in;
+  in.fai = rows({{0.1, 0.2, 0.8, 0.7, 0.05, 0.9}, {0.3, 0.6, kNaN, kNaN, kNaN, kNaN}});
+  in.waad = rows({{9, 9, 2, 3, 9, 2}, {1, 1, kNaN, kNaN, kNaN, kNaN}});
+  in.delta = rows({{0.5, 3.0, 4.0, 0.1, 0.2, 0.3}, {0, 0, kNaN, kNaN, kNaN, kNaN}});
+  in.entropy = rows({{1, 2, 3, 4, 5, 6}, {1, 2, 0, 0, 0, 0}});
+  in.response_mask = mask_of_lengths({6, 2}, 6);
+  auto o = options_for("coupled", 0.5);
+  o.k = 2;
+  o.tau_waad = 5.0;
+  o.tau_delta = 1.0;
+  auto as_rows = [](const at::Tensor& flags) { return flags.to(at::kDouble); };
+  auto roles = credit_roles(in, o);
+  // Row 1: 2 tokens, count 1 -> G = {1}; its window {0} has Delta 0 < 1: not dominated, no preplan.
+  expect_rows_near(as_rows(roles.anchor), {{0, 0, 1, 1, 0, 1}, {0, 1, 0, 0, 0, 0}});
+  expect_rows_near(as_rows(roles.preplan), {{0, 1, 1, 0, 0, 0}, {0, 0, 0, 0, 0, 0}});
+  o.strategy = "global";
+  roles = credit_roles(in, o);
+  expect_rows_near(as_rows(roles.anchor), {{0, 0, 1, 1, 0, 1}, {0, 1, 0, 0, 0, 0}});
+  expect_rows_near(as_rows(roles.preplan), {{0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0}});
+  for (const char* strategy : {"none", "random", "entropy", "local"}) {
+    o.strategy = strategy;
+    roles = credit_roles(in, o);
+    EXPECT_FALSE(roles.anchor.any().item<bool>()) << strategy;
+    EXPECT_FALSE(roles.preplan.any().item<bool>()) << strategy;
+  }
+}
+
 // ---- No gradient through gamma ------------------------------------------------------------------
 
 TEST(CreditNoGradient, GammaAndTokenAdvantagesCarryNoGradientIntoTheLoss) {

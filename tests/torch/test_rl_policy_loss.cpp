@@ -103,6 +103,11 @@ TEST(PolicyLossPpo, ClipFractionAndApproxKlHandComputed) {
   auto e = example();
   auto r = ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, PolicyLossOptions{});
   EXPECT_NEAR(r.clip_fraction, 2.0 / 5.0, 1e-9);
+  // The two sides (TRL's clip_ratio/low_mean, high_mean): (1,0) A<0 rho 0.7 < 0.8 is the low side,
+  // (0,0) A>0 rho 1.5 > 1.2 the high side; (1,1) A<0 rho 1.3 and (0,2) A>0 rho 0.5 are outside the
+  // range on the side where the unclipped term stays active, so neither.
+  EXPECT_NEAR(r.clip_low_fraction, 1.0 / 5.0, 1e-9);
+  EXPECT_NEAR(r.clip_high_fraction, 1.0 / 5.0, 1e-9);
   double kl = 0;
   for (double rho : {1.5, 1.1, 0.5, 0.7, 1.3}) kl += (rho - 1) - std::log(rho);
   EXPECT_NEAR(r.approx_kl_old, kl / 5, 1e-6);
@@ -115,10 +120,20 @@ TEST(PolicyLossPpo, ClipFractionAndApproxKlHandComputed) {
   EXPECT_NEAR(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, dapo).clip_fraction, 2.0 / 5.0, 1e-9);
   PolicyLossOptions wide;
   wide.clip_high = 0.6;
-  EXPECT_NEAR(ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, wide).clip_fraction, 1.0 / 5.0, 1e-9);
+  const auto wide_result = ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, wide);
+  EXPECT_NEAR(wide_result.clip_fraction, 1.0 / 5.0, 1e-9);
+  EXPECT_NEAR(wide_result.clip_low_fraction, 1.0 / 5.0, 1e-9);
+  EXPECT_EQ(wide_result.clip_high_fraction, 0.0);
+  // clip_low 0.4: rho 0.7 is inside [0.6, 1.2]; only the high side remains.
+  PolicyLossOptions low_wide;
+  low_wide.clip_low = 0.4;
+  const auto low_result = ppo_clip_loss(e.logprobs, e.old_logprobs, e.advantages, e.mask, low_wide);
+  EXPECT_EQ(low_result.clip_low_fraction, 0.0);
+  EXPECT_NEAR(low_result.clip_high_fraction, 1.0 / 5.0, 1e-9);
   // A~ = 0 never counts as clipped.
   auto zero = ppo_clip_loss(e.logprobs, e.old_logprobs, torch::zeros({2, 3}), e.mask, PolicyLossOptions{});
   EXPECT_EQ(zero.clip_fraction, 0.0);
+  EXPECT_EQ(zero.clip_low_fraction + zero.clip_high_fraction, 0.0);
   EXPECT_EQ(zero.loss.item<double>(), 0.0);
 }
 
@@ -154,6 +169,8 @@ TEST(PolicyLossPpo, AsymmetricClipRange) {
   o.aggregation = "token-mean";
   auto tight = ppo_clip_loss(logprobs, old, adv, mask, o);
   EXPECT_NEAR(tight.clip_fraction, 1.0, 1e-9);
+  EXPECT_NEAR(tight.clip_low_fraction, 0.5, 1e-9);   // the A < 0 token
+  EXPECT_NEAR(tight.clip_high_fraction, 0.5, 1e-9);  // the A > 0 token
   EXPECT_NEAR(tight.loss.item<double>(), (-1.2 + 0.8) / 2, 1e-6);
   o.clip_high = 0.28;
   o.clip_low = 0.3;

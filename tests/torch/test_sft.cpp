@@ -122,6 +122,11 @@ TEST(Sft, TrainsCheckpointsAndResumesToTheSameWeights) {
   EXPECT_EQ(metrics[3]["step"], 4);
   EXPECT_TRUE(metrics[1].contains("eval_loss"));
   EXPECT_TRUE(std::isfinite(metrics[3]["loss"].get<double>()));
+  // TRL's SFTTrainer names (docs/metrics.md).
+  for (const char* key : {"learning_rate", "grad_norm", "num_tokens", "timing/update"})
+    EXPECT_TRUE(metrics[3].contains(key)) << key;
+  for (const char* old_name : {"lr", "tokens", "time_train_seconds"}) EXPECT_FALSE(metrics[3].contains(old_name)) << old_name;
+  EXPECT_GT(metrics[3]["timing/update"].get<double>(), 0.0);
   // The weights moved away from the same random initialisation.
   auto fresh = Model::random(Model::load(dir / "a" / "final").config(), 3);
   std::vector<at::Tensor> flat;

@@ -80,7 +80,8 @@ TEST(TensorBoardRun, SftEventsMatchMetricsAcrossAKillAndResume) {
     const auto& tags = steps.at(step);
     std::size_t numeric = 0;
     for (const auto& [key, value] : row.items()) {
-      if (key == "step" || !value.is_number()) continue;
+      // (the resume record is the log's, not a scalar: run_log.h)
+      if (key == "step" || key == "resumed_from_step" || !value.is_number()) continue;
       ++numeric;
       ASSERT_TRUE(tags.count(key)) << "step " << step << ": no scalar '" << key << "'";
       // simple_value is a 32-bit float.
@@ -88,8 +89,11 @@ TEST(TensorBoardRun, SftEventsMatchMetricsAcrossAKillAndResume) {
           << "step " << step << " " << key;
     }
     EXPECT_EQ(tags.size(), numeric) << "step " << step;
-    EXPECT_TRUE(tags.count("loss") && tags.count("lr")) << "step " << step;
+    EXPECT_TRUE(tags.count("loss") && tags.count("learning_rate")) << "step " << step;
   }
+  // The resumed run's first row (step 3) records where it resumed from.
+  EXPECT_EQ(rows[2].at("step"), 3);
+  EXPECT_EQ(rows[2].at("resumed_from_step"), 2);
   EXPECT_TRUE(steps.at(2).count("eval_loss"));  // eval_every: 2
 
   // run.tensorboard: false writes none.

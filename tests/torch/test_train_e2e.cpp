@@ -37,7 +37,7 @@ run: {{out: "{}", steps: 30, seed: 11, save_every: 0, progress: false}}
                              test::tiny_countdown_problems(40), test::digit_share_reward);
   trainer.run();
   std::vector<double> rewards;
-  for (const auto& row : read_jsonl_file(dir / "run" / "metrics.jsonl")) rewards.push_back(row["reward_mean"].get<double>());
+  for (const auto& row : read_jsonl_file(dir / "run" / "metrics.jsonl")) rewards.push_back(row["reward/mean"].get<double>());
   return rewards;
 }
 

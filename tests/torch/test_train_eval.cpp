@@ -48,11 +48,14 @@ std::string error_with(const Json& root, const std::string& override_text) {
 }
 
 // Rows without the timing keys (they differ run to run).
+// The rows without their clock readings (timing/..., share_...) and the resume record, which is all a
+// resumed run's log may differ in.
 std::vector<Json> rows_without_times(const fs::path& path) {
   auto rows = read_jsonl_file(path);
   for (auto& r : rows)
     for (auto it = r.begin(); it != r.end();) {
-      if (it.key().rfind("time_", 0) == 0 || it.key().rfind("share_", 0) == 0) it = r.erase(it);
+      if (it.key().rfind("timing/", 0) == 0 || it.key().rfind("share_", 0) == 0 || it.key() == "resumed_from_step")
+        it = r.erase(it);
       else ++it;
     }
   return rows;
@@ -222,7 +225,7 @@ TEST(TrainEval, EvaluatesKeepsTheBestModelAndResumes) {
     if (!row.contains("eval/accuracy")) continue;
     evaluated.push_back(row["step"].get<std::int64_t>());
     curve.push_back({row["step"].get<std::int64_t>(), row["eval/accuracy"].get<double>()});
-    for (const char* key : {"eval/mean_length", "eval/format_rate", "eval/reward_mean", "time_eval_seconds"})
+    for (const char* key : {"eval/mean_length", "eval/format_rate", "eval/reward_mean", "timing/eval"})
       EXPECT_TRUE(row.contains(key)) << key << " at step " << row["step"];
     EXPECT_FALSE(row.contains("eval/pass@k")) << "k = 1";
     EXPECT_LE(row["eval/mean_length"].get<double>(), 8.0);
@@ -232,8 +235,8 @@ TEST(TrainEval, EvaluatesKeepsTheBestModelAndResumes) {
   }
   EXPECT_EQ(evaluated, (std::vector<std::int64_t>{0, 2, 4, 5}));
   EXPECT_EQ(rows[0]["step"], 0);
-  EXPECT_FALSE(rows[0].contains("reward_mean")) << "the step-0 row is the evaluation alone";
-  EXPECT_TRUE(rows[1].contains("reward_mean") && !rows[1].contains("eval/accuracy"));
+  EXPECT_FALSE(rows[0].contains("reward/mean")) << "the step-0 row is the evaluation alone";
+  EXPECT_TRUE(rows[1].contains("reward/mean") && !rows[1].contains("eval/accuracy"));
   // The reward climbs: the evaluation moved (otherwise the best model would trivially be step 0).
   std::set<double> distinct;
   for (const auto& p : curve) distinct.insert(p.value);
@@ -298,6 +301,15 @@ TEST(TrainEval, EvaluatesKeepsTheBestModelAndResumes) {
     b.run();
   }
   EXPECT_EQ(rows_without_times(b_out / "metrics.jsonl"), rows_without_times(a_out / "metrics.jsonl"));
+  // The resume is recorded on the first row the resumed run logged (step 4), once.
+  const auto b_rows = read_jsonl_file(b_out / "metrics.jsonl");
+  std::vector<std::int64_t> resumes;
+  for (const auto& row : b_rows)
+    if (row.contains("resumed_from_step")) {
+      resumes.push_back(row["resumed_from_step"].get<std::int64_t>());
+      EXPECT_EQ(row["step"], 4);
+    }
+  EXPECT_EQ(resumes, (std::vector<std::int64_t>{3}));
   auto summary_b = read_json_file(b_out / "eval_summary.json");
   summary_b.erase("data");
   summary.erase("data");

@@ -129,7 +129,7 @@ Json run_demo(const DemoOptions& o) {
   // 1-2. The default model: evaluation and analysis.
   say("demo: [1/%zu] the default model %s\n", o.strategies.size() + 2, o.model_dir.string().c_str());
   auto t0 = Clock::now();
-  Json base_summary;
+  Json base_summary, base_coupling;
   {
     auto model = Model::load(o.model_dir);
     auto base = eval::evaluate(model, tokenizer, data::Task::Countdown, test_problems, eval_options);
@@ -140,6 +140,7 @@ Json run_demo(const DemoOptions& o) {
     auto coupling = analyse(model, tokenizer, test_problems, o.analysis_responses, o.analysis_temperature, o.seed,
                             base_config.max_response_tokens, o.out_dir / "analysis-base",
                             "illume demo: the default model", o.model_dir.string());
+    base_coupling = coupling;
     say("  analysis of %lld responses -> %s\n", static_cast<long long>(o.analysis_responses),
                 (o.out_dir / "analysis-base" / "report.html").string().c_str());
     print_coupling(coupling);
@@ -193,10 +194,13 @@ Json run_demo(const DemoOptions& o) {
   std::string title = "illume demo: GRPO on " + o.model_dir.filename().string() + ", credit ";
   for (std::size_t i = 0; i < o.strategies.size(); ++i) title += (i ? " vs " : "") + o.strategies[i];
   data["title"] = title;
+  // The analysis before training sits beside the runs: linked from each, with its coupling
+  // statistics, so that the dashboard's top shows them before and after.
   for (auto& run : data["runs"])
     run["reports"].push_back({{"label", "the default model (before training)"},
                               {"path", (o.out_dir / "analysis-base" / "report.html").string()},
-                              {"href", "analysis-base/report.html"}});
+                              {"href", "analysis-base/report.html"},
+                              {"coupling", base_coupling}});
   write_dashboard(index_html, data);
   result["seconds"] = seconds_since(start);
   result["index"] = index_html.string();

@@ -9,8 +9,9 @@
 #include <system_error>
 
 #include "illume/eval/statistics.h"
-#include "illume/util/jsonl.h"
 #include "illume/report/page_assets.h"
+#include "illume/train/metric_names.h"
+#include "illume/util/jsonl.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
 #include "illume/util/json.h"
@@ -27,6 +28,14 @@ constexpr const char* kSettingKeys[] = {"model.dir", "optim.lr", "rollout.group_
 // The eval summary keys copied into the data (pass@k is handled apart: eval writes "pass@K").
 constexpr const char* kEvalKeys[] = {"task", "problems", "k", "temperature", "pass@1", "avg@k", "pass@k",
                                      "response_length_mean"};
+// The coupling statistics of an analysis (its summary.json "coupling": paper Table 2's rows) and the
+// keys of each row copied into the data.
+constexpr const char* kCouplingRows[] = {"entropy_at_preplan", "receiver_global_cooccurrence", "fai_after_waad"};
+constexpr const char* kCouplingKeys[] = {"observed", "random", "lift", "lift_ci", "verdict", "count"};
+// Sample completions embedded per run: those of the last few steps that logged any, and at most this
+// many tokens of each (the page is meant to open quickly; samples.jsonl holds them all).
+constexpr std::size_t kSampleSteps = 3;
+constexpr std::size_t kSampleTokens = 1500;
 
 // ---------- reading run folders ----------
 
@@ -53,21 +62,32 @@ const Json* dotted(const Json& object, const std::string& path) {
 }
 
 // metrics.jsonl -> {"step": [...], key: [...]} (columns of the numeric keys; null where a row lacks one).
-Json read_metrics(const fs::path& path, std::size_t& rows_out) {
+// Rows of runs written before the TRL metric names are read in the new names (train/metric_names.h).
+// The resume records (resumed_from_step) go to `resumes` (the steps, ascending, once each), not into
+// a column.
+Json read_metrics(const fs::path& path, std::size_t& rows_out, Json& resumes) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
     fail("{}: missing (a run folder holds the metrics.jsonl that illume train writes)", path.string());
   std::vector<JsonlRow> rows = read_jsonl_rows(path);
   if (rows.empty()) fail("{}: no training steps (the file is empty)", path.string());
   std::set<std::string> keys;
-  for (const auto& row : rows) {
+  std::set<double> resumed;
+  for (auto& row : rows) {
     if (!row.value.is_object())
       fail("{}: expected a JSON object (one per training step), found {}", row_source(path, row),
            row.value.type_name());
+    train::upgrade_metrics_row(row.value);
+    if (auto it = row.value.find(train::kResumedFromStep); it != row.value.end()) {
+      if (it->is_number()) resumed.insert(it->get<double>());
+      row.value.erase(it);
+    }
     for (const auto& [key, value] : row.value.items())
       if (value.is_number()) keys.insert(key);
   }
   keys.erase("step");
+  resumes = Json::array();
+  for (double step : resumed) resumes.push_back(step);
   Json metrics = Json::object();
   Json steps = Json::array();
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -150,6 +170,29 @@ fs::path canonical_or_absolute(const fs::path& p) {
   return ec ? fs::absolute(p).lexically_normal() : out;
 }
 
+// The coupling statistics of the analysis in `folder` (its summary.json, `illume analyze`), the keys
+// the page shows; null when there is none.
+Json analysis_coupling(const fs::path& folder) {
+  const fs::path path = folder / "summary.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return nullptr;
+  Json summary = read_object_file(path);
+  auto coupling = summary.find("coupling");
+  if (coupling == summary.end() || !coupling->is_object()) return nullptr;
+  Json out = Json::object();
+  for (const char* row : kCouplingRows) {
+    auto it = coupling->find(row);
+    if (it == coupling->end() || !it->is_object()) continue;
+    Json entry = Json::object();
+    for (const char* key : kCouplingKeys)
+      if (auto v = it->find(key); v != it->end() && !v->is_null()) entry[key] = *v;
+    out[row] = std::move(entry);
+  }
+  for (const char* key : {"responses", "response_tokens"})
+    if (auto v = coupling->find(key); v != coupling->end() && v->is_number()) out[key] = *v;
+  return out.empty() ? Json(nullptr) : out;
+}
+
 Json find_reports(const fs::path& dir, const fs::path& out_html) {
   std::vector<fs::path> found;
   const fs::path self = canonical_or_absolute(out_html);
@@ -174,11 +217,56 @@ Json find_reports(const fs::path& dir, const fs::path& out_html) {
     fs::path target = canonical_or_absolute(path);
     fs::path rel = target.lexically_relative(base);
     std::string href = rel.empty() ? "file://" + url_path(target.generic_string()) : url_path(rel.generic_string());
-    reports.push_back({{"label", folder.empty() || folder == "." ? std::string("report") : folder},
-                       {"path", path.generic_string()},
-                       {"href", href}});
+    Json report = {{"label", folder.empty() || folder == "." ? std::string("report") : folder},
+                   {"path", path.generic_string()},
+                   {"href", href}};
+    if (Json coupling = analysis_coupling(path.parent_path()); !coupling.is_null()) report["coupling"] = std::move(coupling);
+    reports.push_back(std::move(report));
   }
   return reports;
+}
+
+// The last kSampleSteps steps of OUT/samples.jsonl (the trainer's sample completions, grpo_trainer.h),
+// latest step first; tokens past kSampleTokens are cut (the row says how many there were). Only the
+// file's tail is parsed, so a long run's file costs little. A half last line (a run killed mid-write)
+// is skipped, as the trainer's resume drops it.
+Json read_samples(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return nullptr;
+  const std::string text = read_file(path);
+  // Where each complete line starts (a last line without its newline is a half line).
+  std::vector<std::size_t> starts;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t newline = text.find('\n', at);
+    if (newline == std::string::npos) break;
+    starts.push_back(at);
+    at = newline + 1;
+  }
+  Json samples = Json::array();
+  std::set<std::int64_t> steps;
+  for (std::size_t i = starts.size(); i-- > 0;) {
+    const std::size_t begin = starts[i], end = text.find('\n', begin);
+    const std::string_view row_text(text.data() + begin, end - begin);
+    if (row_text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    const std::string source = path.string() + ":" + std::to_string(i + 1);
+    Json row = parse_json(row_text, source);
+    if (!row.is_object()) fail("{}: expected a JSON object (one sample completion), found {}", source, row.type_name());
+    const auto step = json_get_or<std::int64_t>(row, "step", 0, source);
+    if (!steps.count(step) && steps.size() == kSampleSteps) break;
+    steps.insert(step);
+    for (const char* key : {"tokens", "gamma"})
+      if (auto it = row.find(key); it != row.end() && it->is_array() && it->size() > kSampleTokens) {
+        row["token_count"] = it->size();
+        it->erase(it->begin() + static_cast<std::ptrdiff_t>(kSampleTokens), it->end());
+      }
+    samples.push_back(std::move(row));
+  }
+  // Latest step first; within a step, the file's order.
+  std::reverse(samples.begin(), samples.end());
+  std::stable_sort(samples.begin(), samples.end(), [](const Json& a, const Json& b) {
+    return a.value("step", 0LL) > b.value("step", 0LL);
+  });
+  return samples;
 }
 
 Json collect_run(const fs::path& dir, const fs::path& out_html) {
@@ -187,8 +275,12 @@ Json collect_run(const fs::path& dir, const fs::path& out_html) {
   if (!fs::is_directory(dir, ec)) fail("{}: not a folder (a run folder holds metrics.jsonl)", dir.string());
   Json run = {{"name", run_name(dir)}, {"dir", dir.generic_string()}};
   std::size_t rows = 0;
-  run["metrics"] = read_metrics(dir / "metrics.jsonl", rows);
+  Json resumes;
+  run["metrics"] = read_metrics(dir / "metrics.jsonl", rows, resumes);
   run["steps"] = rows;
+  if (!resumes.empty()) run["resumes"] = std::move(resumes);
+  if (Json samples = read_samples(dir / "samples.jsonl"); !samples.is_null() && !samples.empty())
+    run["samples"] = std::move(samples);
   if (Json curve = eval_curve(run["metrics"], dir / "metrics.jsonl"); !curve.is_null()) run["eval_curve"] = std::move(curve);
 
   fs::path config_path = dir / "config.json";
@@ -261,6 +353,14 @@ Json prepared(const Json& data) {
       check(evals->is_object(), "{}: runs[{}].evals must be an object (label -> summary)", kSource, i);
       for (const auto& [label, summary] : evals->items())
         check(summary.is_object(), "{}: runs[{}].evals.{} must be an object", kSource, i, label);
+    }
+    if (auto resumes = run.find("resumes"); resumes != run.end() && !resumes->is_null()) {
+      check(resumes->is_array(), "{}: runs[{}].resumes must be an array of steps", kSource, i);
+      for (const auto& v : *resumes) check(v.is_number(), "{}: runs[{}].resumes must hold numbers", kSource, i);
+    }
+    if (auto samples = run.find("samples"); samples != run.end() && !samples->is_null()) {
+      check(samples->is_array(), "{}: runs[{}].samples must be an array", kSource, i);
+      for (const auto& sample : *samples) check(sample.is_object(), "{}: runs[{}].samples must hold objects", kSource, i);
     }
     if (auto curve = run.find("eval_curve"); curve != run.end() && !curve->is_null())
       check(curve->is_object(), "{}: runs[{}].eval_curve must be an object", kSource, i);

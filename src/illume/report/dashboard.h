@@ -5,20 +5,27 @@
 // The page's source is assets/dashboard.{html,js} with the shared assets/common.{css,js} (page_assets.h).
 //
 // A run folder (what `illume train` and `illume eval` write):
-//   DIR/metrics.jsonl           REQUIRED: one JSON object per training step (any numeric keys; those
-//                               plotted: step, reward_mean (+- reward_std), accuracy,
-//                               response_length_mean/_max, entropy, gamma_mean,
-//                               gamma_amplified_fraction, clip_fraction, time_generate_seconds,
-//                               time_attention_seconds, time_train_seconds, share_attention, ...;
+//   DIR/metrics.jsonl           REQUIRED: one JSON object per training step (any numeric keys, named as
+//                               docs/metrics.md says; rows in the names of older runs are read in the
+//                               new ones, train/metric_names.h). Plotted: reward/mean (band: +- its
+//                               standard error, reward/std / sqrt(optim.batch_size)), accuracy,
+//                               completions/mean_length and /max_length, entropy, gamma_mean,
+//                               gamma_amplified_fraction, clip_ratio/low_mean, /high_mean, timing/...;
 //                               every other numeric key gets a panel of its own under "More metrics";
 //                               the in-training evaluation's eval/accuracy, eval/pass@k,
 //                               eval/mean_length, eval/format_rate (rows of the evaluated steps only,
-//                               step 0 = before training) are drawn in "Evaluation during training")
+//                               step 0 = before training) are drawn in "Evaluation during training".
+//                               A panel whose series are constant over every run is not drawn; the
+//                               page lists it in one line, "constant: name=value". The resume records
+//                               (resumed_from_step, train/run_log.h) are drawn as vertical lines.
+//   DIR/samples.jsonl           (optional) the trainer's sample completions (grpo_trainer.h); the last
+//                               few steps' are shown in a table, tokens shaded by their credit weight
 //   DIR/config.json             (optional) the resolved training config; credit.strategy is the run's
 //                               label, a few settings are shown
 //   DIR/eval-LABEL/summary.json (optional, any number) an `illume eval` summary; LABEL is e.g. "before"
 //                               or "after"
-//   DIR/**/report.html          (optional, any depth) analysis reports, linked from the page
+//   DIR/**/report.html          (optional, any depth) analysis reports, linked from the top of the page
+//                               with the coupling statistics of the summary.json beside each
 //
 // The data object (collect_runs fills it; keys marked (optional) may be absent or null):
 //
@@ -33,6 +40,7 @@
 //                                                            rollout.group_size, optim.batch_size,
 //                                                            run.steps, run.seed; those present)
 //     "steps": 50,                                           (optional) rows of metrics.jsonl
+//     "resumes": [20],                                       (optional) steps the run resumed from
 //     "metrics": {                                           REQUIRED: columns, one entry per row of
 //       "step": [1, 2, ...],                                 metrics.jsonl (null: the row lacks the key
 //       "reward_mean": [0.1, 0.12, ...], ...                 or its value is not a number); "step" is
@@ -50,16 +58,27 @@
 //     },
 //     "reports": [ {"label": "analysis",                     (optional) analysis reports: label = the
 //                   "path": "runs/run-coupled/analysis/report.html",  report's folder inside DIR,
-//                   "href": "run-coupled/analysis/report.html"} ]     href = URL relative to the
-//   } ]                                                      dashboard's folder (percent-encoded)
+//                   "href": "run-coupled/analysis/report.html",       href = URL relative to the
+//                   "coupling": {"entropy_at_preplan":        dashboard's folder (percent-encoded);
+//                       {"observed": 0.36, "random": 0.24,    coupling (optional): Table 2's rows from
+//                        "lift": 0.51, "lift_ci": [lo, hi],   the summary.json beside the report
+//                        "verdict": "...", "count": 70},      (entropy_at_preplan,
+//                       ..., "responses": 16}} ],              receiver_global_cooccurrence, fai_after_waad)
+//     "samples": [ {"step": 24, "prompt": "...",             (optional) samples.jsonl rows of the last
+//                   "response": "...", "reward": 1.0,        3 steps that logged any, latest step first;
+//                   "advantage": 1.2, "tokens": ["a", ...],  tokens and gamma cut at 1500 (token_count
+//                   "gamma": [1.5, ...], "anchors": [3],     then gives the full length)
+//                   "preplans": [1], ...} ]
+//   } ]
 // }
 //
 // Metric values are embedded rounded to 5 significant digits. Malformed data (a metric column whose
 // length differs from "step", a non-number in a column) fails with a one-line illume::Error.
 //
 // The page after drawing sets <body data-plots-drawn="K"> (curve canvases drawn: one per metric panel
-// with data in some run) and on each canvas data-ink = pixels painted by the data inside the plot area
-// (axes, grid and labels excluded). Script errors are counted in <body data-js-errors>. Long runs are
+// with data in some run that is not constant) and on each canvas data-ink = pixels painted by the data
+// inside the plot area (axes, grid and labels excluded); <body data-overflow-x="N">: how many CSS
+// pixels the page is wider than the window (0 when nothing overflows sideways). Script errors are counted in <body data-js-errors>. Long runs are
 // downsampled to the plot's pixel columns. URL hash options: "#smooth=0.9" sets the EMA smoothing
 // (0..0.99); "&selftest" drives the tooltips, the smoothing control and the legend toggles once
 // (<body data-selftest="ok">).

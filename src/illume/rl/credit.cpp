@@ -117,8 +117,13 @@ at::Tensor units_global(const CreditInputs& in, const at::Tensor& valid, const C
   return select_fraction(fai, tokens_with_fai_horizon(valid, o.fai_horizon_lo), o.q, select_top(o)).to(at::kDouble);
 }
 
-// 4.3 coupled rhythm credit.
-at::Tensor units_coupled(const CreditInputs& in, const at::Tensor& valid, const CreditOptions& o) {
+// 4.3 coupled rhythm credit's sets: anchors G, dominated anchors D, and how many dominated anchors
+// name each token as their intro (I(D) with multiplicity), all [B, T].
+struct CoupledSets {
+  at::Tensor anchors, dominated, intro_count;
+};
+
+CoupledSets coupled_sets(const CreditInputs& in, const at::Tensor& valid, const CreditOptions& o) {
   auto fai = strategy_input(in.fai, "fai", valid, o.strategy);
   auto waad = strategy_input(in.waad, "waad", valid, o.strategy);
   auto delta = strategy_input(in.delta, "delta", valid, o.strategy);
@@ -150,12 +155,16 @@ at::Tensor units_coupled(const CreditInputs& in, const at::Tensor& valid, const 
                        .logical_and(has_window)
                        .logical_and(waad <= tau_waad)
                        .logical_and(window_max >= tau_delta);  // D
-  auto undominated = anchors.logical_and(dominated.logical_not());  // G \ D
   // I(D): each dominated anchor adds one to its intro token (non-dominated rows add zero at index intro).
   auto intro_count = at::zeros({B, T}, dopts).scatter_add_(1, intro, dominated.to(at::kDouble));
-  if (!o.intro_bonus_per_anchor) intro_count = intro_count.clamp_max(1.0);
+  return {anchors, dominated, intro_count};
+}
 
-  return undominated.to(at::kDouble) + (1.0 - o.alpha) * dominated.to(at::kDouble) + o.alpha * intro_count;
+at::Tensor units_coupled(const CreditInputs& in, const at::Tensor& valid, const CreditOptions& o) {
+  auto sets = coupled_sets(in, valid, o);
+  auto undominated = sets.anchors.logical_and(sets.dominated.logical_not());  // G \ D
+  auto intro_count = o.intro_bonus_per_anchor ? sets.intro_count : sets.intro_count.clamp_max(1.0);
+  return undominated.to(at::kDouble) + (1.0 - o.alpha) * sets.dominated.to(at::kDouble) + o.alpha * intro_count;
 }
 
 // A new strategy is one row: its name, its function, and the inputs it reads.
@@ -237,6 +246,23 @@ std::vector<std::string> credit_strategy_names() {
 }
 
 CreditNeeds credit_strategy_needs(const std::string& strategy) { return strategy_named(strategy).needs; }
+
+CreditRoles credit_roles(const CreditInputs& inputs, const CreditOptions& options) {
+  checked_strategy(options);
+  at::NoGradGuard no_grad;
+  auto valid = valid_tokens(inputs.response_mask);
+  CreditRoles roles{at::zeros(valid.sizes(), valid.options()), at::zeros(valid.sizes(), valid.options())};
+  if (valid.numel() == 0) return roles;
+  if (options.strategy == "global") {
+    auto fai = strategy_input(inputs.fai, "fai", valid, options.strategy);
+    roles.anchor = select_fraction(fai, tokens_with_fai_horizon(valid, options.fai_horizon_lo), options.q, select_top(options));
+  } else if (options.strategy == "coupled") {
+    auto sets = coupled_sets(inputs, valid, options);
+    roles.anchor = sets.anchors.logical_and(valid);
+    roles.preplan = sets.intro_count.gt(0).logical_and(valid);
+  }
+  return roles;
+}
 
 at::Tensor compute_gamma(const CreditInputs& inputs, const CreditOptions& options) {
   auto units_fn = checked_strategy(options);

@@ -89,6 +89,16 @@ CreditNeeds credit_strategy_needs(const std::string& strategy);
 // gamma [B, T] float32: as above; 1 on padding and outside the selected sets.
 at::Tensor compute_gamma(const CreditInputs& inputs, const CreditOptions& options);
 
+// The tokens a strategy singles out, for display (the trainer's sample completions, samples.jsonl):
+// anchor = the FAI-selected set G of global and coupled (TopQ(FAI), or BottomQ with select = bottom);
+// preplan = coupled's intro tokens I(D), those a share of a dominated anchor's bonus moves to. Both
+// [B, T] bool, false on padding and everywhere for the strategies that read no FAI (gamma alone shows
+// their selection). Same inputs and checks as compute_gamma.
+struct CreditRoles {
+  at::Tensor anchor, preplan;
+};
+CreditRoles credit_roles(const CreditInputs& inputs, const CreditOptions& options);
+
 // The registered strategy names, in registration order.
 std::vector<std::string> credit_strategy_names();
 

@@ -160,14 +160,26 @@ PolicyLossResult ppo_clip_loss(const at::Tensor& logprobs, const at::Tensor& old
     at::NoGradGuard no_grad;
     auto token_mean = [&](const at::Tensor& x) { return aggregate_token_mean(x.detach().to(at::kDouble), valid, 0); };
     auto zero = at::zeros({}, logp.options().dtype(at::kDouble));
-    stats = at::stack({token_mean((loss_clipped > loss_unclipped).to(logp.scalar_type())),
+    // The two sides of the clip (TRL's clip_ratio/low_mean and high_mean): where the clipped term is
+    // active, the gradient of the token is 0. A~ = 0 is neither.
+    auto low = adv.lt(0).logical_and(rho.lt(1.0 - options.clip_low)).logical_and(valid);
+    auto high = adv.gt(0).logical_and(rho.gt(1.0 + options.clip_high)).logical_and(valid);
+    stats = at::stack({token_mean(low.to(logp.scalar_type())), token_mean(high.to(logp.scalar_type())),
                        token_mean(rho - 1.0 - log_ratio),
                        kl_tokens.defined() ? token_mean(kl_tokens) : zero,
                        entropy_tokens.defined() ? token_mean(entropy_tokens) : zero})
                 .to(at::kCPU, at::kDouble);
   }
   const double* s = stats.data_ptr<double>();
-  return PolicyLossResult{loss, s[0], s[1], s[2], s[3]};
+  PolicyLossResult result;
+  result.loss = loss;
+  result.clip_low_fraction = s[0];
+  result.clip_high_fraction = s[1];
+  result.clip_fraction = s[0] + s[1];
+  result.approx_kl_old = s[2];
+  result.kl_ref = s[3];
+  result.entropy = s[4];
+  return result;
 }
 
 }  // namespace illume

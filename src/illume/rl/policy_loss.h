@@ -17,6 +17,9 @@
 //   clip_fraction  share of tokens where the clipped term is the active one and differs from the
 //                  unclipped one: A~ > 0 and rho > 1 + clip_high, or A~ < 0 and rho < 1 - clip_low
 //                  (there the gradient is 0). Tokens with A~ = 0 or rho inside the range count as unclipped.
+//                  It is the sum of the two sides (TRL's clip_ratio/region_mean):
+//   clip_low_fraction   A~ < 0 and rho < 1 - clip_low   (TRL's clip_ratio/low_mean)
+//   clip_high_fraction  A~ > 0 and rho > 1 + clip_high  (TRL's clip_ratio/high_mean)
 //   approx_kl_old  k3 estimate of KL(pi_old || pi) from the old policy's samples: (rho - 1) - log rho.
 //   kl_ref         mean of k3(logp, ref_logp); 0 when ref_logprobs is not given.
 //   entropy        mean of the given token entropies; 0 when not given.
@@ -39,7 +42,9 @@ struct PolicyLossOptions {
 
 struct PolicyLossResult {
   at::Tensor loss;  // scalar, differentiable w.r.t. logprobs (and entropy when entropy_coef != 0)
-  double clip_fraction = 0;
+  double clip_fraction = 0;       // clip_low_fraction + clip_high_fraction
+  double clip_low_fraction = 0;
+  double clip_high_fraction = 0;
   double approx_kl_old = 0;
   double kl_ref = 0;
   double entropy = 0;

@@ -80,7 +80,8 @@ struct Scores {
   at::Tensor advantages;             // [N] float
   at::Tensor informative;            // [N] bool: the response's group has reward variance
   std::vector<std::int64_t> kept;    // non-empty responses (and informative ones under dynamic sampling)
-  double accuracy = 0, response_length_mean = 0, response_length_max = 0, truncated_fraction = 0;
+  double accuracy = 0, response_length_mean = 0, response_length_max = 0;
+  double clipped_ratio = 0;          // share of responses cut at max_response_tokens without a stop token
   double seconds = 0;
 };
 
@@ -103,14 +104,16 @@ struct OldPolicyPass {
   double seconds_logprobs = 0, seconds_attention = 0;
 };
 
-// 4. Credit: gamma and the token advantages A~ = gamma * A, both without gradient.
+// 4. Credit: gamma and the token advantages A~ = gamma * A, both without gradient; for the sample
+// completions (run.log_samples), the anchor and preplan tokens the strategy singled out.
 struct Credit {
   at::Tensor gamma, token_advantages;  // [B, R] float
+  at::Tensor anchor, preplan;          // [B, R] bool; undefined unless samples are logged
 };
 
 // 5. The PPO-clip updates: token-weighted means over the micro-batches.
 struct Updates {
-  double loss = 0, clip_fraction = 0, approx_kl_old = 0, kl_ref = 0, grad_norm_mean = 0;
+  double loss = 0, clip_low_fraction = 0, clip_high_fraction = 0, approx_kl_old = 0, kl_ref = 0, grad_norm_mean = 0;
   std::int64_t optimizer_steps = 0;
   double seconds = 0;
 };
@@ -172,6 +175,7 @@ struct GrpoTrainer::Impl {
   std::vector<data::Problem> eval_problems;
   std::vector<eval::CurvePoint> eval_history;
   bool best_is_log_peak = false;  // OUT/checkpoints/best holds the model of the history's peak
+  std::vector<Json> step_samples;  // the last step's sample completions (run.log_samples), for samples.jsonl
 
   Impl(TrainConfig c, Model m, Tokenizer t, fs::path tdir, std::vector<data::Problem> p, RewardFn r)
       : config(std::move(c)), credit_needs(credit_strategy_needs(config.credit.strategy)), policy(std::move(m)),
@@ -238,6 +242,8 @@ struct GrpoTrainer::Impl {
   Updates ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit);
   Json step_metrics(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch, const OldPolicyPass& old,
                     const Credit& credit, const Updates& updates, double step_seconds) const;
+  std::vector<Json> sample_completions(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch,
+                                       const Credit& credit) const;
   Json do_step();
   TrainerState state() const;
   void save();
@@ -258,6 +264,7 @@ Json GrpoTrainer::Impl::do_step() {
   const auto credit = assign_credit(batch, old);
   const auto updates = ppo_updates(batch, old, credit);
   auto metrics = step_metrics(rollouts, scores, batch, old, credit, updates, seconds_since(start));
+  step_samples = sample_completions(rollouts, scores, batch, credit);
   ++step;
   data_position += config.prompts_per_step();
   return metrics;
@@ -290,7 +297,7 @@ Scores GrpoTrainer::Impl::score_rollouts(const Rollouts& rollouts) const {
   const auto N = static_cast<std::int64_t>(completions.size());
   Scores s;
   s.rewards = torch::zeros({N}, torch::kDouble);
-  double correct = 0, length_sum = 0, truncated = 0;
+  double correct = 0, length_sum = 0, clipped = 0;
   for (std::int64_t i = 0; i < N; ++i) {
     const auto& c = completions[i];
     auto r = score(problems[rollouts.problem_indices[c.prompt_index]], c.text);
@@ -298,11 +305,11 @@ Scores GrpoTrainer::Impl::score_rollouts(const Rollouts& rollouts) const {
     correct += r.correct ? 1 : 0;
     length_sum += static_cast<double>(c.ids.size());
     s.response_length_max = std::max<double>(s.response_length_max, static_cast<double>(c.ids.size()));
-    truncated += c.finish_reason == "length" ? 1 : 0;
+    clipped += c.finish_reason == "length" ? 1 : 0;  // max_response_tokens reached, no stop token
   }
   s.accuracy = correct / N;
   s.response_length_mean = length_sum / N;
-  s.truncated_fraction = truncated / N;
+  s.clipped_ratio = clipped / N;
   s.advantages = grpo_advantages(s.rewards, config.group_size, config.adv_eps, config.scale_by_std).to(torch::kFloat);
   s.informative = informative_groups(s.rewards, config.group_size);
   auto informative = s.informative.accessor<bool, 1>();
@@ -388,7 +395,7 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
 
 Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPolicyPass& old) const {
   torch::NoGradGuard no_grad;
-  if (batch.size() == 0) return {torch::ones({0, batch.width()}), torch::zeros({0, batch.width()})};
+  if (batch.size() == 0) return {torch::ones({0, batch.width()}), torch::zeros({0, batch.width()}), {}, {}};
   CreditInputs inputs;
   inputs.response_mask = batch.response_mask;
   inputs.entropy = old.entropy;
@@ -401,6 +408,11 @@ Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPol
   Credit credit;
   credit.gamma = compute_gamma(inputs, options);
   credit.token_advantages = token_advantages(batch.advantages, credit.gamma, batch.response_mask, config.sign);
+  if (config.run.log_samples > 0) {
+    auto roles = credit_roles(inputs, options);
+    credit.anchor = roles.anchor.cpu();
+    credit.preplan = roles.preplan.cpu();
+  }
   return credit;
 }
 
@@ -438,7 +450,8 @@ Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPoli
     ++u.optimizer_steps;
     const double tokens = mask.sum().item<double>();
     u.loss += loss_value * tokens;
-    u.clip_fraction += result.clip_fraction * tokens;
+    u.clip_low_fraction += result.clip_low_fraction * tokens;
+    u.clip_high_fraction += result.clip_high_fraction * tokens;
     u.approx_kl_old += result.approx_kl_old * tokens;
     u.kl_ref += result.kl_ref * tokens;
     tokens_sum += tokens;
@@ -446,7 +459,8 @@ Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPoli
   optimizer->zero_grad();
   const double per_token = 1.0 / std::max(tokens_sum, 1.0);
   u.loss *= per_token;
-  u.clip_fraction *= per_token;
+  u.clip_low_fraction *= per_token;
+  u.clip_high_fraction *= per_token;
   u.approx_kl_old *= per_token;
   u.kl_ref *= per_token;
   u.grad_norm_mean = u.optimizer_steps ? grad_norm_sum / static_cast<double>(u.optimizer_steps) : 0.0;
@@ -458,37 +472,94 @@ Json GrpoTrainer::Impl::step_metrics(const Rollouts& rollouts, const Scores& sco
                                      const OldPolicyPass& old, const Credit& credit, const Updates& updates,
                                      double step_seconds) const {
   const auto N = scores.rewards.numel();
+  // Names: TRL's GRPOTrainer where it has one, verl's timing_s/ as timing/ (train/metric_names.h,
+  // docs/metrics.md); illume's own statistics keep theirs.
   Json m;
   m["step"] = step + 1;
   m["data_position"] = data_position + config.prompts_per_step();
-  m["reward_mean"] = scores.rewards.mean().item<double>();
-  m["reward_std"] = N > 1 ? scores.rewards.std().item<double>() : 0.0;
+  // Rewards and completions.
+  m["reward/mean"] = scores.rewards.mean().item<double>();
+  m["reward/std"] = N > 1 ? scores.rewards.std().item<double>() : 0.0;
+  m["frac_reward_zero_std"] = 1.0 - scores.informative.to(torch::kDouble).mean().item<double>();  // groups alike
   m["accuracy"] = scores.accuracy;
-  m["response_length_mean"] = scores.response_length_mean;
-  m["response_length_max"] = scores.response_length_max;
-  m["truncated_fraction"] = scores.truncated_fraction;
-  m["informative_group_fraction"] = scores.informative.to(torch::kDouble).mean().item<double>();
+  m["completions/mean_length"] = scores.response_length_mean;
+  m["completions/max_length"] = scores.response_length_max;
+  m["completions/clipped_ratio"] = scores.clipped_ratio;
   m["responses_trained"] = batch.size();
+  // Credit.
   m["gamma_mean"] = masked_mean(credit.gamma, batch.response_mask, 1.0);
   m["gamma_amplified_fraction"] = masked_mean((credit.gamma > 1.0 + 1e-6), batch.response_mask, 0.0);
+  // Policy and updates: token means over the trained responses.
   m["entropy"] = masked_mean(old.entropy, batch.response_mask, 0.0);
   m["loss"] = updates.loss;
-  m["clip_fraction"] = updates.clip_fraction;
+  m["clip_ratio/low_mean"] = updates.clip_low_fraction;
+  m["clip_ratio/high_mean"] = updates.clip_high_fraction;
+  m["clip_ratio/region_mean"] = updates.clip_low_fraction + updates.clip_high_fraction;
   m["approx_kl_old"] = updates.approx_kl_old;
-  m["kl_ref"] = updates.kl_ref;
-  m["grad_norm_mean"] = updates.grad_norm_mean;
+  if (reference) m["kl"] = updates.kl_ref;  // as TRL: only when there is a reference model (loss.kl_coef > 0)
+  m["grad_norm"] = updates.grad_norm_mean;  // mean over the step's optimizer steps, before clipping
   m["optimizer_steps"] = updates.optimizer_steps;
-  m["lr"] = lr_schedule.at(step);
-  m["time_generate_seconds"] = rollouts.seconds;
-  m["time_score_seconds"] = scores.seconds;
-  m["time_old_logprobs_seconds"] = old.seconds_logprobs;
-  m["time_attention_seconds"] = old.seconds_attention;
-  m["time_train_seconds"] = updates.seconds;
-  m["time_step_seconds"] = step_seconds;
+  m["learning_rate"] = lr_schedule.at(step);
+  // Seconds per stage, and shares of the step.
+  m["timing/generate"] = rollouts.seconds;
+  m["timing/score"] = scores.seconds;
+  m["timing/old_logprobs"] = old.seconds_logprobs;
+  m["timing/attention"] = old.seconds_attention;
+  m["timing/update"] = updates.seconds;
+  m["timing/step"] = step_seconds;
   m["share_generate"] = rollouts.seconds / step_seconds;
   m["share_attention"] = old.seconds_attention / step_seconds;
   m["share_train"] = (updates.seconds + old.seconds_logprobs) / step_seconds;
   return m;
+}
+
+// Evenly spaced rows of the training batch (so, for log_samples <= the number of prompts, different
+// prompts), each with its text and its credit token by token. Token texts are the decoded bytes of
+// each id (a piece may end inside a UTF-8 character; the line's writer replaces invalid bytes).
+std::vector<Json> GrpoTrainer::Impl::sample_completions(const Rollouts& rollouts, const Scores& scores,
+                                                        const TrainingBatch& batch, const Credit& credit) const {
+  std::vector<Json> samples;
+  const auto B = batch.size();
+  const auto n = std::min<std::int64_t>(config.run.log_samples, B);
+  if (n <= 0) return samples;
+  const auto gamma_tensor = credit.gamma.to(torch::kCPU, torch::kDouble).contiguous();
+  const auto advantage_tensor = batch.advantages.to(torch::kCPU, torch::kDouble).contiguous();
+  const auto reward_tensor = scores.rewards.to(torch::kDouble).contiguous();
+  const auto gamma = gamma_tensor.accessor<double, 2>();
+  const auto advantages = advantage_tensor.accessor<double, 1>();
+  const auto rewards = reward_tensor.accessor<double, 1>();
+  // Roles as 0/1 bytes (an empty [B, R] when the strategy marks none).
+  const auto anchor_tensor = credit.anchor.defined() ? credit.anchor.to(torch::kUInt8).contiguous() : torch::zeros_like(gamma_tensor, torch::kUInt8);
+  const auto preplan_tensor = credit.preplan.defined() ? credit.preplan.to(torch::kUInt8).contiguous() : torch::zeros_like(gamma_tensor, torch::kUInt8);
+  const auto anchor = anchor_tensor.accessor<std::uint8_t, 2>();
+  const auto preplan = preplan_tensor.accessor<std::uint8_t, 2>();
+  for (std::int64_t k = 0; k < n; ++k) {
+    const auto b = k * B / n;
+    const auto index = scores.kept[static_cast<std::size_t>(b)];
+    const auto& completion = rollouts.completions[static_cast<std::size_t>(index)];
+    const auto& problem = problems[rollouts.problem_indices[completion.prompt_index]];
+    Json tokens = Json::array(), weights = Json::array(), anchors = Json::array(), preplans = Json::array();
+    for (std::size_t i = 0; i < completion.ids.size(); ++i) {
+      const auto t = static_cast<std::int64_t>(i);
+      tokens.push_back(tokenizer.decode({completion.ids[i]}));
+      weights.push_back(gamma[b][t]);
+      if (anchor[b][t]) anchors.push_back(t);
+      if (preplan[b][t]) preplans.push_back(t);
+    }
+    samples.push_back({{"step", step + 1},
+                       {"problem", problem.id},
+                       {"prompt", data::prompt_text(task, problem, config.data.prompt_style)},
+                       {"response", completion.text},
+                       {"finish_reason", completion.finish_reason},
+                       {"reward", rewards[index]},
+                       {"advantage", advantages[b]},
+                       {"strategy", config.credit.strategy},
+                       {"tokens", std::move(tokens)},
+                       {"gamma", std::move(weights)},
+                       {"anchors", std::move(anchors)},
+                       {"preplans", std::move(preplans)}});
+  }
+  return samples;
 }
 
 TrainerState GrpoTrainer::Impl::state() const {
@@ -558,7 +629,7 @@ Json GrpoTrainer::Impl::evaluate_policy() const {
   m["eval/reward_mean"] = s.at("reward_mean");
   m["eval/mean_length"] = s.at("response_length_mean");
   m["eval/format_rate"] = 1.0 - s.at("unformatted_responses").get<double>() / responses;
-  m["time_eval_seconds"] = seconds_since(t0);
+  m["timing/eval"] = seconds_since(t0);
   return m;
 }
 
@@ -645,8 +716,9 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   ensure_directory(c.run.out);
   write_file_atomic(c.run.out / "config.json", train_config_to_json(c).dump(2) + "\n");
   // A fresh run starts a new metrics file; a resumed one drops the rows logged after its checkpoint.
-  RunLog metrics(c.run.out / "metrics.jsonl",
-                 impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt, c.run.tensorboard);
+  const auto resumed_at = impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt;
+  RunLog metrics(c.run.out / "metrics.jsonl", resumed_at, c.run.tensorboard);
+  StepLog samples(c.run.out / "samples.jsonl", resumed_at, c.run.log_samples > 0);
   impl_->load_eval_history();
   // Before training: the starting policy's evaluation, a row of its own at step 0.
   if (impl_->step == 0 && impl_->evaluation_due()) {  // (a run at step 0 starts a fresh log)
@@ -668,13 +740,16 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
     const bool evaluated = impl_->evaluation_due();
     if (evaluated) row.update(impl_->evaluate_policy());
     metrics.append(row);
+    for (const auto& sample : impl_->step_samples) samples.append(sample);
     if (evaluated) impl_->record_evaluation(row);
     ++done;
+    // The step's headline metrics under their metrics.jsonl names (docs/metrics.md).
     std::string eval_note;
-    if (!impl_->eval_history.empty()) eval_note = fmt::format(" eval {:.3f}", impl_->eval_history.back().value);
-    progress.advance(1, fmt::format("reward {:.3f} acc {:.3f} len {:.0f} attn {:.1f}%{}", row["reward_mean"].get<double>(),
-                                    row["accuracy"].get<double>(), row["response_length_mean"].get<double>(),
-                                    100 * row["share_attention"].get<double>(), eval_note));
+    if (!impl_->eval_history.empty()) eval_note = fmt::format(" eval/accuracy {:.3f}", impl_->eval_history.back().value);
+    progress.advance(1, fmt::format("reward/mean {:.3f} accuracy {:.3f} completions/mean_length {:.0f} share_attention {:.1f}%{}",
+                                    row["reward/mean"].get<double>(), row["accuracy"].get<double>(),
+                                    row["completions/mean_length"].get<double>(), 100 * row["share_attention"].get<double>(),
+                                    eval_note));
     if ((c.run.save_every > 0 && impl_->step % c.run.save_every == 0) || impl_->step == c.run.steps) impl_->save();
   }
   progress.finish();

@@ -9,17 +9,22 @@
 //      disagree): old log-probs and token entropies; reference log-probs when loss.kl_coef > 0; the
 //      attention statistics (WAAD/FAI/Delta) when the credit strategy declares it reads them
 //      (credit_strategy_needs), from the streaming observer on that same forward
-//      (time_attention_seconds = the statistics' own time);
+//      (timing/attention = the statistics' own time);
 //   4. credit: gamma (no grad) and the token advantages A~ = gamma * A;
 //   5. PPO-clip updates: batch_size / micro_batch_size AdamW steps (train/adamw.h), one per
 //      micro-batch in a seeded row order, with global grad-norm clipping;
-//   6. step metrics: one row appended to OUT/metrics.jsonl (train/run_log.h).
+//   6. step metrics: one row appended to OUT/metrics.jsonl (train/run_log.h; names: metric_names.h,
+//      docs/metrics.md), and run.log_samples sample completions appended to OUT/samples.jsonl: evenly
+//      spaced rows of the training batch, one JSON line each, {step, problem, prompt, response,
+//      finish_reason, reward, advantage (the sequence's A), strategy, tokens (each id's decoded text),
+//      gamma (each token's credit weight), anchors, preplans (response positions the strategy marked:
+//      rl/credit.h credit_roles)}; trimmed on resume like metrics.jsonl.
 // In-training evaluation (eval.every > 0; train_config.h's EvalSection): the policy on the held-out
 // problems of eval.data through eval/evaluate.h, before training (a row of its own, step 0), every
 // eval.every steps and at the last step, after that step's update. The row of that step gets
 // eval/accuracy (pass@1: mean of c/n), eval/pass@k (k > 1), eval/reward_mean, eval/mean_length,
-// eval/format_rate (share of responses with a well-formed answer) and time_eval_seconds (not part of
-// time_step_seconds). A new best accuracy (strictly above the earlier ones) replaces
+// eval/format_rate (share of responses with a well-formed answer) and timing/eval (not part of
+// timing/step). A new best accuracy (strictly above the earlier ones) replaces
 // OUT/checkpoints/best (checkpoint.h); OUT/eval_summary.json (atomic) holds the last, peak and
 // peak-EMA accuracy and their steps (eval/statistics.h: summarize_curve) and the history. On resume,
 // the history is read back from the trimmed metrics.jsonl, so the summary is the log's.

@@ -17,7 +17,7 @@ namespace {
 
 // Files a run writes at the top of run.out.
 bool is_run_file(const std::string& name) {
-  return name == "metrics.jsonl" || name == "config.json" || name == "eval_summary.json" ||
+  return name == "metrics.jsonl" || name == "samples.jsonl" || name == "config.json" || name == "eval_summary.json" ||
          name.rfind("events.out.tfevents.", 0) == 0;
 }
 

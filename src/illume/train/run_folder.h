@@ -2,7 +2,7 @@
 //
 // A fresh run refuses a folder that already holds anything: re-running into an old run's folder
 // used to overwrite its metrics and prune its checkpoints in favour of stale ones. `--resume`
-// continues the run there; `--overwrite` starts over, removing only what a run writes (metrics.jsonl,
+// continues the run there; `--overwrite` starts over, removing only what a run writes (metrics.jsonl, samples.jsonl,
 // config.json, eval_summary.json, TensorBoard event files, checkpoints/ and final/ when they hold
 // nothing but illume's files) and never a file illume does not write.
 #pragma once

@@ -10,6 +10,12 @@
 // NaN and inf are kept). A resumed run writes a new events file after trimming the old ones of the
 // steps > S, the same rule as metrics.jsonl, so that TensorBoard shows each step once; a fresh run
 // removes the old ones, as it replaces metrics.jsonl. Both happen whether or not TensorBoard is on now.
+//
+// Resumes are recorded in the log: the first row a resumed log appends carries
+// "resumed_from_step": S (metric_names.h kResumedFromStep; the dashboard draws a line there). It is
+// left out of the TensorBoard scalars.
+//
+// Other per-step files of the run (OUT/samples.jsonl) follow the same rules through StepLog.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -28,6 +34,21 @@ namespace illume::train {
 // A missing file is left missing.
 void trim_run_log(const std::filesystem::path& path, std::int64_t step);
 
+// A JSONL file of rows with "step", kept like metrics.jsonl: a fresh log replaces the old file, a
+// resumed one (resumed_at_step) trims it to the rows of steps <= S first; rows are appended whole
+// and flushed one by one. With `open` false the file is only trimmed or removed (a run that writes
+// no such rows now leaves no stale ones behind).
+class StepLog {
+ public:
+  StepLog(const std::filesystem::path& path, std::optional<std::int64_t> resumed_at_step, bool open = true);
+  ~StepLog();
+  bool is_open() const { return writer_ != nullptr; }
+  void append(const Json& row);
+
+ private:
+  std::unique_ptr<JsonlWriter> writer_;
+};
+
 class RunLog {
  public:
   // A fresh log (replacing any old one), or, with resumed_at_step, the trimmed old log continued.
@@ -39,6 +60,7 @@ class RunLog {
  private:
   std::unique_ptr<JsonlWriter> writer_;
   std::unique_ptr<tensorboard::EventWriter> events_;
+  std::optional<std::int64_t> resumed_from_;  // recorded on the next row
 };
 
 }  // namespace illume::train

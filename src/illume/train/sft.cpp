@@ -222,8 +222,8 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
     row["eval_loss"] = eval_loss(model, examples.eval, c.optim.batch_size, pad);
     if (c.accuracy.n > 0) {
       auto acc = countdown_accuracy(model, tokenizer, c.accuracy.path, c.accuracy.n, c.accuracy.max_new_tokens, false);
-      row["accuracy"] = acc.accuracy;
-      row["response_length"] = acc.mean_response_tokens;
+      row["eval/accuracy"] = acc.accuracy;  // greedy, on the first accuracy.n puzzles of accuracy.path
+      row["eval/mean_length"] = acc.mean_response_tokens;
     }
     model.set_requires_grad(true);
     std::fprintf(stderr, "\nsft: step %lld %s\n", row["step"].get<long long>(), row.dump().c_str());
@@ -236,7 +236,8 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   const auto start_step = state.step;
   Progress progress("sft", c.run.steps, "step", c.run.progress);
   progress.set(start_step);
-  double time_train = 0;
+  double time_train = 0;  // seconds of training steps since the last logged row
+  std::int64_t steps_timed = 0;
   InterruptGuard interrupt;
   for (std::int64_t step = start_step; step < c.run.steps; ++step) {
     if (stop_after && step - start_step == *stop_after) {
@@ -266,14 +267,18 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
            std::isfinite(loss_value) ? grad_norm : loss_value, last_checkpoint_note(c.run.out));
     optimizer.step(lr);
     time_train += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++steps_timed;
     tokens_seen += batch.ids.numel();
     state.step = step + 1;
     const bool last = state.step == c.run.steps;
     const bool log = state.step % std::max<std::int64_t>(c.run.log_every, 1) == 0 || last;
     const bool eval = c.run.eval_every > 0 && (state.step % c.run.eval_every == 0 || last);
     if (log || eval) {
-      Json row = {{"step", state.step}, {"loss", loss_value}, {"lr", lr}, {"grad_norm", grad_norm},
-                  {"tokens", tokens_seen}, {"time_train_seconds", time_train}};
+      // TRL's SFTTrainer names (docs/metrics.md).
+      Json row = {{"step", state.step}, {"loss", loss_value}, {"learning_rate", lr}, {"grad_norm", grad_norm},
+                  {"num_tokens", tokens_seen}, {"timing/update", time_train / static_cast<double>(steps_timed)}};
+      time_train = 0;
+      steps_timed = 0;
       if (eval) evaluate(row);
       metrics.append(row);
     }

@@ -17,8 +17,11 @@
 // Countdown accuracy on a test file).
 //
 // Output folder run.out:
-//   metrics.jsonl          one line per logged step: step, loss, lr, grad_norm, tokens,
-//                          time_train_seconds (+ eval_loss, accuracy at evaluation steps)
+//   metrics.jsonl          one line per logged step (names as TRL's SFTTrainer; docs/metrics.md):
+//                          step, loss, learning_rate, grad_norm, num_tokens (seen so far),
+//                          timing/update (seconds per step, mean since the previous row)
+//                          (+ eval_loss, and eval/accuracy, eval/mean_length with `accuracy`, at
+//                          evaluation steps)
 //   checkpoints/step-NNNNNN/  the layout every trainer shares (train/checkpoint.h): HF folder +
 //                          optimizer.safetensors + trainer_state.json, written atomically
 //   final/                 the last weights in HF layout (run.export_dtype) with the tokenizer files

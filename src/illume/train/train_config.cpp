@@ -202,6 +202,9 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   reward.finish();
 
   read_run_section(run, c.run);
+  c.run.log_samples = run.get_int("log_samples", c.run.log_samples);
+  if (c.run.log_samples < 0 || c.run.log_samples > 1000)
+    run.invalid("log_samples", fmt::format("must be in [0, 1000] (responses per step; 0 = none), got {}", c.run.log_samples));
   run.finish();
   run.require("out");
 
@@ -264,6 +267,8 @@ Json train_config_to_json(const TrainConfig& c) {
   Json attention = {{"window", c.window}, {"horizon", {c.fai_horizon_lo, c.fai_horizon_hi}}, {"layers", c.attention_layers},
                     {"head_quantile", c.head_quantile}, {"grouping", grouping_name(c.attention_grouping)},
                     {"local_heads", local_heads}, {"global_heads", global_heads}, {"all_heads", c.all_heads}};
+  Json run = section_json(static_cast<const RunSection&>(c.run));
+  run["log_samples"] = c.run.log_samples;
   return {
       {"model", section_json(c.model)},
       {"data", data},
@@ -280,7 +285,7 @@ Json train_config_to_json(const TrainConfig& c) {
       {"reward", {{"countdown_rule", illume::reward::countdown_rule_name(c.countdown.rule)},
                   {"countdown_format_reward", illume::reward::countdown_format_reward(c.countdown)},
                   {"countdown_use_all_numbers", c.countdown.use_all_numbers}}},
-      {"run", section_json(c.run)},
+      {"run", run},
       {"eval", {{"every", c.eval.every}, {"task", data::task_name(c.eval.task)}, {"data", path_json(c.eval.data)},
                 {"k", c.eval.k}, {"temperature", c.eval.temperature}, {"limit", c.eval.limit},
                 {"max_new_tokens", c.eval.max_new_tokens}}},

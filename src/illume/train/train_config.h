@@ -20,7 +20,8 @@
 //              all_heads (WAAD and FAI from the mean of every head of the layers; not with fixed)
 //   reward:    countdown_rule (tinyzero|lenient), countdown_format_reward (default: the rule's own,
 //              TinyZero 0.1, lenient 0), countdown_use_all_numbers (lenient only)
-//   run:       out, steps, seed, save_every, keep_checkpoints, progress      (recipe.h)
+//   run:       out, steps, seed, save_every, keep_checkpoints, progress,     (recipe.h)
+//              tensorboard + log_samples (sample completions per step in OUT/samples.jsonl; 0 = none)
 //   eval:      every, task, data, k, temperature, limit, max_new_tokens      (EvalSection below)
 // credit.strategy, loss.aggregation and credit.sign are names in the rl/ registries (checked against
 // them when read), so that a new strategy is one row there.
@@ -48,6 +49,10 @@ struct GrpoDataSection : DataSection {
 struct GrpoOptimSection : OptimSection {
   std::int64_t batch_size = 512;       // responses per rollout batch (a multiple of group_size)
   std::int64_t micro_batch_size = 32;  // responses per optimiser step
+};
+
+struct GrpoRunSection : RunSection {
+  std::int64_t log_samples = 4;  // responses per step written to OUT/samples.jsonl with their credit; 0 = none
 };
 
 // In-training evaluation of the policy on held-out problems (grpo_trainer.h: at step 0, every `every`
@@ -93,7 +98,7 @@ struct TrainConfig {
   bool all_heads = false;
   // rewards
   reward::CountdownRewardOptions countdown;  // rule (TinyZero by default), format reward, use_all_numbers
-  RunSection run;
+  GrpoRunSection run;
   EvalSection eval;
 
   std::int64_t prompts_per_step() const { return optim.batch_size / group_size; }

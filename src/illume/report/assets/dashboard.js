@@ -34,10 +34,16 @@
     let trained = 0;
     for (let j = 0; j < step.length; j++) if (step[j] > 0) trained++;
     const curve = run.eval_curve && typeof run.eval_curve === 'object' ? run.eval_curve : null;
+    // Responses per step (the reward band's N): optim.batch_size of the run's config.
+    const settings = run.settings && typeof run.settings === 'object' ? run.settings : {};
+    const responses = isNum(settings['optim.batch_size']) && settings['optim.batch_size'] > 0 ? settings['optim.batch_size'] : NaN;
+    const resumes = Array.isArray(run.resumes) ? run.resumes.filter(isNum) : [];
     return { run, i, name: String(run.name), label: run.label, color: runColor(i), cols, step, sorted, n: step.length,
-      trained, present, curve, visible: true };
+      trained, present, curve, responses, resumes, visible: true };
   });
   const has = (r, key) => !!r.present[key];
+  // The band of a series: its standard error, band column (a standard deviation) / sqrt(N); NaN when N is unknown.
+  const bandAt = (r, s, i) => (s.band && has(r, s.band) && isFinite(r.responses) ? r.cols[s.band][i] / Math.sqrt(r.responses) : NaN);
   const anyHas = (key) => R.some((r) => has(r, key));
   function meanOf(a, from) {
     let s = 0, n = 0;
@@ -47,23 +53,26 @@
   const tailMean = (r, key) => (has(r, key) ? meanOf(r.cols[key], Math.floor(r.n * 0.9)) : NaN);
 
   // ---------- panels ----------
+  // Metric names: docs/metrics.md (TRL's where one exists; old runs' names are mapped on load).
   const MAIN = [
-    { id: 'reward', title: 'Reward', note: 'mean over the step\u2019s responses; band: \u00b1 std', ylabel: 'reward',
-      series: [{ key: 'reward_mean', band: 'reward_std' }] },
+    { id: 'reward', title: 'Reward', note: 'mean over the step\u2019s responses; band: \u00b1 standard error (reward/std / \u221aN, ' +
+      'N = optim.batch_size)', ylabel: 'reward', series: [{ key: 'reward/mean', band: 'reward/std' }] },
     { id: 'accuracy', title: 'Accuracy', note: 'share of correct responses', ylabel: 'accuracy', series: [{ key: 'accuracy' }] },
-    { id: 'length', title: 'Response length', note: 'tokens; mean' + dashSample([]) + 'max' + dashSample([2, 3]), ylabel: 'tokens',
-      series: [{ key: 'response_length_mean' }, { key: 'response_length_max', dash: [2, 3], width: 1.1 }] },
+    { id: 'length', title: 'Completion length', note: 'tokens; mean' + dashSample([]) + 'max' + dashSample([2, 3]), ylabel: 'tokens',
+      series: [{ key: 'completions/mean_length', name: 'mean' }, { key: 'completions/max_length', dash: [2, 3], width: 1.1, name: 'max' }] },
     { id: 'entropy', title: 'Entropy', note: 'mean token entropy of the responses', ylabel: 'entropy', series: [{ key: 'entropy' }] },
     { id: 'gamma_mean', title: 'Mean \u03b3', note: 'credit multiplier over response tokens', ylabel: '\u03b3',
       series: [{ key: 'gamma_mean' }] },
     { id: 'gamma_amplified', title: 'Amplified tokens', note: 'share of response tokens with \u03b3 > 1', ylabel: 'fraction',
       series: [{ key: 'gamma_amplified_fraction' }] },
-    { id: 'clip', title: 'Clip fraction', note: 'share of tokens whose ratio was clipped', ylabel: 'fraction',
-      series: [{ key: 'clip_fraction' }] },
+    { id: 'clip', title: 'Clip ratio', note: 'share of tokens clipped; low (\u03c1 < 1\u2212\u03b5, A < 0)' + dashSample([]) +
+      'high (\u03c1 > 1+\u03b5, A > 0)' + dashSample([7, 4]) + 'both' + dashSample([2, 3]), ylabel: 'fraction',
+      series: [{ key: 'clip_ratio/low_mean', name: 'low' }, { key: 'clip_ratio/high_mean', dash: [7, 4], name: 'high' },
+        { key: 'clip_ratio/region_mean', dash: [2, 3], width: 1.1, name: 'both' }] },
     { id: 'time', title: 'Time per phase', note: 'seconds per step; generate' + dashSample([]) + 'attention' + dashSample([7, 4]) +
-      'train' + dashSample([2, 3]), ylabel: 'seconds', foot: shareFoot,
-      series: [{ key: 'time_generate_seconds', name: 'generate' }, { key: 'time_attention_seconds', dash: [7, 4], name: 'attention' },
-        { key: 'time_train_seconds', dash: [2, 3], name: 'train' }] },
+      'update' + dashSample([2, 3]), ylabel: 'seconds', foot: shareFoot,
+      series: [{ key: 'timing/generate', name: 'generate' }, { key: 'timing/attention', dash: [7, 4], name: 'attention' },
+        { key: 'timing/update', dash: [2, 3], name: 'update' }] },
   ];
   // The in-training evaluation: sparse rows (only the evaluated steps carry eval/... keys), drawn as
   // points joined across the steps between them, without smoothing.
@@ -76,8 +85,32 @@
     { id: 'eval-format', title: 'Eval format rate', note: 'share of responses with a well-formed answer', ylabel: 'fraction',
       sparse: true, series: [{ key: 'eval/format_rate' }] },
   ];
-  const MORE_ORDER = ['loss', 'approx_kl_old', 'kl_ref', 'grad_norm_mean', 'truncated_fraction', 'reward_std',
-    'time_step_seconds', 'time_score_seconds', 'time_old_logprobs_seconds', 'share_generate', 'share_attention', 'share_train'];
+  const MORE_ORDER = ['loss', 'approx_kl_old', 'kl', 'grad_norm', 'completions/clipped_ratio', 'frac_reward_zero_std',
+    'reward/std', 'timing/step', 'timing/score', 'timing/old_logprobs', 'timing/eval', 'share_generate', 'share_attention',
+    'share_train', 'learning_rate'];
+  // A panel whose every series is constant over every run that has it: no curve, one entry of the
+  // "constant:" line instead (values per run when they differ).
+  function constantValues(p) {
+    const out = [];
+    for (const s of p.series) {
+      const values = [];
+      for (const r of R) {
+        if (!has(r, s.key)) continue;
+        let v = NaN;
+        for (const y of r.cols[s.key]) {
+          if (!isFinite(y)) continue;
+          if (isNaN(v)) v = y; else if (y !== v) return null;
+        }
+        values.push([r, v]);
+      }
+      if (values.length) out.push({ key: s.key, values });
+    }
+    return out.length ? out : null;
+  }
+  const constants = [];
+  function keepVarying(list) {
+    return list.filter((p) => { const c = constantValues(p); if (c) constants.push(...c); return !c; });
+  }
   const panels = [], more = [], evalPanels = [];
   for (const p of MAIN) if (p.series.some((s) => anyHas(s.key))) panels.push(p);
   for (const p of EVAL) if (p.series.some((s) => anyHas(s.key))) evalPanels.push(p);
@@ -97,6 +130,9 @@
     for (const k of [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1)))
       more.push({ id: 'm-' + k, title: k, note: '', ylabel: k.replace(/_/g, ' '), sparse: sparse(k), series: [{ key: k }] });
   }
+  panels.splice(0, panels.length, ...keepVarying(panels));
+  evalPanels.splice(0, evalPanels.length, ...keepVarying(evalPanels));
+  more.splice(0, more.length, ...keepVarying(more));
 
   // The last, peak and peak-EMA accuracy of each run (eval_curve: the numbers of its eval_summary.json).
   const curvePoint = (c, k) => (c && c[k] && isNum(c[k].value) ? c[k] : null);
@@ -250,12 +286,12 @@
       it.raw = reduce(it.xs, it.ys, X, P);
       it.smooth = w > 0 ? reduce(it.xs, ema(it.ys, w), X, P) : null;
       extend(it.raw);
-      if (it.s.band && has(it.r, it.s.band)) {
-        const sd = it.r.cols[it.s.band], n = it.ys.length, a = new Float64Array(n), b = new Float64Array(n);
+      if (it.s.band && has(it.r, it.s.band) && isFinite(it.r.responses)) {
+        const n = it.ys.length, a = new Float64Array(n), b = new Float64Array(n);
         for (let i = 0; i < n; i++) {
-          const ok = isFinite(it.ys[i]) && isFinite(sd[i]);
-          a[i] = ok ? it.ys[i] - sd[i] : NaN;
-          b[i] = ok ? it.ys[i] + sd[i] : NaN;
+          const se = bandAt(it.r, it.s, i), ok = isFinite(it.ys[i]) && isFinite(se);
+          a[i] = ok ? it.ys[i] - se : NaN;
+          b[i] = ok ? it.ys[i] + se : NaN;
         }
         it.lo = reduce(it.xs, ema(a, w), X, P);
         it.hi = reduce(it.xs, ema(b, w), X, P);
@@ -280,6 +316,28 @@
     if (p.sparse) for (const it of items) markPoints(ctx, it.raw, Y, it.r.color, it.s.dash && it.s.dash.length ? 2 : 3);
     ctx.restore();
     canvas.dataset.ink = String(countInk(c, P));
+    // Resume points: a dashed vertical line at each step a run resumed from (after the ink count: not data).
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(P.x, P.y, P.w, P.h);
+    ctx.clip();
+    ctx.setLineDash([3, 3]);
+    ctx.lineWidth = 1;
+    for (const r of R) {
+      if (!r.visible || !items.some((it) => it.r === r)) continue;
+      ctx.strokeStyle = r.color;
+      for (const step of r.resumes) {
+        if (step < x0 || step > x1) continue;
+        const x = Math.round(X(step)) + 0.5;
+        ctx.beginPath();
+        ctx.moveTo(x, P.y);
+        ctx.lineTo(x, P.y + P.h);
+        ctx.stroke();
+      }
+    }
+    ctx.restore();
+    canvas.dataset.resumeLines = String(R.reduce((n, r) => n + (r.visible && items.some((it) => it.r === r) ?
+      r.resumes.filter((step) => step >= x0 && step <= x1).length : 0), 0));
 
     // grid (behind the data), frame, ticks, labels
     const yt = niceTicks(lo, hi, 4).filter((v) => v >= lo && v <= hi);
@@ -332,10 +390,10 @@
       const i = nearest(it.xs, it.r.sorted, sx);
       if (i < 0) continue;
       if (head === null) head = it.xs[i];
-      const sd = it.s.band && has(it.r, it.s.band) ? it.r.cols[it.s.band][i] : NaN;
+      const se = p.sparse ? NaN : bandAt(it.r, it.s, i);
       rows.push('<tr><td><span class="sw" style="background:' + it.r.color + '"></span>' + esc(it.r.name) +
         (p.series.length > 1 ? ' \u00b7 ' + esc(it.s.name || it.s.key) : '') + '</td><td>' + fmt(it.ys[i]) +
-        (isFinite(sd) ? ' \u00b1 ' + fmt(sd) : '') + '</td><td>step ' + fmt(it.xs[i]) + '</td></tr>');
+        (isFinite(se) ? ' \u00b1 ' + fmt(se) + ' (s.e.)' : '') + '</td><td>step ' + fmt(it.xs[i]) + '</td></tr>');
     }
     cur.style.display = 'block';
     cur.style.left = cv.offsetLeft + Math.max(g.P.x, Math.min(g.P.x + g.P.w, x)) + 'px';
@@ -357,39 +415,81 @@
     $('meta').innerHTML = chips.join('');
   }
 
-  const SETTINGS = [['model.dir', 'model'], ['optim.lr', 'lr'], ['rollout.group_size', 'group size'],
-    ['optim.batch_size', 'batch size'], ['run.steps', 'steps (config)'], ['run.seed', 'seed']];
+  const SETTINGS = [['optim.lr', 'lr'], ['rollout.group_size', 'group size'], ['optim.batch_size', 'batch size'],
+    ['run.steps', 'steps'], ['run.seed', 'seed']];
   const swatch = (r) => '<span class="sw" style="background:' + r.color + '"></span>';
+  const tag = (r) => (typeof r.label === 'string' ? '<span class="tag">' + esc(r.label) + '</span>' : '<span class="muted">\u2013</span>');
+
+  // The change of reward/mean over training: the mean over the last 10% of the steps (at least 3)
+  // minus the mean over the first 10%, with its standard error: each window's SE is the standard
+  // deviation of its step means / sqrt(steps), the two combined as sqrt(SE1^2 + SE2^2). null when the
+  // run has fewer than 6 steps with a value.
+  function windowChange(r, key) {
+    if (!has(r, key)) return null;
+    const ys = [];
+    for (let j = 0; j < r.n; j++) if (r.step[j] > 0 && isFinite(r.cols[key][j])) ys.push(r.cols[key][j]);
+    const m = Math.max(3, Math.ceil(0.1 * ys.length));
+    if (ys.length < 2 * m) return null;
+    const stats = (a) => {
+      const mean = a.reduce((x, y) => x + y, 0) / a.length;
+      const variance = a.reduce((x, y) => x + (y - mean) * (y - mean), 0) / (a.length - 1);
+      return { mean, se: Math.sqrt(variance / a.length) };
+    };
+    const first = stats(ys.slice(0, m)), last = stats(ys.slice(ys.length - m));
+    return { d: last.mean - first.mean, se: Math.sqrt(first.se * first.se + last.se * last.se), m };
+  }
+  // Green or red only for a change larger than twice its standard error; grey inside the noise.
+  const changeClass = (d, se) => (!(isFinite(d) && isFinite(se)) || Math.abs(d) <= 2 * se ? 'flat' : d > 0 ? 'up' : 'down');
+
   function renderRuns() {
     if (!R.length) { $('runs').innerHTML = '<div class="empty">No runs.</div>'; return; }
     const settingsOf = (r) => (r.run.settings && typeof r.run.settings === 'object' ? r.run.settings : {});
-    const shown = SETTINGS.filter(([k]) => R.some((r) => settingsOf(r)[k] !== undefined && settingsOf(r)[k] !== null));
+    const named = new Set(SETTINGS.map(([k]) => k).concat(['model.dir']));
+    const known = SETTINGS.filter(([k]) => R.some((r) => settingsOf(r)[k] !== undefined && settingsOf(r)[k] !== null));
     const extra = [];
-    for (const r of R) for (const k in settingsOf(r)) if (!SETTINGS.some(([s]) => s === k) && !extra.includes(k)) extra.push(k);
-    const cols = shown.concat(extra.map((k) => [k, k]));
-    let h = '<table><thead><tr><th class="l">run</th><th class="l">strategy</th>';
-    for (const [k, name] of cols) h += '<th' + (k === 'model.dir' ? ' class="l"' : '') + '>' + esc(name) + '</th>';
+    for (const r of R) for (const k in settingsOf(r)) if (!named.has(k) && !extra.includes(k)) extra.push(k);
+    const settingParts = known.concat(extra.map((k) => [k, k]));
+    const models = R.some((r) => settingsOf(r)['model.dir'] !== undefined);
     const curves = R.some((r) => r.curve), alpha = curves ? R.find((r) => r.curve).curve.ema_alpha : null;
-    h += '<th>steps logged</th><th>reward (last 10%)</th><th>accuracy (last 10%)</th><th>attention share</th>';
+    const changes = R.map((r) => windowChange(r, 'reward/mean'));
+    let h = '<table class="runs"><thead><tr><th class="l">run</th><th class="l">strategy</th>';
+    if (models) h += '<th class="l">model</th>';
+    if (settingParts.length) h += '<th class="l">settings</th>';
+    h += '<th>steps logged</th><th>reward (last 10%)</th>';
+    if (changes.some((c) => c)) h += '<th title="mean reward/mean of the last 10% of the steps minus that of the first 10% ' +
+      '(at least 3 steps each), \u00b1 its standard error">\u0394 reward (last \u2212 first)</th>';
+    h += '<th>accuracy (last 10%)</th><th>attention share</th>';
     if (curves) h += '<th class="sep" title="in-training evaluation accuracy @ step: at the last evaluation; the highest ' +
       '(the model in checkpoints/best); the peak of the exponential moving average over the evaluations (alpha ' +
       esc(value(alpha)) + ')">eval last / peak / peak-EMA</th>';
     h += '</tr></thead><tbody>';
-    for (const r of R) {
+    R.forEach((r, index) => {
       const st = settingsOf(r);
       const last = r.n ? r.step[r.n - 1] : NaN;
       h += '<tr><td class="l"' + (typeof r.run.dir === 'string' ? ' title="' + esc(r.run.dir) + '"' : '') + '>' + swatch(r) +
-        '<b>' + esc(r.name) + '</b></td>';
-      h += '<td class="l">' + (typeof r.label === 'string' ? '<span class="tag">' + esc(r.label) + '</span>' : '<span class="muted">\u2013</span>') + '</td>';
-      for (const [k] of cols) h += '<td' + (k === 'model.dir' ? ' class="l path" title="' + esc(value(st[k])) + '"' : '') + '>' + esc(value(st[k])) + '</td>';
-      h += '<td>' + r.trained + (isFinite(last) && last !== r.trained ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') + '</td>';
-      h += '<td>' + fmt(tailMean(r, 'reward_mean')) + '</td><td>' + fmt(tailMean(r, 'accuracy')) + '</td>';
+        '<b>' + esc(r.name) + '</b></td><td class="l">' + tag(r) + '</td>';
+      if (models) h += '<td class="l path" title="' + esc(value(st['model.dir'])) + '">' + esc(value(st['model.dir'])) + '</td>';
+      if (settingParts.length) h += '<td class="l settings">' + settingParts.filter(([k]) => st[k] !== undefined && st[k] !== null)
+        .map(([k, name]) => '<span class="kv">' + esc(name) + ' <b>' + esc(value(st[k])) + '</b></span>').join(' ') + '</td>';
+      h += '<td>' + r.trained + (isFinite(last) && last !== r.trained ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') +
+        (r.resumes.length ? '<br><span class="muted">resumed from ' + r.resumes.map(fmt).join(', ') + '</span>' : '') + '</td>';
+      h += '<td>' + fmt(tailMean(r, 'reward/mean')) + '</td>';
+      if (changes.some((c) => c)) {
+        const c = changes[index];
+        h += c ? '<td class="change ' + changeClass(c.d, c.se) + '">' + signed(c.d) + ' <span class="muted">\u00b1 ' + fmt(c.se) + '</span></td>'
+          : '<td class="muted">\u2013</td>';
+      }
+      h += '<td>' + fmt(tailMean(r, 'accuracy')) + '</td>';
       h += '<td>' + (has(r, 'share_attention') ? pct(meanOf(r.cols.share_attention)) : '\u2013') + '</td>';
       if (curves) h += '<td class="sep eval-curve">' + ['last', 'peak', 'peak_ema'].map((k) => atStep(curvePoint(r.curve, k)))
         .join(' <span class="muted">/</span> ') + '</td>';
       h += '</tr>';
-    }
+    });
     $('runs').innerHTML = h + '</tbody></table>';
+    $('runs-note').innerHTML = changes.some((c) => c) ? '\u0394 reward: the mean of reward/mean over the last 10% of the steps ' +
+      '(at least 3) minus that over the first 10%, \u00b1 its standard error (each window\u2019s: the standard deviation of its ' +
+      'step means / \u221asteps; combined as \u221a(SE\u2081\u00b2 + SE\u2082\u00b2)). Green or red only when |\u0394| exceeds twice ' +
+      'its standard error; a change inside the noise stays grey.' : '';
   }
 
   function renderEvals() {
@@ -427,7 +527,11 @@
         const b = E.before || {}, a = E.after || {};
         for (const k of ['pass@1', 'avg@k']) {
           const ok = isNum(a[k]) && isNum(b[k]), d = ok ? a[k] - b[k] : NaN;
-          h += '<td class="' + (k === 'pass@1' ? 'sep ' : '') + (ok && d > 0 ? 'up' : ok && d < 0 ? 'down' : '') + '">' + (ok ? signed(d) : '\u2013') + '</td>';
+          // Standard error of a difference of two accuracies over n problems each: sqrt(p1(1-p1)/n1 + p2(1-p2)/n2).
+          const se = ok && isNum(a.problems) && isNum(b.problems) && a.problems > 0 && b.problems > 0 ?
+            Math.sqrt(a[k] * (1 - a[k]) / a.problems + b[k] * (1 - b[k]) / b.problems) : NaN;
+          h += '<td class="' + (k === 'pass@1' ? 'sep ' : '') + 'change ' + changeClass(d, se) + '"' +
+            (isFinite(se) ? ' title="standard error ' + esc(fmt(se)) + '"' : '') + '>' + (ok ? signed(d) : '\u2013') + '</td>';
         }
       }
       h += '</tr>';
@@ -443,20 +547,102 @@
       }
       if (parts.length) notes.push('<b>' + esc(l) + '</b>: ' + esc(parts.join(' \u00b7 ')));
     }
+    if (delta) notes.push('\u0394: green or red only when it exceeds twice its standard error, \u221a(p\u2081(1\u2212p\u2081)/n\u2081 + ' +
+      'p\u2082(1\u2212p\u2082)/n\u2082) with n the problems (hover a \u0394 for it); a change inside the noise stays grey');
     $('evals-note').innerHTML = notes.join('&emsp;');
   }
 
-  function renderReports() {
+  // Analysis reports, at the top: links per run and, where the summary.json beside a report holds
+  // them, the coupling statistics (paper Table 2) of each analysis, before training first.
+  const COUPLING = [
+    ['entropy_at_preplan', 'entropy at preplan tokens', 'mean entropy at WAAD peaks (observed) vs at all response tokens; paper: 0.3608 vs 0.2386'],
+    ['receiver_global_cooccurrence', 'receiver peaks that are anchors', 'share of receiver-head FAI peaks that are global-head FAI peaks vs the share of tokens that are; paper: 60.84% vs 22.41%'],
+    ['fai_after_waad', 'anchors at or after a preplan', 'share of FAI peaks at or one after a WAAD peak vs with FAI peaks shuffled; paper: 52.53% vs 36.87%'],
+  ];
+  function renderAnalysis() {
     const safe = (href) => !/^[a-z][a-z0-9+.-]*:/i.test(href) || /^(file|https?):/i.test(href);
     const items = [];
+    const analyses = new Map();  // href -> {report, runs}: a report linked from several runs is one row
     for (const r of R) {
       const list = Array.isArray(r.run.reports) ? r.run.reports.filter((x) => x && typeof x.href === 'string' && safe(x.href)) : [];
       if (!list.length) continue;
       items.push('<li>' + swatch(r) + '<b>' + esc(r.name) + '</b>: ' + list.map((x) => '<a href="' + esc(x.href) + '" title="' +
         esc(x.path || x.href) + '">' + esc(x.label || x.path || x.href) + '</a>').join(' &middot; ') + '</li>');
+      for (const x of list) {
+        if (!x.coupling || typeof x.coupling !== 'object') continue;
+        if (!analyses.has(x.href)) analyses.set(x.href, { report: x, runs: [] });
+        analyses.get(x.href).runs.push(r);
+      }
     }
-    $('reports').innerHTML = items.length ? '<ul class="links">' + items.join('') + '</ul>'
-      : '<div class="empty">No analysis reports (report.html inside a run folder, e.g. from illume analyze --out RUN/analysis).</div>';
+    $('analysis-card').hidden = !items.length;
+    if (!items.length) return;
+    $('reports').innerHTML = '<ul class="links">' + items.join('') + '</ul>';
+    const rows = [...analyses.values()];
+    const before = (a) => (/before|base|default/i.test(String(a.report.label || a.report.href)) ? 0 : 1);
+    rows.sort((a, b) => before(a) - before(b));
+    if (!rows.length) { $('coupling').innerHTML = ''; return; }
+    let h = '<table class="coupling"><thead><tr><th class="l">analysis</th>';
+    for (const [, name, what] of COUPLING) h += '<th class="sep" title="' + esc(what) + '">' + esc(name) + '</th>';
+    h += '</tr></thead><tbody>';
+    for (const a of rows) {
+      const c = a.report.coupling;
+      const who = a.runs.length === R.length && R.length > 1 ? 'all runs' : a.runs.map((r) => r.name).join(', ');
+      h += '<tr><td class="l"><a href="' + esc(a.report.href) + '">' + esc(a.report.label || a.report.href) + '</a> <span class="muted">(' +
+        esc(who) + (isNum(c.responses) ? ', ' + c.responses + ' responses' : '') + ')</span></td>';
+      for (const [key] of COUPLING) {
+        const e = c[key];
+        if (!e || typeof e !== 'object' || !isNum(e.observed)) { h += '<td class="sep muted">\u2013</td>'; continue; }
+        const ci = Array.isArray(e.lift_ci) && e.lift_ci.length === 2 && e.lift_ci.every(isNum) ? e.lift_ci : null;
+        // A lift is coloured only when its bootstrap interval excludes 0 (no interval: not judged).
+        const cls = ci ? (ci[0] > 0 ? 'up' : ci[1] < 0 ? 'down' : 'flat') : 'flat';
+        h += '<td class="sep">' + fmt(e.observed) + ' <span class="muted">vs</span> ' + fmt(e.random) +
+          (isNum(e.lift) ? ' <span class="change ' + cls + '">(' + (e.lift >= 0 ? '+' : '\u2212') + Math.round(Math.abs(100 * e.lift)) + '%' +
+            (ci ? ' [' + Math.round(100 * ci[0]) + ', ' + Math.round(100 * ci[1]) + ']' : '') + ')</span>' : '') + '</td>';
+      }
+      h += '</tr>';
+    }
+    $('coupling').innerHTML = h + '</tbody></table><div class="sub">Coupling statistics (paper Table 2) of each analysis: ' +
+      'observed vs random, and the lift (observed / random \u2212 1, with its bootstrap interval when analyze ran one). A lift ' +
+      'is green or red only when that interval excludes 0; without an interval it is not judged.</div>';
+  }
+
+  // Sample completions (samples.jsonl): per run, the last steps' responses, latest step first, each
+  // token shaded by its credit weight gamma; anchors and preplan tokens marked.
+  function renderSamples() {
+    const runs = R.filter((r) => Array.isArray(r.run.samples) && r.run.samples.length);
+    $('samples-card').hidden = !runs.length;
+    if (!runs.length) return;
+    let top = 1;
+    for (const r of runs) for (const x of r.run.samples) if (Array.isArray(x.gamma)) for (const g of x.gamma) if (isNum(g) && g > top) top = g;
+    $('samples-top').textContent = fmt(top);
+    const shade = (g) => {
+      if (!isNum(g) || g === 1) return '';
+      const f = g > 1 ? Math.min(1, (g - 1) / Math.max(1e-9, top - 1)) : Math.min(1, 1 - g);
+      return g > 1 ? 'background:rgba(232,89,12,' + (0.12 + 0.5 * f).toFixed(3) + ')' : 'background:rgba(37,99,235,' + (0.12 + 0.4 * f).toFixed(3) + ')';
+    };
+    const piece = (t) => esc(String(t)).replace(/\n/g, '\u21b5\n');
+    let h = '';
+    for (const r of runs) {
+      h += '<h3>' + swatch(r) + esc(r.name) + ' ' + tag(r) + '</h3><table class="samples"><thead><tr><th>step</th><th>reward</th>' +
+        '<th>advantage</th><th class="l">response <span class="note">(click \u201cprompt\u201d for the prompt)</span></th></tr></thead><tbody>';
+      for (const x of r.run.samples) {
+        const tokens = Array.isArray(x.tokens) ? x.tokens : [], gamma = Array.isArray(x.gamma) ? x.gamma : [];
+        const anchors = new Set(Array.isArray(x.anchors) ? x.anchors : []), preplans = new Set(Array.isArray(x.preplans) ? x.preplans : []);
+        let text = '';
+        tokens.forEach((t, j) => {
+          const cls = (anchors.has(j) ? ' anc' : '') + (preplans.has(j) ? ' pre' : '');
+          const info = '\u03b3 ' + fmt(gamma[j]) + (anchors.has(j) ? ' \u00b7 anchor' : '') + (preplans.has(j) ? ' \u00b7 preplan' : '');
+          text += '<span class="tok' + cls + '" style="' + shade(gamma[j]) + '" title="' + esc(info) + '">' + piece(t) + '</span>';
+        });
+        if (!tokens.length && typeof x.response === 'string') text = esc(x.response);
+        if (isNum(x.token_count) && x.token_count > tokens.length) text += ' <span class="muted">\u2026 (' + (x.token_count - tokens.length) + ' more tokens)</span>';
+        h += '<tr><td>' + fmt(x.step) + '</td><td>' + fmt(x.reward) + '</td><td>' + fmt(x.advantage) + '</td><td class="l sample">' +
+          (typeof x.prompt === 'string' ? '<details><summary>prompt' + (x.problem !== undefined ? ' ' + esc(value(x.problem)) : '') +
+            '</summary><div class="prompt">' + esc(x.prompt) + '</div></details>' : '') + '<div class="response">' + text + '</div></td></tr>';
+      }
+      h += '</tbody></table>';
+    }
+    $('samples').innerHTML = h;
   }
 
   function renderLegend() {
@@ -479,6 +665,17 @@
   }
 
   const ALL = () => panels.concat(evalPanels, more);
+  function renderConstants() {
+    const items = constants.map((c) => {
+      const vs = c.values.map(([, v]) => v);
+      const same = vs.every((v) => v === vs[0]);
+      return esc(c.key) + '=' + (same ? fmt(vs[0]) : c.values.map(([r, v]) => fmt(v) + ' (' + esc(r.name) + ')').join(', '));
+    });
+    $('constants').hidden = !items.length;
+    $('constants').innerHTML = items.length ? '<b>constant</b> over the run' + (R.length > 1 ? 's' : '') + ', not drawn: ' +
+      items.join(' &middot; ') : '';
+  }
+
   function drawAll() {
     let drawn = 0;
     for (const p of ALL()) {
@@ -491,13 +688,17 @@
     const w = smoothing();
     $('smooth-note').textContent = w > 0 ? 'faint: the raw values' + (smoothChoice === 'auto' ? ' \u00b7 auto = ' + w : '') : '';
     document.body.dataset.plotsDrawn = String(drawn);
+    // How far the page is wider than the window (the tests require 0: nothing scrolls sideways).
+    document.body.dataset.overflowX = String(Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth));
   }
 
   function init() {
     renderHeader();
     renderRuns();
     renderEvals();
-    renderReports();
+    renderAnalysis();
+    renderSamples();
+    renderConstants();
     renderLegend();
     buildPanels(panels, $('panels'));
     buildPanels(more, $('more'));
