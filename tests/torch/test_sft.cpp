@@ -252,7 +252,8 @@ std::vector<Json> rows_without_times(const std::filesystem::path& path) {
   auto rows = read_jsonl_file(path);
   for (auto& row : rows)
     for (auto it = row.begin(); it != row.end();) {
-      if (it.key().rfind("time_", 0) == 0) it = row.erase(it);
+      // Clock readings, and the resume record (the one difference a resume makes: run_log.h).
+      if (it.key().rfind("timing/", 0) == 0 || it.key() == "resumed_from_step") it = row.erase(it);
       else ++it;
     }
   return rows;
