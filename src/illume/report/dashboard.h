@@ -78,7 +78,8 @@
 // The page after drawing sets <body data-plots-drawn="K"> (curve canvases drawn: one per metric panel
 // with data in some run that is not constant) and on each canvas data-ink = pixels painted by the data
 // inside the plot area (axes, grid and labels excluded); <body data-overflow-x="N">: how many CSS
-// pixels the page is wider than the window (0 when nothing overflows sideways). Script errors are counted in <body data-js-errors>. Long runs are
+// pixels the page is wider than the window, or a table wider than its scroll box, at most (0 when
+// nothing scrolls sideways). Script errors are counted in <body data-js-errors>. Long runs are
 // downsampled to the plot's pixel columns. URL hash options: "#smooth=0.9" sets the EMA smoothing
 // (0..0.99); "&selftest" drives the tooltips, the smoothing control and the legend toggles once
 // (<body data-selftest="ok">).

@@ -468,7 +468,9 @@
       const last = r.n ? r.step[r.n - 1] : NaN;
       h += '<tr><td class="l"' + (typeof r.run.dir === 'string' ? ' title="' + esc(r.run.dir) + '"' : '') + '>' + swatch(r) +
         '<b>' + esc(r.name) + '</b></td><td class="l">' + tag(r) + '</td>';
-      if (models) h += '<td class="l path" title="' + esc(value(st['model.dir'])) + '">' + esc(value(st['model.dir'])) + '</td>';
+      // The model folder's name; the whole path on hover.
+      const model = value(st['model.dir']), folder = model.replace(/\/+$/, '').split('/').pop() || model;
+      if (models) h += '<td class="l path" title="' + esc(model) + '">' + esc(folder) + '</td>';
       if (settingParts.length) h += '<td class="l settings">' + settingParts.filter(([k]) => st[k] !== undefined && st[k] !== null)
         .map(([k, name]) => '<span class="kv">' + esc(name) + ' <b>' + esc(value(st[k])) + '</b></span>').join(' ') + '</td>';
       h += '<td>' + r.trained + (isFinite(last) && last !== r.trained ? ' <span class="muted">(last step ' + fmt(last) + ')</span>' : '') +
@@ -688,8 +690,12 @@
     const w = smoothing();
     $('smooth-note').textContent = w > 0 ? 'faint: the raw values' + (smoothChoice === 'auto' ? ' \u00b7 auto = ' + w : '') : '';
     document.body.dataset.plotsDrawn = String(drawn);
-    // How far the page is wider than the window (the tests require 0: nothing scrolls sideways).
-    document.body.dataset.overflowX = String(Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth));
+    // How far the page, or a table in its scroll box, is wider than its room (the tests require 0:
+    // nothing scrolls sideways).
+    const sideways = (el) => Math.max(0, el.scrollWidth - el.clientWidth);
+    let overflow = sideways(document.documentElement);
+    for (const el of document.querySelectorAll('.scroll')) overflow = Math.max(overflow, sideways(el));
+    document.body.dataset.overflowX = String(overflow);
   }
 
   function init() {
