@@ -85,6 +85,7 @@ bench: build
 	./$(BUILD)/bench/bench_tokenizer
 	./$(BUILD)/bench/bench_model
 	./$(BUILD)/bench/bench_attention_stats
+	./$(BUILD)/bench/bench_distributed
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
