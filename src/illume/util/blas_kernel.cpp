@@ -117,7 +117,7 @@ BlasDecision decide_blas_kernel(const CpuFeatures& cpu, const BlasLibrary& blas,
     if (marker && same_name(environment.coretype, marker->second)) {
       if (generic) {
         decision.verdict = BlasVerdict::correction_failed;
-        decision.warning = "OpenBLAS still uses its " + described + " after illume set " + kOpenblasCoretypeVariable + "=" +
+        decision.warning = "OpenBLAS still runs " + described + " after illume set " + kOpenblasCoretypeVariable + "=" +
                            environment.coretype + "; matrix products run several times slower than this CPU allows";
         decision.core_description = described + ", not corrected: OpenBLAS ignored " + kOpenblasCoretypeVariable + "=" +
                                     environment.coretype;
