@@ -43,7 +43,7 @@
 //     "resumes": [20],                                       (optional) steps the run resumed from
 //     "metrics": {                                           REQUIRED: columns, one entry per row of
 //       "step": [1, 2, ...],                                 metrics.jsonl (null: the row lacks the key
-//       "reward_mean": [0.1, 0.12, ...], ...                 or its value is not a number); "step" is
+//       "reward/mean": [0.1, 0.12, ...], ...                 or its value is not a number); "step" is
 //     },                                                     always there (a row without one gets its
 //                                                            1-based row number)
 //     "eval_curve": {"last": {"step": 50, "value": 0.4},    (optional) from the eval/accuracy column

@@ -22,6 +22,7 @@ const std::vector<MetricRename>& metric_renames() {
       {"time_train_seconds", "timing/update", "grpo"},
       {"time_step_seconds", "timing/step", "grpo"},
       {"time_eval_seconds", "timing/eval", "grpo"},
+      {"time_communication_seconds", "timing/communication", "grpo"},
       {"lr", "learning_rate", "sft"},
       {"tokens", "num_tokens", "sft"},
       {"accuracy", "eval/accuracy", "sft"},

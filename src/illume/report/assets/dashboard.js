@@ -121,7 +121,7 @@
     const keys = new Set();
     for (const r of R) for (const k in r.present) if (!used.has(k)) keys.add(k);
     const rank = (k) => { const i = MORE_ORDER.indexOf(k); return i < 0 ? MORE_ORDER.length : i; };
-    // A key logged on fewer than half of the rows (e.g. time_eval_seconds) is drawn as joined points.
+    // A key logged on fewer than half of the rows (e.g. timing/eval) is drawn as joined points.
     const sparse = (k) => {
       let values = 0, rows = 0;
       for (const r of R) if (has(r, k)) { rows += r.n; for (const v of r.cols[k]) if (isFinite(v)) values++; }
