@@ -42,7 +42,9 @@ std::string reference(const CLI::App& root) {
       const bool positional = opt->get_positional() && opt->get_name(false, true).empty();
       const auto names = positional ? opt->get_name(true, false) : opt->get_name(false, true);
       if (opt->get_group() == illume::cli::kDeprecatedGroup) {
-        deprecated += "| `" + cmd->get_name() + "` | `" + names + "` | " + cell(opt->get_description()) + " |\n";
+        auto now = opt->get_description();
+        if (now.rfind(illume::cli::kDeprecatedUse, 0) == 0) now.erase(0, std::string(illume::cli::kDeprecatedUse).size());
+        deprecated += "| `" + cmd->get_name() + "` | `" + names + "` | " + cell(now) + " |\n";
         continue;
       }
       auto type = opt->get_type_size() == 0 ? std::string() : opt->get_type_name();

@@ -52,7 +52,8 @@ void setup(CLI::App& app) {
   illume::cli::add_deprecated_alias(cmd, "--k", f->sampling.num_samples, cmd->get_option("--num-samples"),
                                     illume::cli::integer_range(1, illume::kMaxSamplesPerPrompt));
   illume::cli::add_deprecated_alias(cmd, "--prompts-per-batch", f->prompts_per_batch,
-                                    cmd->get_option("--max-batch-rows"), illume::cli::integer_range(1, std::int64_t{1} << 20));
+                                    cmd->get_option("--max-batch-rows"), illume::cli::integer_range(1, std::int64_t{1} << 20))
+      ->description("deprecated: use --max-batch-rows (this one counted problems: rows = problems x n)");
   cmd->callback([f] {
     f->prompt.resolve(f->model.model_dir);
     auto& o = f->options;

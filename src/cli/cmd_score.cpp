@@ -145,22 +145,22 @@ void run_score(const ScoreArgs& args) {
 void setup(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
   auto* cmd = app.add_subcommand("score", "Score responses against a task's problems (one JSON line per response)");
-  cmd->add_option("--task", args->task, "Task: " + illume::data::task_names())->required();
-  cmd->add_option("--data", args->data_path, "The task's problems (JSONL)")->required();
-  cmd->add_option("--responses", args->responses_path, "Responses (JSONL): one {\"response\": TEXT} per problem in order, or lines with "
+  cmd->add_option("--task", args->task, "task: " + illume::data::task_names())->required();
+  cmd->add_option("--data", args->data_path, "the task's problems (JSONL)")->required();
+  cmd->add_option("--responses", args->responses_path, "responses (JSONL): one {\"response\": TEXT} per problem in order, or lines with "
                   "\"prompt_index\" (and \"sample_index\") as `generate --out` writes them, several per problem")
       ->required();
   cmd->add_option("-n,--num-samples", args->num_samples,
-                  "Responses per problem (as generate -n wrote them): without prompt_index, N consecutive lines per "
+                  "responses per problem (as generate -n wrote them): without prompt_index, N consecutive lines per "
                   "problem; with it, exactly N each (default: one per problem, or as indexed)")
       ->check(illume::cli::integer_range(1, illume::kMaxSamplesPerPrompt));
   auto* rule = cmd->add_option("--countdown-rule", args->countdown_rule,
-                                "Countdown: tinyzero (TinyZero's reward, the default) or lenient (illume's earlier rule)")
+                                "countdown: tinyzero (TinyZero's reward, the default) or lenient (illume's earlier rule)")
                    ->capture_default_str();
   cmd->add_flag("--use-all-numbers", args->use_all_numbers,
-                "Countdown, lenient rule: every number exactly once (default: at most once)");
+                "countdown, lenient rule: every number exactly once (default: at most once)");
   auto* format = cmd->add_option("--format-reward", args->format_reward,
-                                 "Countdown: reward for a well-formed but wrong answer (default: tinyzero 0.1, lenient 0)");
+                                 "countdown: reward for a well-formed but wrong answer (default: tinyzero 0.1, lenient 0)");
   cmd->callback([args, format, rule] {
     args->format_reward_given = format->count() > 0;
     args->countdown_rule_given = rule->count() > 0;

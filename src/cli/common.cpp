@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -65,6 +66,18 @@ CLI::Validator non_negative_integer() {
         return {};
       },
       ">= 0");
+}
+
+CLI::Validator deprecated_spelling(const std::string& old_name, const CLI::Option* option) {
+  return CLI::Validator(
+      [old_name, option](std::string&) -> std::string {
+        // Validators run once the whole command line is parsed, so `option` has its final count here.
+        if (option->count() > 0) return "the deprecated spelling of " + option->get_name() + ", given too";
+        std::fprintf(stderr, "illume: warning: %s is deprecated; use %s\n", old_name.c_str(),
+                     option->get_name(false, true).c_str());
+        return {};
+      },
+      "");
 }
 
 void SamplingFlags::add_to(CLI::App* cmd, const Help& help) {

@@ -3,7 +3,6 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -28,6 +27,8 @@ inline constexpr std::int64_t kDefaultAnalysisBatchRows = 4;
 // The sampling temperature of generate and analyze (the paper's analysis temperature); eval is greedy.
 inline constexpr double kDefaultSamplingTemperature = 0.7;
 
+// The description of a deprecated spelling starts so; docs/cli.md shows the rest.
+inline constexpr const char* kDeprecatedUse = "deprecated: use ";
 // The help group of deprecated spellings: parsed, never listed (HelpFormatter leaves the group out).
 inline constexpr const char* kDeprecatedGroup = "Deprecated";
 
@@ -47,19 +48,13 @@ CLI::Validator non_negative_integer();
 // An older spelling of `option`, kept working: it sets the same variable with the same checks, prints
 // one line "illume: warning: OLD is deprecated; use NEW" on stderr, is not listed in --help (docs/cli.md
 // lists it), and giving both spellings is an error.
+// (The check of add_deprecated_alias: the warning, or the error when `option` is given too.)
+CLI::Validator deprecated_spelling(const std::string& old_name, const CLI::Option* option);
 template <typename T>
 CLI::Option* add_deprecated_alias(CLI::App* cmd, const std::string& old_name, T& variable, CLI::Option* option,
                                   const CLI::Validator& check) {
-  auto* alias = cmd->add_option(old_name, variable, "deprecated: use " + option->get_name(false, true));
-  alias->group(kDeprecatedGroup)->check(check);
-  // each() runs once the whole command line is parsed, so `option` has its final count here.
-  alias->each([old_name, option](const std::string&) {
-    if (option->count() > 0)
-      throw CLI::ValidationError(old_name, "the deprecated spelling of " + option->get_name() + ", given too");
-    std::fprintf(stderr, "illume: warning: %s is deprecated; use %s\n", old_name.c_str(),
-                 option->get_name(false, true).c_str());
-  });
-  return alias;
+  auto* alias = cmd->add_option(old_name, variable, kDeprecatedUse + option->get_name(false, true));
+  return alias->group(kDeprecatedGroup)->check(check)->check(deprecated_spelling(old_name, option));
 }
 
 // How a command samples, one definition for generate, eval and analyze: -n/--num-samples,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,25 +26,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
-}
-
-// The --help line of `flag` (the line that names it first), or "" when the help does not list it.
-std::string help_line(const std::string& help, const std::string& flag) {
-  for (const auto& line : lines_of(help)) {
-    auto at = line.find(flag);
-    if (at == std::string::npos) continue;
-    const auto end = at + flag.size();
-    const bool whole = (at == 0 || line[at - 1] == ' ' || line[at - 1] == ',') &&
-                       (end == line.size() || line[end] == ' ' || line[end] == '=' || line[end] == ',');
-    if (whole && line.find_first_not_of(' ') == line.find('-')) return line;
-  }
-  return "";
-}
-
-std::string help_of(const std::string& command) {
-  auto r = test::run_illume({command, "--help"});
-  EXPECT_EQ(r.status, 0) << command << ": " << r.err;
-  return r.out;
 }
 
 void expect_usage_error(const test::RunResult& r, const std::string& needle) {
@@ -84,42 +66,61 @@ TEST(CliReference, DocsCliMdIsWhatTheProgramDefines) {
 }
 
 TEST(CliReference, SharedFlagsHaveOneSpellingAndDefault) {
-  // -n/--num-samples is samples per prompt wherever there is such a thing.
-  for (const char* command : {"generate", "eval", "analyze", "score"})
-    EXPECT_NE(help_line(help_of(command), "--num-samples").find("-n,--num-samples"), std::string::npos) << command;
-  // --max-new-tokens: one default (the recipes' rollout.max_response_tokens, 1024) everywhere.
-  for (const char* command : {"generate", "eval", "analyze", "perturb"}) {
-    const auto line = help_line(help_of(command), "--max-new-tokens");
-    EXPECT_NE(line.find("=1024"), std::string::npos) << command << ": " << line;
-  }
-  // Batch rows have the recipe key's name; prompt formats default to the model folder's style.
-  for (const char* command : {"generate", "eval", "analyze"})
-    EXPECT_NE(help_line(help_of(command), "--max-batch-rows"), "") << command;
-  for (const char* command : {"generate", "eval", "analyze", "perturb"}) {
-    const auto help = help_of(command);
-    EXPECT_NE(help_line(help, "--plain"), "") << command;
-    EXPECT_NE(help_line(help, "--chat").find("the style the model folder records"), std::string::npos) << command;
-  }
-  // The sampling flags read the same in every command that samples.
-  for (const char* flag : {"--temperature", "--top-p", "--top-k", "--greedy", "--max-batch-rows"}) {
-    std::string description;
-    for (const char* command : {"generate", "eval", "analyze"}) {
-      auto line = help_line(help_of(command), flag);
-      ASSERT_NE(line, "") << command << " " << flag;
-      // The part after the flag and its value (defaults differ by design: eval's temperature is 0).
-      line = line.substr(line.find_first_of(' ', line.find(flag)));
-      line = line.substr(line.find_first_not_of(' '));
-      if (std::string(flag) == "--max-batch-rows") break;  // its description says each command's unit
-      if (description.empty()) description = line;
-      EXPECT_EQ(line, description) << command << " " << flag;
+  // The reference tables (`illume cli-reference`, what docs/cli.md shows): command -> flag -> row.
+  auto r = test::run_illume({"cli-reference"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct Row {
+    std::string names, value, fallback, meaning;
+  };
+  std::map<std::string, std::map<std::string, Row>> flags;
+  std::string command;
+  for (const auto& line : lines_of(r.out)) {
+    if (line.rfind("### `illume ", 0) == 0) command = line.substr(12, line.size() - 13);
+    if (line.rfind("### Deprecated", 0) == 0) break;
+    if (command.empty() || line.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> cells;  // split on unescaped pipes
+    std::string cell;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+      if (line[i] == '|' && line[i - 1] != '\\') {
+        cells.push_back(cell.substr(cell.find_first_not_of(' ') == std::string::npos ? 0 : cell.find_first_not_of(' ')));
+        cell.clear();
+      } else {
+        cell.push_back(line[i]);
+      }
     }
+    ASSERT_EQ(cells.size(), 4u) << line;
+    for (auto& c : cells) c.erase(c.find_last_not_of(' ') + 1);
+    const auto names = cells[0].substr(1, cells[0].size() - 2);
+    flags[command][names.substr(names.rfind(',') + 1)] = {names, cells[1], cells[2], cells[3]};
   }
-  // Old spellings are not listed.
-  for (const char* command : {"generate", "eval", "analyze", "countdown-gen", "countdown-tokenizer", "forward"}) {
-    const auto help = help_of(command);
+  ASSERT_GE(flags.size(), 15u);
+  // -n/--num-samples is samples per prompt (or problem) wherever there is such a thing.
+  for (const char* c : {"generate", "eval", "analyze", "score"}) EXPECT_EQ(flags[c]["--num-samples"].names, "-n,--num-samples") << c;
+  // --max-new-tokens: one default everywhere (the recipes' rollout.max_response_tokens, 1024).
+  for (const char* c : {"generate", "eval", "analyze", "perturb"}) EXPECT_EQ(flags[c]["--max-new-tokens"].fallback, "`1024`") << c;
+  // Batch rows have the recipe key's name; the prompt format defaults to the model folder's style.
+  for (const char* c : {"generate", "eval", "analyze"}) EXPECT_TRUE(flags[c].count("--max-batch-rows")) << c;
+  for (const char* c : {"generate", "eval", "analyze", "perturb"}) {
+    EXPECT_TRUE(flags[c].count("--plain")) << c;
+    EXPECT_NE(flags[c]["--chat"].meaning.find("the style the model folder records"), std::string::npos) << c;
+  }
+  // The sampling flags take the same values and mean the same in every command that samples (their
+  // defaults may differ: eval is greedy by default).
+  for (const char* flag : {"--num-samples", "--temperature", "--top-p", "--top-k", "--greedy", "--seed", "--max-new-tokens",
+                           "--max-batch-rows", "--limit", "--chat", "--plain"})
+    for (const char* c : {"eval", "analyze"}) EXPECT_EQ(flags[c][flag].value, flags["generate"][flag].value) << c << " " << flag;
+  for (const char* flag : {"--temperature", "--top-p", "--top-k", "--greedy", "--max-new-tokens"})
+    for (const char* c : {"eval", "analyze"}) EXPECT_EQ(flags[c][flag].meaning, flags["generate"][flag].meaning) << c << " " << flag;
+  EXPECT_EQ(flags["perturb"]["--window"].value, flags["analyze"]["--window"].value);
+  EXPECT_EQ(flags["analyze"]["--window"].value, "INT in [1, 16777216]");
+  // No command lists an old spelling among its flags.
+  for (const auto& [c, table] : flags)
     for (const char* old : {"--k", "--batch-rows", "--prompts-per-batch", "--n", "--attention-layers"})
-      EXPECT_EQ(help_line(help, old), "") << command << " lists " << old;
-  }
+      EXPECT_FALSE(table.count(old)) << c << " lists " << old;
+  // --help says what the reference says (the reference is the program's own definitions).
+  const auto help = test::run_illume({"perturb", "--help"}).out;
+  EXPECT_NE(help.find("--max-new-tokens INT:in [2, 16777216]=1024"), std::string::npos) << help;
+  EXPECT_EQ(flags["perturb"]["--max-new-tokens"].value, "INT in [2, 16777216]");
 }
 
 TEST(CliReference, DeprecatedSpellingsWorkWithOneWarningLine) {
