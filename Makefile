@@ -15,7 +15,7 @@ DEB_PACKAGES += libprotobuf-dev protobuf-compiler
 DEB_PACKAGES += libgloo-dev
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 
-.PHONY: all deps build check demo bench clean default-model fuzz fuzz-build fuzz-check
+.PHONY: all deps build check demo bench clean default-model fuzz fuzz-build fuzz-check cli-doc
 
 all: build
 
@@ -73,6 +73,13 @@ fuzz-check: fuzz-build
 demo: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(NPROC) --target illume_cli
 	./$(BUILD)/illume demo
+
+# docs/cli.md: the hand-written part up to the marker line, then every subcommand's flags as the program
+# defines them (tests/core/test_cli_reference.cpp checks that they match).
+cli-doc: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(NPROC) --target illume_cli
+	{ sed '/^<!-- BEGIN illume cli-reference/q' docs/cli.md && ./$(BUILD)/illume cli-reference; } > docs/cli.md.tmp
+	mv docs/cli.md.tmp docs/cli.md
 
 # Retrains the default model from scratch (docs/default-model.md): its tokenizer, then SFT from random
 # weights with configs/default-model.yaml; exports to models/illume-countdown-tiny. About 1 hour on 2 cores.

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/common.h"
 #include "illume/demo/demo.h"
 #include "illume/util/error.h"
 #include "illume/util/build_paths.h"
@@ -35,7 +36,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--eval-problems", f->options.eval_problems, "held-out puzzles evaluated")->capture_default_str();
   cmd->add_option("--analysis-responses", f->options.analysis_responses, "responses analysed per model")
       ->capture_default_str();
-  cmd->add_option("--seed", f->options.seed, "analysis sampling seed")->capture_default_str();
+  cmd->add_option("--seed", f->options.seed, "analysis sampling seed")
+      ->check(illume::cli::non_negative_integer())
+      ->capture_default_str();
   cmd->add_option("overrides", f->overrides, "key.sub=value overrides of the GRPO recipe (e.g. run.steps=40)");
   cmd->callback([f] {
     auto& o = f->options;

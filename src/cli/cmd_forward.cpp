@@ -35,7 +35,9 @@ void setup(CLI::App& app) {
   auto* ids_file = cmd->add_option("--ids-file", f->ids_file, "file with token ids (comma/space/newline separated)");
   ids->excludes(ids_file);
   cmd->add_option("--out", f->out, "output .safetensors")->required();
-  cmd->add_option("--attention-layers", f->layers, "all | none | comma-separated layer indices")->capture_default_str();
+  auto* layers_option = cmd->add_option("--layers", f->layers, "layers whose attention maps are written: all | none | 0,3,5")
+                     ->capture_default_str();
+  illume::cli::add_deprecated_alias(cmd, "--attention-layers", f->layers, layers_option, CLI::Validator());
   cmd->add_option("--max-tokens", f->max_tokens,
                   "refuse longer inputs (the maps grow as H*S*S floats per layer)")->capture_default_str();
   cmd->callback([f] {
@@ -46,7 +48,7 @@ void setup(CLI::App& app) {
     illume::cli::check_ids_in_vocabulary(id_list, config.vocab_size, source);
     std::set<int> layers;
     if (f->layers != "none" && !f->layers.empty())
-      for (int l : illume::cli::parse_layers(f->layers, config.num_layers, "--attention-layers")) layers.insert(l);
+      for (int l : illume::cli::parse_layers(f->layers, config.num_layers, "--layers")) layers.insert(l);
     const auto S = static_cast<std::int64_t>(id_list.size());
     if (S > f->max_tokens) {
       double mb = double(layers.size()) * config.num_heads * S * S * 4 / 1e6 + double(S) * config.vocab_size * 4 / 1e6;

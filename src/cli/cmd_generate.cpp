@@ -13,39 +13,32 @@ namespace {
 void setup(CLI::App& app) {
   struct Flags {
     illume::cli::ModelFlags model;
-    illume::cli::PromptInputFlags input;  // --prompts | --task --data, --chat, --system, --no-thinking
+    illume::cli::PromptInputFlags input;  // --prompts | --task --data, --chat | --plain, --system, --no-thinking
+    illume::cli::SamplingFlags sampling;  // -n, --temperature, --top-p, --top-k, --greedy, --seed, --max-*
     std::string prompt, out;
     std::int64_t limit = 0;
-    illume::SamplingOptions sampling;
-    bool greedy = false;
+    std::vector<std::string> stop_strings;
   };
   auto f = std::make_shared<Flags>();
-  f->sampling.temperature = 0.7;
-  f->sampling.max_new_tokens = 128;
-  f->sampling.show_progress = true;
   auto* cmd = app.add_subcommand("generate", "Sample continuations of prompts (batched, KV cache)");
   f->model.add_to(cmd);
   auto* p1 = cmd->add_option("--prompt", f->prompt, "one prompt text");
-  auto* p2 = f->input.add_to(cmd, /*with_thinking_flag=*/true);
+  auto* p2 = f->input.add_to(cmd);
   p1->excludes(p2);
   p1->excludes(cmd->get_option("--task"));
-  cmd->add_option("--limit", f->limit, "use only the first N prompts of the file (0 = all)")->capture_default_str();
-  cmd->add_option("-n,--num-samples", f->sampling.num_samples, "samples per prompt")->capture_default_str();
-  cmd->add_option("--temperature", f->sampling.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-p", f->sampling.top_p, "nucleus sampling mass")->capture_default_str();
-  cmd->add_option("--top-k", f->sampling.top_k, "0 = off")->capture_default_str();
-  cmd->add_flag("--greedy", f->greedy, "argmax decoding (same as --temperature 0)");
-  cmd->add_option("--seed", f->sampling.seed, "random seed")->capture_default_str();
-  cmd->add_option("--max-new-tokens", f->sampling.max_new_tokens, "tokens to generate at most")->capture_default_str();
-  cmd->add_option("--stop", f->sampling.stop_strings, "stop string (repeatable); EOS and <|im_end|> always stop");
-  cmd->add_option("--batch-rows", f->sampling.max_batch_rows, "sequences decoded together at most")->capture_default_str();
+  cmd->add_option("--limit", f->limit, "use only the first N prompts of the file (0 = all)")
+      ->check(illume::cli::non_negative_integer())
+      ->capture_default_str();
+  f->sampling.add_to(cmd);
+  illume::cli::add_deprecated_alias(cmd, "--batch-rows", f->sampling.max_batch_rows, cmd->get_option("--max-batch-rows"),
+                                    illume::cli::integer_range(1, std::int64_t{1} << 20));
+  cmd->add_option("--stop", f->stop_strings, "stop string (repeatable); EOS and <|im_end|> always stop");
   cmd->add_option("--out", f->out, "write JSONL (text, ids, logprobs, entropies) here instead of printing text");
   cmd->callback([f] {
     if (f->prompt.empty() && !f->input.given())
       illume::fail("generate: give --prompt, --prompts F.jsonl or --task TASK --data F.jsonl");
     f->input.validate();
-    if (f->limit < 0) illume::fail("--limit {}: must be >= 0", f->limit);
-    if (f->greedy) f->sampling.temperature = 0;
+    f->input.resolve(f->model.model_dir);
     auto tokenizer = f->model.load_tokenizer();
     illume::EncodedPrompts prompts;
     if (f->input.given()) {
@@ -55,11 +48,12 @@ void setup(CLI::App& app) {
       prompts.texts.push_back(f->prompt);
     }
     auto model = f->model.load_model();
-    const auto defaults = illume::sampling_options(model.config(), tokenizer);
-    f->sampling.stop_token_ids = defaults.stop_token_ids;
-    f->sampling.valid_ids = defaults.valid_ids;
+    auto sampling = illume::sampling_options(model.config(), tokenizer);  // stop tokens, valid ids
+    f->sampling.apply(sampling);
+    sampling.stop_strings = f->stop_strings;
+    sampling.show_progress = true;
     auto detokenize = [&tokenizer](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); };
-    auto completions = illume::generate(model, prompts.ids, f->sampling, detokenize);
+    auto completions = illume::generate(model, prompts.ids, sampling, detokenize);
     if (!f->out.empty()) {
       illume::JsonlWriter writer(f->out);
       for (auto& c : completions) {

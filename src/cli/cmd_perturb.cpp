@@ -21,6 +21,7 @@ void setup(CLI::App& app) {
     illume::PerturbSettings settings;
   };
   auto f = std::make_shared<Flags>();
+  f->settings.max_new_tokens = illume::cli::kDefaultMaxNewTokens;
   // The paper's analysis prompt (docs/conventions.md), for prompt files; task files use their own template.
   f->input.format.system = "Please reason step by step, and put your final answer within \\boxed{}.";
   auto* cmd = app.add_subcommand("perturb",
@@ -30,24 +31,32 @@ void setup(CLI::App& app) {
   f->model.add_to(cmd);
   f->input.add_to(cmd);
   cmd->add_option("--out", f->out, "output folder")->required();
-  cmd->add_option("--limit", f->limit, "use only the first N rows of the file (0 = all)")->capture_default_str();
+  cmd->add_option("--limit", f->limit, "use only the first N rows of the file (0 = all)")
+      ->check(illume::cli::non_negative_integer())
+      ->capture_default_str();
   cmd->add_option("--problems", f->problems,
                   "test N problems drawn at random (seeded by --seed) from the file's rows (0 = all)")
+      ->check(illume::cli::non_negative_integer())
       ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "seed of the problems' random draw")->capture_default_str();
+  cmd->add_option("--seed", f->seed, "seed of the problems' random draw")
+      ->check(illume::cli::non_negative_integer())
+      ->capture_default_str();
   cmd->add_option("--positions", f->settings.positions, "k: top-k and bottom-k FAI positions per response")
       ->capture_default_str();
   cmd->add_option("--alternatives", f->settings.alternatives, "forced alternative tokens per position")
       ->capture_default_str();
   cmd->add_option("--continuation-tokens", f->settings.continuation_tokens, "M: greedy tokens after the forced one")
       ->capture_default_str();
-  cmd->add_option("--max-new-tokens", f->settings.max_new_tokens, "greedy response length")->capture_default_str();
+  cmd->add_option("--max-new-tokens", f->settings.max_new_tokens,
+                  "length limit of the greedy response in tokens (a response also stops at the model's last "
+                  "position)")
+      ->check(illume::cli::integer_range(2, std::int64_t{1} << 24))
+      ->capture_default_str();
   f->attention.add_to(cmd);
   cmd->callback([f] {
     if (!f->input.given()) illume::fail("perturb: give --prompts F.jsonl or --task TASK --data F.jsonl");
     f->input.validate();
-    if (f->limit < 0) illume::fail("--limit {}: must be >= 0", f->limit);
-    if (f->problems < 0) illume::fail("--problems {}: must be >= 0", f->problems);
+    f->input.resolve(f->model.model_dir);
     auto tokenizer = f->model.load_tokenizer();
     // Read and check the prompts before the model loads.
     auto all = f->input.load(tokenizer, f->limit);
@@ -64,7 +73,7 @@ void setup(CLI::App& app) {
     }
     auto model = f->model.load_model();
     auto& s = f->settings;
-    s.analysis.stats = f->attention.config(static_cast<int>(model.config().num_layers));
+    s.analysis.stats = f->attention.config(static_cast<int>(model.config().num_layers), model.config().num_heads);
     s.analysis.stats.find_receivers = false;  // the test needs FAI only
     s.analysis.map_size = 1;
     const auto defaults = illume::sampling_options(model.config(), tokenizer);

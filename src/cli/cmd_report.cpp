@@ -38,11 +38,11 @@ void setup(CLI::App& app) {
   auto args = std::make_shared<ReportArgs>();
   auto* cmd = app.add_subcommand("report", "Training dashboard: runs side by side in one HTML page (curves, evals, links)");
   cmd->add_option("--runs", args->runs,
-                  "Run folders (each with metrics.jsonl; optional config.json, eval-*/summary.json, **/report.html)")
+                  "run folders (each with metrics.jsonl; optional config.json, eval-*/summary.json, **/report.html)")
       ->required()
       ->expected(1, -1);
-  cmd->add_option("--out", args->out, "The HTML file to write (parent folders are created)")->required();
-  cmd->add_option("--title", args->title, "Page title (default: Training runs)");
+  cmd->add_option("--out", args->out, "the HTML file to write (parent folders are created)")->required();
+  cmd->add_option("--title", args->title, "page title (default: Training runs)");
   cmd->callback([args] { run_report(*args); });
 }
 ILLUME_COMMAND(setup);

@@ -9,10 +9,13 @@
 //   - with "prompt_index" on every line (`illume generate --task T --data F -n N --out` writes it):
 //     the line answers problem prompt_index (0-based, blank lines skipped), so a problem may have
 //     several responses (one per sample_index) or none.
+// -n/--num-samples N (as generate's) says how many responses each problem has: without "prompt_index",
+// lines i*N .. i*N+N-1 answer problem i; with it, every problem must have exactly N.
 // Prints one JSON line per response, in the responses' order:
 //   {"index": i, ["sample_index": s,] "reward": r, "correct": true|false, "detail": "..."}
 // Everything is read and checked before anything is printed: malformed lines, a missing 'response'
 // and mismatched counts fail with one line naming FILE:LINE, exit status 1.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/common.h"
 #include "illume/util/jsonl.h"
 #include "illume/data/tasks.h"
 #include "illume/util/error.h"
@@ -38,6 +42,7 @@ struct ScoreArgs {
   bool use_all_numbers = false;
   double format_reward = 0.0;
   bool format_reward_given = false;
+  std::int64_t num_samples = 0;  // responses per problem; 0: not given (one per problem unless indexed)
 };
 
 struct ScoredResponse {
@@ -57,7 +62,8 @@ std::optional<std::int64_t> index_field(const illume::Json& row, const char* key
 
 // The responses of `path` matched to the `problems` problems of `data_path` (see the file comment).
 std::vector<ScoredResponse> read_responses(const std::string& path, std::size_t problems,
-                                           const std::string& data_path) {
+                                           const std::string& data_path, std::int64_t num_samples) {
+  const auto per_problem = static_cast<std::size_t>(std::max<std::int64_t>(1, num_samples));
   std::vector<ScoredResponse> responses;
   bool indexed = false;
   std::set<std::pair<std::int64_t, std::int64_t>> seen;  // (prompt_index, sample_index)
@@ -84,14 +90,22 @@ std::vector<ScoredResponse> read_responses(const std::string& path, std::size_t 
                      *r.sample_index);
       r.problem = static_cast<std::size_t>(*prompt_index);
     } else {
-      r.problem = responses.size();
+      r.problem = responses.size() / per_problem;
     }
     responses.push_back(std::move(r));
   }
-  if (!indexed && responses.size() != problems) {
-    illume::fail("{}: {} responses, but {} has {} problems (one response per problem, in the same order; or give "
+  if (!indexed && responses.size() != problems * per_problem) {
+    illume::fail("{}: {} responses, but {} has {} problems ({} response{} per problem, in the same order; or give "
                  "each line its 'prompt_index')",
-                 path, responses.size(), data_path, problems);
+                 path, responses.size(), data_path, problems, per_problem, per_problem == 1 ? "" : "s");
+  }
+  if (indexed && num_samples > 0) {
+    std::vector<std::size_t> counts(problems, 0);
+    for (const auto& r : responses) ++counts[r.problem];
+    for (std::size_t i = 0; i < problems; ++i)
+      if (counts[i] != per_problem)
+        illume::fail("{}: prompt_index {} has {} responses, but -n {} says each problem has {}", path, i, counts[i],
+                     num_samples, num_samples);
   }
   return responses;
 }
@@ -109,7 +123,8 @@ void run_score(const ScoreArgs& args) {
     fail("--format-reward must be between 0 and 1 (got {})", args.format_reward);
 
   std::vector<data::Problem> problems = data::load_problems(task, args.data_path);
-  std::vector<ScoredResponse> responses = read_responses(args.responses_path, problems.size(), args.data_path);
+  std::vector<ScoredResponse> responses =
+      read_responses(args.responses_path, problems.size(), args.data_path, args.num_samples);
 
   data::ScoreOptions options;
   options.countdown.rule = rule;
@@ -130,17 +145,22 @@ void run_score(const ScoreArgs& args) {
 void setup(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
   auto* cmd = app.add_subcommand("score", "Score responses against a task's problems (one JSON line per response)");
-  cmd->add_option("--task", args->task, "Task: " + illume::data::task_names())->required();
-  cmd->add_option("--data", args->data_path, "The task's problems (JSONL)")->required();
-  cmd->add_option("--responses", args->responses_path, "Responses (JSONL): one {\"response\": TEXT} per problem in order, or lines with "
+  cmd->add_option("--task", args->task, "task: " + illume::data::task_names())->required();
+  cmd->add_option("--data", args->data_path, "the task's problems (JSONL)")->required();
+  cmd->add_option("--responses", args->responses_path, "responses (JSONL): one {\"response\": TEXT} per problem in order, or lines with "
                   "\"prompt_index\" (and \"sample_index\") as `generate --out` writes them, several per problem")
       ->required();
+  cmd->add_option("-n,--num-samples", args->num_samples,
+                  "responses per problem (as generate -n wrote them): without prompt_index, N consecutive lines per "
+                  "problem; with it, exactly N each (default: one per problem, or as indexed)")
+      ->check(illume::cli::integer_range(1, illume::kMaxSamplesPerPrompt));
   auto* rule = cmd->add_option("--countdown-rule", args->countdown_rule,
-                                "Countdown: tinyzero (TinyZero's reward, the default) or lenient (illume's earlier rule)");
+                                "countdown: tinyzero (TinyZero's reward, the default) or lenient (illume's earlier rule)")
+                   ->capture_default_str();
   cmd->add_flag("--use-all-numbers", args->use_all_numbers,
-                "Countdown, lenient rule: every number exactly once (default: at most once)");
+                "countdown, lenient rule: every number exactly once (default: at most once)");
   auto* format = cmd->add_option("--format-reward", args->format_reward,
-                                 "Countdown: reward for a well-formed but wrong answer (default: tinyzero 0.1, lenient 0)");
+                                 "countdown: reward for a well-formed but wrong answer (default: tinyzero 0.1, lenient 0)");
   cmd->callback([args, format, rule] {
     args->format_reward_given = format->count() > 0;
     args->countdown_rule_given = rule->count() > 0;

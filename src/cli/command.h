@@ -1,6 +1,7 @@
 // The `illume` program is thin: each subcommand lives in its own cmd_*.cpp, registers itself here,
 // parses and validates flags, calls the library and prints. Errors are illume::Error, printed by main
-// as one line "illume: error: ..." with exit status 1 (2 for usage errors, from CLI11).
+// as one line "illume: error: ..." with exit status 1; usage errors (CLI11's: an unknown flag, a value
+// out of its range) print the same way with status 2. docs/cli.md lists every flag (cmd_cli_reference.cpp).
 #pragma once
 #include <CLI/CLI.hpp>
 

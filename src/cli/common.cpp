@@ -2,15 +2,116 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/ranges.h>
 
 #include "illume/attention/metrics.h"
+#include "illume/data/model_prompt_style.h"
 #include "illume/model/device.h"
 #include "illume/util/error.h"
 
 namespace illume::cli {
+
+std::string HelpFormatter::make_group(std::string group, bool is_positional, std::vector<const CLI::Option*> opts) const {
+  if (group == kDeprecatedGroup) return {};
+  return CLI::Formatter::make_group(std::move(group), is_positional, std::move(opts));
+}
+
+namespace {
+
+// The value of a flag as a number: nullopt when it is not one (or is nan / inf).
+template <typename T>
+std::optional<T> parse_number(const std::string& text) {
+  T value{};
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  if constexpr (std::is_floating_point_v<T>)
+    if (!std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+CLI::Validator integer_range(std::int64_t lo, std::int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        auto v = parse_number<std::int64_t>(text);
+        if (!v || *v < lo || *v > hi) return fmt::format("must be a whole number in [{}, {}], got {}", lo, hi, text);
+        return {};
+      },
+      fmt::format("in [{}, {}]", lo, hi));
+}
+
+CLI::Validator number_range(double lo, double hi, bool lo_exclusive) {
+  return CLI::Validator(
+      [lo, hi, lo_exclusive](std::string& text) -> std::string {
+        auto v = parse_number<double>(text);
+        if (!v || *v < lo || (lo_exclusive && *v == lo) || *v > hi)
+          return fmt::format("must be a number in {}{}, {}], got {}", lo_exclusive ? "(" : "[", lo, hi, text);
+        return {};
+      },
+      fmt::format("in {}{}, {}]", lo_exclusive ? "(" : "[", lo, hi));
+}
+
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (!parse_number<std::uint64_t>(text)) return fmt::format("must be a whole number >= 0, got {}", text);
+        return {};
+      },
+      ">= 0");
+}
+
+CLI::Validator deprecated_spelling(const std::string& old_name, const CLI::Option* option) {
+  return CLI::Validator(
+      [old_name, option](std::string&) -> std::string {
+        // Validators run once the whole command line is parsed, so `option` has its final count here.
+        if (option->count() > 0) return "the deprecated spelling of " + option->get_name() + ", given too";
+        std::fprintf(stderr, "illume: warning: %s is deprecated; use %s\n", old_name.c_str(),
+                     option->get_name(false, true).c_str());
+        return {};
+      },
+      "");
+}
+
+void SamplingFlags::add_to(CLI::App* cmd, const Help& help) {
+  const auto samples = integer_range(1, kMaxSamplesPerPrompt);
+  cmd->add_option("-n,--num-samples", num_samples, help.num_samples)->check(samples)->capture_default_str();
+  cmd->add_option("--temperature", temperature, "sampling temperature (0 = greedy)")
+      ->check(number_range(0.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option("--top-p", top_p, "nucleus sampling: the smallest set of tokens with this much probability")
+      ->check(number_range(0.0, 1.0, /*lo_exclusive=*/true))
+      ->capture_default_str();
+  cmd->add_option("--top-k", top_k, "sample among the k likeliest tokens (0 = all)")
+      ->check(integer_range(0, std::int64_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_flag("--greedy", greedy, "argmax decoding (the same as --temperature 0)");
+  cmd->add_option("--seed", seed, help.seed)->check(non_negative_integer())->capture_default_str();
+  cmd->add_option("--max-new-tokens", max_new_tokens, "response length limit in tokens (a response also stops at the "
+                                                      "model's last position)")
+      ->check(integer_range(1, std::int64_t{1} << 24))
+      ->capture_default_str();
+  cmd->add_option("--max-batch-rows", max_batch_rows, help.max_batch_rows)
+      ->check(integer_range(1, std::int64_t{1} << 20))
+      ->capture_default_str();
+}
+
+void SamplingFlags::apply(SamplingOptions& options) const {
+  options.num_samples = num_samples;
+  options.temperature = effective_temperature();
+  options.top_p = top_p;
+  options.top_k = top_k;
+  options.seed = seed;
+  options.max_new_tokens = max_new_tokens;
+  options.max_batch_rows = max_batch_rows;
+}
 
 void ModelFlags::add_to(CLI::App* cmd, bool with_compute_flags) {
   cmd->add_option("--model", model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)")
@@ -67,20 +168,31 @@ std::vector<int> parse_layers(const std::string& spec, std::int64_t num_layers, 
   return layers;
 }
 
-void PromptFlags::add_to(CLI::App* cmd, bool with_thinking_flag) {
-  cmd->add_flag("--chat", chat, "wrap prompts in the model's chat format (Qwen ChatML) with the generation prompt "
-                                "(default: a plain base-model prompt)");
+void PromptFlags::add_to(CLI::App* cmd, bool with_system) {
+  auto* chat_flag = cmd->add_flag("--chat", chat, "wrap prompts in the model's chat format (Qwen ChatML) with the "
+                                                  "generation prompt (default: the style the model folder records "
+                                                  "as illume_prompt_style, else plain)");
+  auto* plain_flag = cmd->add_flag("--plain", plain, "the plain base-model prompt (default: as --chat says)");
+  chat_flag->excludes(plain_flag);
+  if (!with_system) return;
   cmd->add_option("--system", system, "system message (with --chat; otherwise a first paragraph before each prompt)")
       ->capture_default_str();
-  if (with_thinking_flag)
-    cmd->add_flag("--no-thinking", no_thinking, "with --chat: add the empty think block (enable_thinking=false)");
+  cmd->add_flag("--no-thinking", no_thinking, "with --chat: add the empty think block (enable_thinking=false)");
+}
+
+void PromptFlags::resolve(const std::filesystem::path& model_dir) {
+  const auto style = data::resolve_prompt_style(model_dir, chat, plain);  // fails on --chat with --plain
+  style_source = chat ? "--chat" : plain ? "--plain" : data::recorded_prompt_style(model_dir) ? "model folder" : "default";
+  chat = style == data::PromptStyle::Chat;
 }
 
 PromptFormat PromptFlags::format() const { return {chat, system, !no_thinking}; }
 
 void AttentionFlags::add_to(CLI::App* cmd) {
   cmd->add_option("--layers", layers, "mid5 (5 layers of the middle third) | all | 0,3,5")->capture_default_str();
-  cmd->add_option("--window", window, "W of WAAD")->capture_default_str();
+  cmd->add_option("--window", window, "W of WAAD (tokens)")
+      ->check(integer_range(1, kMaxAttentionWindow))
+      ->capture_default_str();
   cmd->add_option("--fai-horizon-lo", fai_horizon_lo, "FAI horizon start H_lo")->capture_default_str();
   cmd->add_option("--fai-horizon-hi", fai_horizon_hi, "FAI horizon end H_hi: N or end")->capture_default_str();
   cmd->add_option("--head-quantile", head_quantile, "fraction of heads in each group (local: lowest span)")
@@ -98,7 +210,8 @@ void AttentionFlags::add_to(CLI::App* cmd) {
 AttentionStatsConfig AttentionFlags::config(int num_layers, std::int64_t num_heads) const {
   auto c = analysis_attention_config(num_layers);
   if (layers != "mid5") c.layers = parse_layers(layers, num_layers, "--layers");
-  if (window < 1) fail("--window {}: the WAAD window must be >= 1", window);
+  if (window < 1 || window > kMaxAttentionWindow)
+    fail("--window {}: the WAAD window must be in [1, {}]", window, kMaxAttentionWindow);
   c.window = window;
   if (fai_horizon_lo < 0) fail("--fai-horizon-lo {}: the FAI horizon start must be >= 0", fai_horizon_lo);
   c.fai_horizon_lo = fai_horizon_lo;

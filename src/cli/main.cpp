@@ -3,10 +3,12 @@
 
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 
 #include "cli/command.h"
+#include "cli/common.h"
 #include "illume/util/blas_kernel.h"
 #include "illume/util/error.h"
 #include "illume/util/interrupt.h"
@@ -38,11 +40,15 @@ int main(int argc, char** argv) {
                "with attention-guided credit (GRPO)."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "illume 0.1.0");
+  app.formatter(std::make_shared<illume::cli::HelpFormatter>());  // subcommands inherit it
   for (auto& setup : illume::cli::command_registry()) setup(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A usage error is one line like any other, with the usual status of a usage error.
+    report_error(std::string(e.what()) + " (see --help)");
+    return 2;
   } catch (const illume::Interrupted& e) {
     report_error(e.what());
     return 130;  // 128 + SIGINT, as a shell reports a process ended by Ctrl-C

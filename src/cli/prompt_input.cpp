@@ -5,7 +5,7 @@
 
 namespace illume::cli {
 
-CLI::Option* PromptInputFlags::add_to(CLI::App* cmd, bool with_thinking_flag) {
+CLI::Option* PromptInputFlags::add_to(CLI::App* cmd) {
   auto* file = cmd->add_option("--prompts", prompts,
                                "JSONL of prompts ({\"prompt\"|\"question\"|\"problem\": TEXT[, \"system\": TEXT]})");
   auto* task_option = cmd->add_option("--task", task,
@@ -15,7 +15,7 @@ CLI::Option* PromptInputFlags::add_to(CLI::App* cmd, bool with_thinking_flag) {
   task_option->needs(data_option);
   data_option->needs(task_option);
   file->excludes(task_option);
-  format.add_to(cmd, with_thinking_flag);
+  format.add_to(cmd);
   system_option_ = cmd->get_option("--system");
   system_option_->description(
       "system message (with --chat; otherwise a first paragraph before each prompt); the default applies to "
@@ -48,6 +48,7 @@ Json PromptInputFlags::settings_json() const {
     out["prompts"] = prompts;
   }
   out["prompt_format"] = f.chat ? "chat" : "plain";
+  out["prompt_format_source"] = format.style_source;
   out["system"] = f.system;
   if (f.chat) out["thinking"] = f.enable_thinking;
   return out;

@@ -108,7 +108,7 @@ TEST(CountdownGen, DeterministicPerSeedAndPrefixStable) {
 TEST(CountdownGen, RowsLoadAsCountdownProblems) {
   auto dir = test::scratch_dir();
   auto path = dir / "gen.jsonl";
-  auto r = test::run_illume({"countdown-gen", "--n", "20", "--seed", "5", "--out", path.string(), "--numbers", "4",
+  auto r = test::run_illume({"countdown-gen", "--puzzles", "20", "--seed", "5", "--out", path.string(), "--numbers", "4",
                              "--false-starts", "2"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto problems = load_problems(Task::Countdown, path);
@@ -119,7 +119,7 @@ TEST(CountdownGen, RowsLoadAsCountdownProblems) {
     auto score = score_response(Task::Countdown, problems[i], rows[i]["response"].get<std::string>());
     EXPECT_EQ(score.reward, 1.0);
   }
-  auto bad = test::run_illume({"countdown-gen", "--n", "2", "--out", path.string(), "--difficulty", "extreme"});
+  auto bad = test::run_illume({"countdown-gen", "--puzzles", "2", "--out", path.string(), "--difficulty", "extreme"});
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("unknown difficulty 'extreme'"), std::string::npos) << bad.err;
 }

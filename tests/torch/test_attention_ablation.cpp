@@ -204,7 +204,8 @@ TEST(AttentionAblation, RecipeValidationNamesTheKey) {
       {{"attention.horizon=[-1, 10]"}, "key 'attention.horizon' must satisfy 0 <= H_lo <= H_hi"},
       {{"attention.horizon=[100, 10]"}, "key 'attention.horizon' must satisfy 0 <= H_lo <= H_hi"},
       {{"attention.horizon=[1.5, 10]"}, "key 'attention.horizon' must hold whole numbers"},
-      {{"attention.window=0"}, "key 'attention.window' must be >= 1"},
+      {{"attention.window=0"}, "key 'attention.window' must be in [1, 16777216], got 0"},
+      {{"attention.window=1000000000"}, "key 'attention.window' must be in [1, 16777216], got 1000000000"},
       {{"attention.layers=[2, 2]"}, "key 'attention.layers' lists layer 2 twice"},
       {{"attention.layers=[-1]"}, "key 'attention.layers' must be 0-based"},
   };
@@ -525,7 +526,7 @@ TEST(AttentionAblation, AnalyzeFlagsReachTheStatisticsAndTheSummary) {
   EXPECT_DOUBLE_EQ(settings_of("all").at("head_quantile").get<double>(), 0.25);
 
   // Batch grouping over three forwards of one row: one ranking for all three responses.
-  r = analyze("batch", {"--grouping", "batch", "--batch-rows", "1"});
+  r = analyze("batch", {"--grouping", "batch", "--max-batch-rows", "1"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto rows = rows_of("batch");
   ASSERT_EQ(rows.size(), 3u);
@@ -535,7 +536,7 @@ TEST(AttentionAblation, AnalyzeFlagsReachTheStatisticsAndTheSummary) {
   }
   EXPECT_EQ(settings_of("batch").at("grouping"), "batch");
   // ... the same ranking as one forward of all three.
-  r = analyze("batch3", {"--grouping", "batch", "--batch-rows", "3"});
+  r = analyze("batch3", {"--grouping", "batch", "--max-batch-rows", "3"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(rows_of("batch3")[0].at("global_heads"), rows[0].at("global_heads"));
   EXPECT_EQ(rows_of("batch3")[0].at("local_heads"), rows[0].at("local_heads"));

@@ -224,6 +224,59 @@ TEST(AttentionStreaming, MemoryIsLinearInResponseLength) {
   EXPECT_LT(acc.bytes() * 5, bytes[3]);
 }
 
+// --window 10^9 on a 3-token response (issue 14 item 4) used to gather [h, m, W] diagonals: gigabytes.
+// A distance t - s never reaches the sequence length, so any W beyond it reads the same sums as W =
+// the sequence length; the statistics clamp W to the keys of each block (waad_window) and give the
+// same WAAD, FAI and memory. The tensors are asserted, not the time.
+TEST(AttentionStreaming, AWindowBeyondTheSequenceIsTheSequence) {
+  EXPECT_EQ(waad_window(1'000'000'000, 7), 7);  // the width of the gather for a 7-key block
+  EXPECT_EQ(waad_window(3, 7), 3);
+  EXPECT_EQ(waad_window(7, 7), 7);
+  EXPECT_ERROR_CONTAINS(waad_window(0, 7), "window");
+  torch::NoGradGuard no_grad;
+  auto model = sharp_model(8);
+  model.set_attention_block_rows(2);
+  // Prompt 4 + response 3, and prompt 2 + response 5 (left-padded by 0 and 0): 7 slots.
+  auto batch = make_batch({{4, 3}, {2, 5}}, 21);
+  const std::int64_t length = 7;
+  for (int passes : {1, 2}) {
+    AttentionStatsConfig c;
+    c.layers = {1, 2};
+    c.fai_horizon_lo = 1;
+    c.fai_horizon_hi = kHorizonToEnd;
+    c.passes = passes;
+    c.find_receivers = true;
+    c.receiver_horizon_lo = 1;
+    c.receiver_min_rows = 1;
+    c.window = length;
+    AttentionStatsAccumulator at_length(c, batch.layouts);
+    std::vector<at::Tensor> maps;
+    const auto want = run_streaming(model, batch, c, &maps);
+    c.window = 1'000'000'000;
+    const auto got = run_streaming(model, batch, c, nullptr);
+    const auto label = "passes " + std::to_string(passes);
+    expect_same_stats(got, want, 1e-12, label + " W = 10^9 vs W = length");
+    for (std::size_t b = 0; b < got.size(); ++b) {
+      EXPECT_EQ(got[b].waad.sizes(), (std::vector<std::int64_t>{batch.layouts[b].response_length})) << label;
+      EXPECT_EQ(got[b].fai.sizes(), (std::vector<std::int64_t>{batch.layouts[b].response_length})) << label;
+    }
+    // The reference (full maps, metrics.h) agrees, and the held sums do not grow with W.
+    expect_same_stats(got, reference_attention_stats(maps, batch.layouts, c), 1e-6, label + " reference");
+    AttentionStatsAccumulator huge(c, batch.layouts);
+    for (int pass = 0; pass < passes; ++pass) {
+      model.forward_hidden(batch.ids, batch.mask, &huge);
+      model.forward_hidden(batch.ids, batch.mask, &at_length);
+      huge.end_pass();
+      at_length.end_pass();
+    }
+    EXPECT_EQ(huge.bytes(), at_length.bytes()) << label;
+    // A window shorter than the sequence is not the same (the comparison above can fail).
+    c.window = 1;
+    const auto short_window = run_streaming(model, batch, c, nullptr);
+    EXPECT_FALSE(torch::allclose(short_window[1].waad, want[1].waad)) << label;
+  }
+}
+
 TEST(AttentionStreaming, InvalidConfigsFailClearly) {
   std::vector<SequenceLayout> layouts = {{0, 3, 5}};
   auto base = rl_attention_config(12);

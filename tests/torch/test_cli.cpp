@@ -86,7 +86,7 @@ TEST(Cli, ForwardWritesLogitsAndAttentionMatchingTheReference) {
   for (auto id : ids) id_text += (id_text.empty() ? "" : ",") + std::to_string(id);
   auto out = test::scratch_dir() / "fwd.safetensors";
   auto r = run_illume({"forward", "--model", fixture().string(), "--ids", id_text, "--out", out.string(),
-                       "--attention-layers", "1"});
+                       "--layers", "1"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto got = load_safetensors(out);
   ASSERT_TRUE(got.count("logits"));
@@ -131,7 +131,7 @@ TEST(Cli, BadInputGivesOneLineErrorsNamingTheFile) {
   expect_one_line_error(run_illume({"forward", "--model", fixture().string(), "--ids", "1,abc", "--out", out}),
                         "'abc' is not a token id");
   expect_one_line_error(run_illume({"forward", "--model", fixture().string(), "--ids", "1", "--out", out,
-                                    "--attention-layers", "7"}),
+                                    "--layers", "7"}),
                         "layer 7 is beyond the model");
   // Malformed prompts JSONL names file and line.
   auto prompts = test::scratch_dir() / "prompts.jsonl";

@@ -158,7 +158,10 @@ TEST(CliAnalyze, BadInputGivesOneLineErrors) {
                         "do not match");
   expect_one_line_error(run("{\"prompt_ids\": [1, 2], \"response_ids\": []}\n"), "the response is empty");
   expect_one_line_error(run("{\"prompt_ids\": [1, 2], \"response_ids\": [999999999]}\n"), "vocabulary");
-  expect_one_line_error(run(good, {"--window", "0"}), "--window 0");
+  expect_one_line_error(run(good, {"--window", "0"}), "--window: must be a whole number in [1, 16777216], got 0");
+  // A typo of W is refused before any work (a W beyond the sequence is clamped to it, see
+  // AttentionStreaming.AWindowBeyondTheSequenceIsTheSequence).
+  expect_one_line_error(run(good, {"--window", "1000000000"}), "--window: must be a whole number in [1, 16777216]");
   expect_one_line_error(run(good, {"--fai-horizon-lo", "5", "--fai-horizon-hi", "3"}),
                         "--fai-horizon-hi 3 is below --fai-horizon-lo 5");
   expect_one_line_error(run(good, {"--fai-horizon-lo", "-1"}), "--fai-horizon-lo -1");

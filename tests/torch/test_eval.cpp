@@ -76,11 +76,11 @@ TEST(EvalEstimators, PassAtOneUsesEverySampleNotTheFirst) {
 TEST(EvalOptions, GreedyWithManySamplesIsAnError) {
   EvalOptions o;
   o.k = 16;
-  EXPECT_EVAL_ERROR(check_options(o), "--k 16 needs --temperature > 0");
+  EXPECT_EVAL_ERROR(check_options(o), "-n 16 needs --temperature > 0");
   o.temperature = 0.6;
   check_options(o);  // AIME's avg@16
   o.k = 0;
-  EXPECT_EVAL_ERROR(check_options(o), "--k must be >= 1");
+  EXPECT_EVAL_ERROR(check_options(o), "-n/--num-samples must be >= 1");
 }
 
 TEST(EvalSuite, TableAveragesTheBenchmarks) {
@@ -149,9 +149,9 @@ TEST(EvalSuite, CommandLineWritesOneTable) {
                           out.string()});
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("aime24/test.jsonl: cannot open"), std::string::npos) << bad.err;
-  bad = test::run_illume({"eval", "--model", model, "--task", "countdown", "--k", "4", "--out", out.string()});
+  bad = test::run_illume({"eval", "--model", model, "--task", "countdown", "-n", "4", "--out", out.string()});
   EXPECT_NE(bad.status, 0);
-  EXPECT_NE(bad.err.find("--k 4 needs --temperature > 0"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("-n 4 needs --temperature > 0"), std::string::npos) << bad.err;
   bad = test::run_illume({"eval", "--model", model, "--out", out.string()});
   EXPECT_NE(bad.err.find("give --task TASK or --suite SUITE"), std::string::npos) << bad.err;
 }

@@ -144,9 +144,9 @@ TEST(HostileRun, CheckpointTensorsTheModelDoesNotReadAreAnError) {
 
 TEST(HostileRun, CommandLineNumbersOutsideTheirRangeAreErrors) {
   const auto dir = test::scratch_dir();
-  auto r = test::run_illume({"countdown-gen", "--n", "-1", "--out", (dir / "x.jsonl").string()});
+  auto r = test::run_illume({"countdown-gen", "--puzzles", "-1", "--out", (dir / "x.jsonl").string()});
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("--n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--puzzles"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "x.jsonl"));
   test::make_tiny_model(dir / "m");
   r = test::run_illume({"eval", "--model", (dir / "m").string(), "--task", "countdown", "--data", "x.jsonl",
@@ -155,7 +155,7 @@ TEST(HostileRun, CommandLineNumbersOutsideTheirRangeAreErrors) {
   EXPECT_NE(r.err.find("--limit"), std::string::npos) << r.err;
   r = test::run_illume({"generate", "--model", (dir / "m").string(), "--prompt", "1 2", "-n", "4611686018427387904"});
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("num_samples"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--num-samples"), std::string::npos) << r.err;
   r = test::run_illume({"generate", "--model", (dir / "m").string(), "--prompt", "1 2", "--temperature", "-1"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("temperature"), std::string::npos) << r.err;
@@ -163,7 +163,7 @@ TEST(HostileRun, CommandLineNumbersOutsideTheirRangeAreErrors) {
 
 TEST(HostileRun, SftRefusesAnOldRunUnlessResumingOrOverwriting) {
   const auto dir = test::scratch_dir();
-  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--n", "50", "--merges", "20"});
+  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--conversations", "50", "--merges", "20"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::ofstream(dir / "r.yaml") << sft_recipe(dir / "tok", dir / "run");
   r = test::run_illume({"sft", "--config", (dir / "r.yaml").string()});
@@ -188,7 +188,7 @@ TEST(HostileRun, SftRefusesAnOldRunUnlessResumingOrOverwriting) {
 
 TEST(HostileRun, SftStopsOnANonFiniteLossKeepingTheLastGoodCheckpoint) {
   const auto dir = test::scratch_dir();
-  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--n", "50", "--merges", "20"});
+  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--conversations", "50", "--merges", "20"});
   ASSERT_EQ(r.status, 0) << r.err;
   // lr 1e30: step 1 blows the weights up, a later step's loss or gradient is no longer finite.
   std::ofstream(dir / "r.yaml") << sft_recipe(dir / "tok", dir / "run");
@@ -205,7 +205,7 @@ TEST(HostileRun, SftStopsOnANonFiniteLossKeepingTheLastGoodCheckpoint) {
 
 TEST(HostileRun, CtrlCStopsAtAStepBoundaryAndSaysHowToResume) {
   const auto dir = test::scratch_dir();
-  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--n", "50", "--merges", "20"});
+  auto r = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--conversations", "50", "--merges", "20"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::ofstream(dir / "r.yaml") << sft_recipe(dir / "tok", dir / "run");
   const auto err_path = dir / "stderr.txt";

@@ -93,7 +93,7 @@ void write_recipe(const std::filesystem::path& path, const std::filesystem::path
 
 // The Countdown tokenizer (a small one) in `dir`.
 std::filesystem::path make_tokenizer(const std::filesystem::path& dir) {
-  auto r = test::run_illume({"countdown-tokenizer", "--out", dir.string(), "--n", "50", "--merges", "20"});
+  auto r = test::run_illume({"countdown-tokenizer", "--out", dir.string(), "--conversations", "50", "--merges", "20"});
   EXPECT_EQ(r.status, 0) << r.err;
   return dir;
 }

@@ -57,7 +57,7 @@ std::map<std::int64_t, std::map<std::string, double>> scalars_in(const fs::path&
 TEST(TensorBoardRun, SftEventsMatchMetricsAcrossAKillAndResume) {
   ILLUME_REQUIRE_PROTOC();
   const auto dir = test::scratch_dir();
-  auto made = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--n", "50", "--merges", "20"});
+  auto made = test::run_illume({"countdown-tokenizer", "--out", (dir / "tok").string(), "--conversations", "50", "--merges", "20"});
   ASSERT_EQ(made.status, 0) << made.err;
   write_tiny_recipe(dir / "r.yaml", dir / "tok", dir / "out");
   const auto config = load_sft_config(dir / "r.yaml", {});

@@ -436,7 +436,7 @@ TEST(EvalCli, PassAndAvgAtKOnTinyModel) {
     std::ofstream f(data);
     for (int i = 0; i < 5; ++i) f << "{\"nums\": [" << 2 + i << ", 3, 4], \"target\": " << 9 + i << "}\n";
   }
-  auto r = test::run_illume({"eval", "--model", model_dir.string(), "--task", "countdown", "--data", data, "--k", "3",
+  auto r = test::run_illume({"eval", "--model", model_dir.string(), "--task", "countdown", "--data", data, "-n", "3",
                              "--temperature", "1.0", "--limit", "4", "--max-new-tokens", "6", "--out",
                              (dir / "out").string()});
   ASSERT_EQ(r.status, 0) << r.err;

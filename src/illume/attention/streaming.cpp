@@ -74,6 +74,11 @@ void validate_attention_config(const AttentionStatsConfig& c) {
   }
 }
 
+std::int64_t waad_window(std::int64_t window, std::int64_t keys) {
+  check(window >= 1 && keys >= 1, "WAAD: window {} over {} keys", window, keys);
+  return std::min(window, keys);
+}
+
 void validate_layers(const AttentionStatsConfig& c, int num_layers) {
   for (int l : c.layers) check(l >= 0 && l < num_layers, "layer {} is beyond the model ({} layers)", l, num_layers);
 }
@@ -96,8 +101,9 @@ at::Tensor span_sum(const at::Tensor& A, std::int64_t t0, std::int64_t key0) {
 
 // WAAD of every row and head: sum_s A[t,s] * min(t - s, W) = W * rowsum - sum_{d<W} (W - d) A[t, t-d]
 // (METHOD.md §2); only the W diagonals nearest the main one are read. [h, m].
-at::Tensor waad_rows(const at::Tensor& A, std::int64_t t0, std::int64_t key0, std::int64_t W) {
+at::Tensor waad_rows(const at::Tensor& A, std::int64_t t0, std::int64_t key0, std::int64_t window) {
   const auto h = A.size(0), m = A.size(1), K = A.size(2);
+  const auto W = waad_window(window, K);  // the same sums, a gather no wider than the keys
   auto rowsum = A.sum(-1).to(torch::kCPU, torch::kDouble);  // [h, m]
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(A.device());
   auto idx = torch::arange(t0 - key0, t0 - key0 + m, lopts).view({m, 1}) - torch::arange(W, lopts).view({1, W});

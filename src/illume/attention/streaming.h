@@ -32,7 +32,9 @@ HeadGroupingScope parse_grouping(const std::string& name);
 
 struct AttentionStatsConfig {
   std::vector<int> layers;                 // 0-based decoder layers to observe
-  std::int64_t window = 10;                // W of WAAD
+  // W of WAAD, >= 1. Any W works (a W beyond the keys reads no more than W = keys, see
+  // waad_window); recipes and flags bound it by kMaxAttentionWindow to catch typos.
+  std::int64_t window = 10;
   // H_lo, >= 0. 0 (the paper's ablation) puts t = s itself in T(s): a token's FAI then counts the
   // attention it receives from its own row, which every head gives to some degree.
   std::int64_t fai_horizon_lo = 10;
@@ -54,6 +56,16 @@ struct AttentionStatsConfig {
   // Keys scored from fewer rows than this (the last ones) are left out of the kurtosis.
   std::int64_t receiver_min_rows = 10;
 };
+
+// The largest W a recipe or flag accepts (attention.window, --window): far beyond any response, and a
+// 10^9 typo is refused in one line rather than silently meaning "the whole sequence".
+inline constexpr std::int64_t kMaxAttentionWindow = std::int64_t{1} << 24;
+
+// The window WAAD reads over a block of `keys` keys: min(window, keys). A distance t - s never
+// exceeds keys - 1, so min(t - s, W) is the same for every W >= keys; the clamp keeps the [h, m, W]
+// diagonal gather as small as the sequence (W = 10^9 on a 3-token response used to allocate
+// gigabytes) with identical results.
+std::int64_t waad_window(std::int64_t window, std::int64_t keys);
 
 // RL defaults (METHOD.md §4): middle-third 5 layers, W = 10, H = [10, 100].
 AttentionStatsConfig rl_attention_config(int num_layers);

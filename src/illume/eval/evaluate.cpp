@@ -16,10 +16,10 @@
 namespace illume::eval {
 
 void check_options(const EvalOptions& options) {
-  if (options.k < 1) fail("eval: --k must be >= 1 (got {})", options.k);
+  if (options.k < 1) fail("eval: -n/--num-samples must be >= 1 (got {})", options.k);
   if (options.k > 1 && options.temperature <= 0)
-    fail("eval: --k {} needs --temperature > 0 (greedy decoding gives one answer per problem; AIME's avg@16 is "
-         "--k 16 --temperature 0.6)",
+    fail("eval: -n {} needs --temperature > 0 (greedy decoding gives one answer per problem; AIME's avg@16 is "
+         "-n 16 --temperature 0.6)",
          options.k);
   if (options.max_new_tokens < 1) fail("eval: --max-new-tokens must be >= 1 (got {})", options.max_new_tokens);
 }
@@ -45,6 +45,7 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
   auto s = sampling_options(model.config(), tokenizer);
   s.temperature = options.temperature;
   s.top_p = options.top_p;
+  s.top_k = options.top_k;
   s.max_new_tokens = options.max_new_tokens;
   s.num_samples = k;
   if (!options.stop_token_ids.empty()) s.stop_token_ids = options.stop_token_ids;
@@ -87,6 +88,7 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
                  {"k", k},
                  {"temperature", options.temperature},
                  {"top_p", options.top_p},
+                 {"top_k", options.top_k},
                  {"greedy", greedy},
                  {"prompt_style", options.chat ? "chat" : "plain"},
                  {"max_new_tokens", options.max_new_tokens},

@@ -20,6 +20,7 @@ struct EvalOptions {
   std::int64_t k = 1;              // samples per problem (n); more than 1 needs temperature > 0
   double temperature = 0.0;        // 0 = greedy
   double top_p = 1.0;
+  std::int64_t top_k = 0;          // 0 = off
   std::int64_t max_new_tokens = 1024;
   std::int64_t limit = 0;          // first N problems; 0 = all
   bool chat = false;               // chat template around the prompt (else the plain base prompt)
@@ -33,7 +34,7 @@ struct EvalOptions {
 };
 
 // Fails with one line for k < 1, for k > 1 at temperature 0 (greedy decoding gives one answer; the
-// paper's AIME avg@16 is --k 16 --temperature 0.6), and for max_new_tokens < 1.
+// paper's AIME avg@16 is -n 16 --temperature 0.6), and for max_new_tokens < 1.
 void check_options(const EvalOptions& options);
 
 struct EvalSummary {

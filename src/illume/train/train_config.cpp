@@ -77,7 +77,8 @@ void read_attention_section(ConfigReader& att, TrainConfig& c) {
     return static_cast<std::int64_t>(v);
   };
   c.window = att.get_int("window", c.window);
-  if (c.window < 1) att.invalid("window", fmt::format("must be >= 1, got {}", c.window));
+  if (c.window < 1 || c.window > kMaxAttentionWindow)
+    att.invalid("window", fmt::format("must be in [1, {}], got {}", kMaxAttentionWindow, c.window));
   auto horizon = att.get_double_list("horizon", {double(c.fai_horizon_lo), double(c.fai_horizon_hi)});
   if (horizon.size() != 2) att.invalid("horizon", "must be [H_lo, H_hi]");
   c.fai_horizon_lo = whole("horizon", horizon[0]);
