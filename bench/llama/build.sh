@@ -21,17 +21,27 @@ mkdir -p "$(dirname "$CACHE")"
 exec 9>"$CACHE.lock"
 flock 9
 
+# A failed fetch is remembered for 10 minutes, so that a test run without network (each test is its
+# own process) does not wait on npm's retries again and again.
+UNREACHABLE="$CACHE.unreachable"
+if [ ! -f "$CACHE/ready" ] && [ -f "$UNREACHABLE" ] && [ -n "$(find "$UNREACHABLE" -mmin -10 2>/dev/null)" ]; then
+  say "$(cat "$UNREACHABLE") (remembered from a fetch less than 10 minutes ago; delete $UNREACHABLE to retry)"
+  exit 77
+fi
+
 if [ ! -f "$CACHE/ready" ]; then
   command -v npm >/dev/null 2>&1 || { say "npm is not installed; cannot fetch node-llama-cpp@$VERSION"; exit 77; }
   command -v git >/dev/null 2>&1 || { say "git is not installed (needed to read llama.cpp's source bundle)"; exit 1; }
   work="$(mktemp -d "$CACHE.tmp.XXXXXX")"
   trap 'rm -rf "$work"' EXIT
   say "fetching node-llama-cpp@$VERSION and @node-llama-cpp/linux-x64@$VERSION from npm"
-  if ! (cd "$work" && npm pack --silent "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" \
-          >"$work/npm.log" 2>&1); then
-    say "npm could not fetch the packages (registry unreachable?): $(tail -n 3 "$work/npm.log" | tr '\n' ' ')"
+  if ! (cd "$work" && npm pack --silent --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-timeout=20000 \
+          "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" >"$work/npm.log" 2>&1); then
+    echo "npm could not fetch node-llama-cpp@$VERSION (registry unreachable?): $(grep -m 2 -i 'err' "$work/npm.log" | tr '\n' ' ')" >"$UNREACHABLE"
+    say "$(cat "$UNREACHABLE")"
     exit 77
   fi
+  rm -f "$UNREACHABLE"
   mkdir -p "$work/source-package" "$work/binary-package"
   tar -xzf "$work"/node-llama-cpp-"$VERSION".tgz -C "$work/source-package"
   tar -xzf "$work"/node-llama-cpp-linux-x64-"$VERSION".tgz -C "$work/binary-package"
