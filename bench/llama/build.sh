@@ -35,9 +35,9 @@ if [ ! -f "$CACHE/ready" ]; then
   work="$(mktemp -d "$CACHE.tmp.XXXXXX")"
   trap 'rm -rf "$work"' EXIT
   say "fetching node-llama-cpp@$VERSION and @node-llama-cpp/linux-x64@$VERSION from npm"
-  if ! (cd "$work" && npm pack --silent --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-timeout=20000 \
+  if ! (cd "$work" && npm pack --loglevel=error --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-timeout=20000 \
           "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" >"$work/npm.log" 2>&1); then
-    echo "npm could not fetch node-llama-cpp@$VERSION (registry unreachable?): $(grep -m 2 -i 'err' "$work/npm.log" | tr '\n' ' ')" >"$UNREACHABLE"
+    echo "npm could not fetch node-llama-cpp@$VERSION (registry unreachable?): $(grep -m 4 'npm error' "$work/npm.log" | grep -v ' at ' | tr '\n' ' ')" >"$UNREACHABLE"
     say "$(cat "$UNREACHABLE")"
     exit 77
   fi
