@@ -48,9 +48,12 @@ if [ ! -f "$CACHE/ready" ]; then
   llama_dir="$work/source-package/package/llama"
   bins="$work/binary-package/package/bins/linux-x64"
   # The headers must be those of the release the binaries were built from.
-  source_tag="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tag"])' "$llama_dir/llama.cpp.info.json")"
-  binary_tag="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["release"])' "$llama_dir/binariesGithubRelease.json")"
-  built_tag="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["buildOptions"]["llamaCpp"]["release"])' "$bins/_nlcBuildMetadata.json")"
+  # (node comes with npm: no other JSON reader is needed)
+  json_field() { node -e 'let v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+                          for (const k of process.argv[2].split(".")) v = v[k]; console.log(v)' "$1" "$2"; }
+  source_tag="$(json_field "$llama_dir/llama.cpp.info.json" tag)"
+  binary_tag="$(json_field "$llama_dir/binariesGithubRelease.json" release)"
+  built_tag="$(json_field "$bins/_nlcBuildMetadata.json" buildOptions.llamaCpp.release)"
   if [ "$source_tag" != "$binary_tag" ] || [ "$source_tag" != "$built_tag" ]; then
     say "release tags disagree: source bundle $source_tag, binariesGithubRelease $binary_tag, binaries built from $built_tag"
     exit 1
