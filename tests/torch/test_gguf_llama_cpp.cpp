@@ -125,6 +125,69 @@ TEST_P(LlamaCppRunsExport, LogitsMatchIllumeAndTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, LlamaCppRunsExport, ::testing::Values("tiny-qwen3", "tiny-qwen2"));
 
+// Llama has no fixture here: a random tiny Llama 3 (llama3 rope scaling, untied head) checks the
+// q/k row permutation to llama.cpp's interleaved rope and the rope_freqs tensor against illume's own
+// forward. Its tokenizer is the Qwen3 vocabulary with Llama 3's split regex (only the pre-tokenizer
+// name depends on it).
+TEST(LlamaCppRunsExport, RandomLlama3WithRopeScalingMatchesIllume) {
+  ILLUME_REQUIRE_SHARED_PATH("fixtures/tiny-qwen3/tokenizer.json");
+  REQUIRE_LLAMA_CPP();
+  const auto scratch = test::scratch_dir();
+  const auto dir = scratch / "tiny-llama3";
+  Json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 151936},
+            {"hidden_size", 64}, {"intermediate_size", 96}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+            {"num_key_value_heads", 2}, {"max_position_embeddings", 1024}, {"rms_norm_eps", 1e-5},
+            {"rope_theta", 10000.0}, {"tie_word_embeddings", false},
+            {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}}};
+  auto model = Model::random(ModelConfig::from_json(j, "test"), 3);
+  {
+    // Larger q and k than the random init: attention far from uniform, so that a rope layout error
+    // shows in the logits (with the init's scale it would hide below 1e-4; with q and k x8 and no
+    // permutation the logits differ by 9.6). The scores grow 16x with them, and so does the effect of
+    // llama.cpp computing rope angles in float32 (illume: float64): hence 1e-3, not 1e-4.
+    torch::NoGradGuard no_grad;
+    for (auto& layer : model.weights().layers) {
+      layer.q_proj.mul_(4);
+      layer.k_proj.mul_(4);
+    }
+    model.weights().lm_head.mul_(8);
+  }
+  model.save(dir, torch::kFloat);
+  auto tokenizer = read_json_file(test::shared_path("fixtures/tiny-qwen3/tokenizer.json"));
+  auto& regex = tokenizer["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"];
+  auto text = regex.get<std::string>();
+  const std::string digits = "\\p{N}|";
+  ASSERT_NE(text.find(digits), std::string::npos);
+  regex = text.replace(text.find(digits), digits.size(), "\\p{N}{1,3}|");
+  write_file_atomic(dir / "tokenizer.json", tokenizer.dump());
+  auto gguf_path = scratch / "tiny-llama3.gguf";
+  auto run = test::run_illume({"export", "--model", dir.string(), "--format", "gguf", "--out", gguf_path.string()});
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.err.find("pre-tokenizer llama-bpe"), std::string::npos) << run.err;
+
+  std::vector<std::int64_t> id_list;
+  std::string ids_text;
+  for (std::int64_t i = 0; i < 48; ++i) {
+    id_list.push_back((i * 7919 + 13) % 151643);
+    ids_text += (i ? "," : "") + std::to_string(id_list.back());
+  }
+  const auto logits_path = dir / "llama_logits.f32";
+  run_harness({"logits", gguf_path.string(), "--ids", ids_text, "--out", logits_path.string(), "--kv", "f32", "--flash", "off"});
+  const auto bytes = read_file(logits_path);
+  const std::int64_t S = 48, V = 151936;
+  ASSERT_EQ(bytes.size(), static_cast<std::size_t>(S * V * 4));
+  auto llama = torch::from_blob(const_cast<char*>(bytes.data()), {S, V}, torch::kFloat).clone();
+  torch::NoGradGuard no_grad;
+  auto ids = torch::tensor(id_list, torch::kLong).unsqueeze(0);
+  auto illume_logits = model.forward(ids, torch::ones_like(ids))[0];
+  const double difference = max_abs(llama, illume_logits);
+  std::printf("random Llama 3: llama.cpp vs illume, all %lld x %lld logits: %.3g (logits span %.3g)\n",
+              static_cast<long long>(S), static_cast<long long>(V), difference,
+              (illume_logits.max() - illume_logits.min()).item<double>());
+  EXPECT_LT(difference, 1e-3);
+}
+
 // tiny-qwen3 carries the real Qwen3 tokenizer. Texts are given to llama.cpp NFC-normalised: the
 // tokenizer's normalizer is NFC and llama.cpp does not apply it (it would split a decomposed
 // "e + combining accent" differently: the one "misc" row of the vectors that is not NFC).
