@@ -80,6 +80,7 @@ default-model: deps $(BUILD)/build.ninja
 	./$(BUILD)/illume sft --config configs/default-model.yaml
 
 bench: build
+	./$(BUILD)/bench/bench_gemm
 	./$(BUILD)/bench/bench_tokenizer
 	./$(BUILD)/bench/bench_model
 	./$(BUILD)/bench/bench_attention_stats

@@ -26,6 +26,7 @@
 #include "illume/attention/streaming.h"
 #include "illume/model/device.h"
 #include "illume/model/model.h"
+#include "illume/util/blas_kernel.h"
 #include "illume/util/json.h"
 
 using namespace illume;
@@ -75,6 +76,7 @@ std::vector<std::int64_t> parse_list(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  select_blas_kernel_at_startup(argv);  // the same BLAS kernel fix as the CLI (util/blas_kernel.h)
   std::string lengths_text = "512,2048,8192";
   std::int64_t vocab = 4096, reference_max = 2048, layers = 28;
   for (int i = 1; i < argc; ++i) {
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
     }
   }
   init_torch_runtime();
+  print_machine_header(stdout, torch::get_num_threads());
   Json j = {{"model_type", "qwen3"}, {"vocab_size", vocab}, {"hidden_size", 1024}, {"intermediate_size", 3072},
             {"num_hidden_layers", layers}, {"num_attention_heads", 16}, {"num_key_value_heads", 8},
             {"head_dim", 128}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", true},

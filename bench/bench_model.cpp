@@ -11,6 +11,7 @@
 
 #include "illume/model/device.h"
 #include "illume/model/model.h"
+#include "illume/util/blas_kernel.h"
 
 using namespace illume;
 using Clock = std::chrono::steady_clock;
@@ -18,6 +19,7 @@ using Clock = std::chrono::steady_clock;
 static double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 int main(int argc, char** argv) {
+  select_blas_kernel_at_startup(argv);  // the same BLAS kernel fix as the CLI (util/blas_kernel.h)
   bool quick = false;
   std::string dtypes = "f32,bf16";
   std::int64_t prefill_tokens = 512, decode_steps = 32;
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--decode-steps") && i + 1 < argc) decode_steps = std::stoll(argv[++i]);
   }
   init_torch_runtime();
+  print_machine_header(stdout, torch::get_num_threads());
   // Qwen3-0.6B: 28 layers, hidden 1024, 16 query heads, 8 KV heads, head_dim 128, MLP 3072, vocab 151936, tied.
   Json j = {{"model_type", "qwen3"}, {"vocab_size", 151936}, {"hidden_size", 1024}, {"intermediate_size", 3072},
             {"num_hidden_layers", quick ? 4 : 28}, {"num_attention_heads", 16}, {"num_key_value_heads", 8},

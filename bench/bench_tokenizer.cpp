@@ -14,6 +14,7 @@
 #include "illume/text/tokenizer.h"
 #include "illume/util/error.h"
 #include "illume/util/json.h"
+#include "illume/util/blas_kernel.h"
 #include "illume/util/build_paths.h"
 
 namespace {
@@ -25,6 +26,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  illume::select_blas_kernel_at_startup(argv);  // the same start-up as every benchmark (util/blas_kernel.h)
+  illume::print_machine_header(stdout, 1);        // the tokenizer runs on one thread
   try {
     std::filesystem::path shared = argc > 1                        ? std::filesystem::path(argv[1])
                                    : std::getenv("ILLUME_SHARED") ? std::filesystem::path(std::getenv("ILLUME_SHARED"))

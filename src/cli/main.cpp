@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "illume/util/blas_kernel.h"
 #include "illume/util/error.h"
 #include "illume/util/interrupt.h"
 
@@ -31,6 +32,8 @@ std::vector<CommandSetup>& command_registry() {
 }  // namespace illume::cli
 
 int main(int argc, char** argv) {
+  // Before any BLAS work: may re-exec this program with OPENBLAS_CORETYPE set (util/blas_kernel.h).
+  illume::select_blas_kernel_at_startup(argv);
   CLI::App app{"illume: see how a reasoning model structures its thinking through its attention, and train it "
                "with attention-guided credit (GRPO)."};
   app.require_subcommand(1);
