@@ -22,6 +22,7 @@
 
 #include "illume/model/device.h"
 #include "illume/model/model.h"
+#include "illume/util/blas_kernel.h"
 #include "illume/util/error.h"
 
 using namespace illume;
@@ -68,6 +69,7 @@ struct Settings {
 
 void run(const Settings& s) {
   torch::set_num_threads(s.threads);
+  print_machine_header(stderr, torch::get_num_threads());
   LoadOptions options;
   options.dtype = parse_dtype(s.dtype);
   auto model = Model::load(s.model, options);
@@ -110,6 +112,7 @@ void run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  select_blas_kernel_at_startup(argv);  // the same BLAS kernel fix as the CLI (util/blas_kernel.h)
   try {
     Settings s;
     std::string write_dir, tokenizer_dir;

@@ -68,10 +68,11 @@ for dtype in $DTYPES; do
   done
 done
 
+machine="$("$BUILD/illume" info 2>&1 | grep -E '^(cpu|isa|amx|blas)' | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
 cpu_model="$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 cpu_flags="$(grep -m 1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|f16c|avx512.*|amx.*|avx_vnni)$' | tr '\n' ' ')"
 llama_version="$(cat "$(dirname "$(dirname "$harness")")/version.json")"
-node "$ROOT/bench/compare_table.js" "$results" "$cpu_model" "$cpu_flags" "$llama_version" \
+node "$ROOT/bench/compare_table.js" "$results" "$cpu_model" "$cpu_flags" "$llama_version" "$machine" \
   "threads $THREADS, $LAYERS layers, prefill $PREFILL, decode $DECODE_STEPS steps, batch $BATCH x $BATCH_PROMPT-token prompts, median of $REPS after a warm-up" \
   | tee "$OUT/report.md"
 echo "bench-compare: wrote $OUT/report.md" >&2

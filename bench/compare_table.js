@@ -1,10 +1,11 @@
 // The table of bench/compare.sh: tokens/s of both engines, and illume's ratio to llama.cpp's best
 // setting of the same dtype in each column. (Node, which npm brings along, so the benchmark needs
 // nothing else.)
-//   node bench/compare_table.js RESULTS.jsonl CPU_MODEL CPU_FLAGS LLAMA_VERSION_JSON SETTINGS
+//   node bench/compare_table.js RESULTS.jsonl CPU_MODEL CPU_FLAGS LLAMA_VERSION_JSON MACHINE SETTINGS
+// (MACHINE: illume info's cpu/isa/amx/blas lines, joined by '; ')
 'use strict';
 const fs = require('fs');
-const [resultsPath, cpuModel, cpuFlags, llamaVersion, settings] = process.argv.slice(2);
+const [resultsPath, cpuModel, cpuFlags, llamaVersion, machine, settings] = process.argv.slice(2);
 const rows = fs.readFileSync(resultsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 const columns = ['prefill', 'decode1', 'decode_batch'];
 const version = JSON.parse(llamaVersion || '{}');
@@ -20,6 +21,7 @@ const number = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFi
 
 const lines = [];
 lines.push(`CPU: ${cpuModel}; flags: ${cpuFlags.trim()}`);
+if (machine) lines.push(`illume: ${machine}`);
 lines.push(`llama.cpp: npm node-llama-cpp ${version.node_llama_cpp} (llama.cpp ${version.llama_cpp_release}, ` +
            `commit ${String(version.llama_cpp_commit || '').slice(0, 8)}), prebuilt CPU libraries`);
 lines.push(`Settings: ${settings}`);
