@@ -11,6 +11,8 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config libtorch-dev libope
   libbenchmark-dev libyaml-cpp-dev ccache chromium clang-14 libclang-rt-14-dev libfuzzer-14-dev
 # TensorBoard event files (proto/): the protobuf library and protoc (the tests decode with it too).
 DEB_PACKAGES += libprotobuf-dev protobuf-compiler
+# Data-parallel training over Gloo (src/illume/dist/): gloo's headers for libtorch's ProcessGroupGloo.
+DEB_PACKAGES += libgloo-dev
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 
 .PHONY: all deps build check demo bench bench-compare clean default-model fuzz fuzz-build fuzz-check
@@ -84,6 +86,7 @@ bench: build
 	./$(BUILD)/bench/bench_tokenizer
 	./$(BUILD)/bench/bench_model
 	./$(BUILD)/bench/bench_attention_stats
+	./$(BUILD)/bench/bench_distributed
 
 # illume vs llama.cpp on this machine (bench/compare.sh; llama.cpp is fetched from npm at run time).
 bench-compare: deps $(BUILD)/build.ninja

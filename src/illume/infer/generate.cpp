@@ -160,7 +160,7 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
     for (std::int64_t r = 0; r < P * o.num_samples; ++r) {
       std::size_t completion = chunk_begin * o.num_samples + r;
       const auto& c = out[completion];
-      std::uint64_t stream = splitmix64(o.seed ^ splitmix64(c.prompt_index * 0x100000001B3ULL + c.sample_index));
+      std::uint64_t stream = splitmix64(o.seed ^ splitmix64((o.first_prompt_index + c.prompt_index) * 0x100000001B3ULL + c.sample_index));
       rows.push_back(Row{completion, std::mt19937_64(stream)});
     }
     std::uniform_real_distribution<double> uniform(0.0, 1.0);

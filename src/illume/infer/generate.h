@@ -18,6 +18,9 @@ struct SamplingOptions {
   double top_p = 1.0;         // nucleus: smallest set with mass >= top_p
   std::int64_t top_k = 0;     // 0 = off
   std::uint64_t seed = 0;
+  // The index the first prompt has in the random streams: a shard of a larger batch (one rank's
+  // prompts in data-parallel training) draws exactly what the whole batch would for those prompts.
+  std::size_t first_prompt_index = 0;
   std::int64_t max_new_tokens = 256;
   std::int64_t num_samples = 1;            // per prompt
   std::vector<std::int32_t> stop_token_ids;  // e.g. EOS, <|im_end|>; included in ids as the last token

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "illume/dist/dist.h"
 #include "illume/eval/evaluate.h"
 #include "illume/eval/statistics.h"
 #include "illume/infer/generate.h"
@@ -115,6 +116,63 @@ struct Updates {
   double seconds = 0;
 };
 
+// All ranks' rows of x ([n] or [n, m]; n and m may differ per rank, shorter rows are zero-padded), in
+// rank order, on the CPU, in x's dtype. Small tensors only (metrics): one padded sum over the ranks.
+at::Tensor gather_rows(const at::Tensor& x) {
+  const auto world = dist::world_size(), rank = dist::rank();
+  const auto local = (x.dim() == 1 ? x.unsqueeze(1) : x).cpu().to(torch::kDouble);
+  std::vector<double> shapes(static_cast<std::size_t>(2 * world), 0.0);
+  shapes[static_cast<std::size_t>(2 * rank)] = static_cast<double>(local.size(0));
+  shapes[static_cast<std::size_t>(2 * rank + 1)] = static_cast<double>(local.size(1));
+  dist::all_reduce_sum(shapes);
+  std::int64_t rows = 0, columns = 0;
+  for (int r = 0; r < world; ++r) {
+    rows = std::max(rows, static_cast<std::int64_t>(shapes[static_cast<std::size_t>(2 * r)]));
+    columns = std::max(columns, static_cast<std::int64_t>(shapes[static_cast<std::size_t>(2 * r + 1)]));
+  }
+  std::vector<at::Tensor> buffer{torch::zeros({world, rows, columns}, torch::kDouble)};
+  buffer[0][rank].narrow(0, 0, local.size(0)).narrow(1, 0, local.size(1)).copy_(local);
+  dist::all_reduce_sum(buffer);
+  std::vector<at::Tensor> parts;
+  for (int r = 0; r < world; ++r)
+    parts.push_back(buffer[0][r].narrow(0, 0, static_cast<std::int64_t>(shapes[static_cast<std::size_t>(2 * r)])));
+  auto all = torch::cat(parts).to(x.scalar_type());
+  return x.dim() == 1 ? all.squeeze(1) : all;
+}
+
+// The stages' results over every rank, as step_metrics reads them (data-parallel steps): the same
+// metrics one process with the whole batch would log. Each rank scores the same number of responses,
+// so their means average; the per-token ones are recomputed from the gathered rows.
+struct AllRanks {
+  Scores scores;
+  TrainingBatch batch;  // response_mask, and rows only counted
+  OldPolicyPass old;    // entropy
+  Credit credit;        // gamma
+};
+
+AllRanks gather_for_metrics(const Scores& scores, const TrainingBatch& batch, const OldPolicyPass& old,
+                            const Credit& credit) {
+  AllRanks all;
+  all.scores = scores;
+  all.scores.rewards = gather_rows(scores.rewards);
+  all.scores.informative = gather_rows(scores.informative);
+  std::vector<double> means{scores.accuracy, scores.response_length_mean, scores.truncated_fraction};
+  dist::all_reduce_sum(means);
+  all.scores.accuracy = means[0] / dist::world_size();
+  all.scores.response_length_mean = means[1] / dist::world_size();
+  all.scores.truncated_fraction = means[2] / dist::world_size();
+  std::vector<double> longest{scores.response_length_max};
+  dist::all_reduce_max(longest);
+  all.scores.response_length_max = longest[0];
+  all.batch.response_mask = gather_rows(batch.response_mask);
+  all.batch.rows.resize(static_cast<std::size_t>(all.batch.response_mask.size(0)));
+  all.old.entropy = gather_rows(old.entropy);
+  all.old.seconds_logprobs = old.seconds_logprobs;
+  all.old.seconds_attention = old.seconds_attention;
+  all.credit.gamma = gather_rows(credit.gamma);
+  return all;
+}
+
 }  // namespace
 
 ResponseLogprobs response_logprobs(const Model& model, const at::Tensor& ids, const at::Tensor& mask,
@@ -167,6 +225,9 @@ struct GrpoTrainer::Impl {
   EpochOrder data_order;
   std::int64_t step = 0;
   std::int64_t data_position = 0;
+  // Data parallelism (dist/dist.h): this rank takes prompts [first_prompt, first_prompt + local_prompts)
+  // of each step's prompts (whole groups, so group normalisation stays exact); with one process, all.
+  std::int64_t local_prompts = 0, first_prompt = 0;
   // In-training evaluation (config.eval): the held-out problems, and accuracy per evaluated step as
   // metrics.jsonl holds it (reloaded from the trimmed log on resume, so it is the log's history).
   std::vector<data::Problem> eval_problems;
@@ -193,10 +254,27 @@ struct GrpoTrainer::Impl {
       reference->set_requires_grad(false);
     }
     make_optimizer();
+    local_prompts = config.prompts_per_step();
+    if (dist::active()) {
+      const auto world = dist::world_size();
+      if (config.prompts_per_step() % world != 0)
+        fail("train: optim.batch_size {} is {} prompts of rollout.group_size {} per step; {} ranks need a multiple "
+             "of {} prompts (whole groups per rank)", config.optim.batch_size, config.prompts_per_step(),
+             config.group_size, world, world);
+      local_prompts = config.prompts_per_step() / world;
+      first_prompt = local_prompts * dist::rank();
+      broadcast_weights();
+    }
     if (config.eval.enabled()) {
       eval_problems = data::load_problems(config.eval.task, config.eval.data);
       if (eval_problems.empty()) fail("{}: no evaluation problems (eval.data)", config.eval.data.string());
     }
+  }
+
+  // Every rank starts from rank 0's weights (they load the same files; this makes sure).
+  void broadcast_weights() {
+    auto parameters = optimizer->parameters();
+    dist::broadcast(parameters);
   }
 
   void make_optimizer() {
@@ -235,6 +313,12 @@ struct GrpoTrainer::Impl {
   TrainingBatch training_batch(const Rollouts& rollouts, const Scores& scores) const;
   OldPolicyPass old_policy_pass(const TrainingBatch& batch);
   Credit assign_credit(const TrainingBatch& batch, const OldPolicyPass& old) const;
+  struct MicroBatchPart {
+    std::vector<std::int64_t> rows;   // this rank's rows of the micro-batch
+    double tokens = 0, denominator = 0;                // this rank's response tokens, loss denominator
+    double global_tokens = 0, global_denominator = 0;  // the same over every rank
+  };
+  std::vector<MicroBatchPart> micro_batch_layout(const TrainingBatch& batch) const;
   Updates ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit);
   Json step_metrics(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch, const OldPolicyPass& old,
                     const Credit& credit, const Updates& updates, double step_seconds) const;
@@ -251,13 +335,22 @@ struct GrpoTrainer::Impl {
 
 Json GrpoTrainer::Impl::do_step() {
   const auto start = Clock::now();
+  const double communication_before = dist::communication_seconds();
   const auto rollouts = generate_rollouts();
   const auto scores = score_rollouts(rollouts);
   const auto batch = training_batch(rollouts, scores);
   const auto old = old_policy_pass(batch);
   const auto credit = assign_credit(batch, old);
   const auto updates = ppo_updates(batch, old, credit);
-  auto metrics = step_metrics(rollouts, scores, batch, old, credit, updates, seconds_since(start));
+  Json metrics;
+  if (dist::active()) {
+    const auto all = gather_for_metrics(scores, batch, old, credit);
+    metrics = step_metrics(rollouts, all.scores, all.batch, all.old, all.credit, updates, seconds_since(start));
+    // Time inside collectives (sending, and waiting for the slowest rank).
+    metrics["time_communication_seconds"] = dist::communication_seconds() - communication_before;
+  } else {
+    metrics = step_metrics(rollouts, scores, batch, old, credit, updates, seconds_since(start));
+  }
   ++step;
   data_position += config.prompts_per_step();
   return metrics;
@@ -266,7 +359,7 @@ Json GrpoTrainer::Impl::do_step() {
 Rollouts GrpoTrainer::Impl::generate_rollouts() {
   const auto t0 = Clock::now();
   Rollouts r;
-  for (std::int64_t i = 0; i < config.prompts_per_step(); ++i) {
+  for (std::int64_t i = first_prompt; i < first_prompt + local_prompts; ++i) {
     r.problem_indices.push_back(data_order.at(static_cast<std::uint64_t>(data_position + i)));
     r.prompts.push_back(prompt_of(r.problem_indices.back()));
   }
@@ -274,6 +367,7 @@ Rollouts GrpoTrainer::Impl::generate_rollouts() {
   sampling.temperature = config.temperature;
   sampling.top_p = config.top_p;
   sampling.seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::Rollouts);
+  sampling.first_prompt_index = static_cast<std::size_t>(first_prompt);  // a rank draws what one process would
   sampling.max_new_tokens = config.max_response_tokens;
   sampling.num_samples = config.group_size;
   sampling.max_batch_rows = config.max_batch_rows;
@@ -404,29 +498,80 @@ Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPol
   return credit;
 }
 
+// The micro-batches of the step's PPO updates, as one process holding the whole batch would form them:
+// the global batch is the ranks' rows in rank order (rank r's groups follow rank r - 1's), cut into
+// micro-batches in a seeded row order; each rank takes its own rows of each micro-batch (possibly
+// none). The loss aggregation divides by the micro-batch's response tokens (token-mean) or rows (the
+// seq-mean modes), which span the ranks: both counts are summed over the ranks once, here.
+std::vector<GrpoTrainer::Impl::MicroBatchPart> GrpoTrainer::Impl::micro_batch_layout(const TrainingBatch& batch) const {
+  const auto B = batch.size();
+  std::vector<double> counts(static_cast<std::size_t>(dist::world_size()), 0.0);
+  counts[static_cast<std::size_t>(dist::rank())] = static_cast<double>(B);
+  dist::all_reduce_sum(counts);
+  std::int64_t offset = 0, total = 0;
+  for (int r = 0; r < dist::world_size(); ++r) {
+    if (r < dist::rank()) offset += static_cast<std::int64_t>(counts[static_cast<std::size_t>(r)]);
+    total += static_cast<std::int64_t>(counts[static_cast<std::size_t>(r)]);
+  }
+  // Micro-batches mix prompts: the rows in a seeded order.
+  const auto order = seeded_permutation(static_cast<std::size_t>(total),
+                                        mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder));
+  const auto row_tokens = batch.response_mask.sum(1).to(torch::kLong);
+  const auto tokens_of = row_tokens.accessor<std::int64_t, 1>();
+  const bool token_mean = config.loss.aggregation == "token-mean";
+  std::vector<MicroBatchPart> parts;
+  std::vector<double> sums;  // per part: response tokens, loss denominator
+  for (std::int64_t begin = 0; begin < total; begin += config.optim.micro_batch_size) {
+    MicroBatchPart part;
+    for (auto j = begin; j < std::min(total, begin + config.optim.micro_batch_size); ++j) {
+      const auto row = static_cast<std::int64_t>(order[static_cast<std::size_t>(j)]) - offset;
+      if (row < 0 || row >= B) continue;
+      part.rows.push_back(row);
+      part.tokens += static_cast<double>(tokens_of[row]);
+    }
+    part.denominator = token_mean ? part.tokens : static_cast<double>(part.rows.size());
+    sums.push_back(part.tokens);
+    sums.push_back(part.denominator);
+    parts.push_back(std::move(part));
+  }
+  dist::all_reduce_sum(sums);
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    parts[k].global_tokens = sums[2 * k];
+    parts[k].global_denominator = sums[2 * k + 1];
+  }
+  return parts;
+}
+
 Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit) {
   const auto t0 = Clock::now();
-  const auto B = batch.size();
   const auto device = policy.device();
-  // Micro-batches mix prompts: the rows in a seeded order.
-  const auto order = seeded_permutation(static_cast<std::size_t>(B),
-                                        mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder));
   Updates u;
   double tokens_sum = 0, grad_norm_sum = 0;
-  for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
-    std::vector<std::int64_t> rows(order.begin() + begin, order.begin() + std::min(B, begin + config.optim.micro_batch_size));
-    const auto mb = micro_batch(batch, rows);
-    auto lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, false,
-                                nullptr, invalid_ids);
-    const auto index = torch::tensor(rows, torch::kLong);
-    auto take = [&](const at::Tensor& x) { return x.index_select(0, index).narrow(1, 0, lp.logprobs.size(1)).to(device); };
-    const auto mask = take(batch.response_mask);
-    auto result = ppo_clip_loss(lp.logprobs, take(old.logprobs), take(credit.token_advantages), mask, config.loss,
-                                reference ? take(old.reference_logprobs) : at::Tensor());
+  for (const auto& part : micro_batch_layout(batch)) {
     optimizer->zero_grad();
-    result.loss.backward();
+    // This rank's sums over the micro-batch: loss (its share), and clip fraction, approx KL and reference
+    // KL times its tokens.
+    std::vector<double> sums(4, 0.0);
+    if (!part.rows.empty()) {
+      const auto mb = micro_batch(batch, part.rows);
+      auto lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature,
+                                  false, nullptr, invalid_ids);
+      const auto index = torch::tensor(part.rows, torch::kLong);
+      auto take = [&](const at::Tensor& x) { return x.index_select(0, index).narrow(1, 0, lp.logprobs.size(1)).to(device); };
+      const auto mask = take(batch.response_mask);
+      auto result = ppo_clip_loss(lp.logprobs, take(old.logprobs), take(credit.token_advantages), mask, config.loss,
+                                  reference ? take(old.reference_logprobs) : at::Tensor());
+      // The aggregation divided by this rank's tokens (or rows); rescaled to the micro-batch's, the
+      // ranks' losses (and gradients) sum to those of the whole micro-batch.
+      auto loss = dist::active() ? result.loss * (part.denominator / part.global_denominator) : result.loss;
+      loss.backward();
+      sums = {loss.item<double>(), result.clip_fraction * part.tokens, result.approx_kl_old * part.tokens,
+              result.kl_ref * part.tokens};
+    }
+    dist::all_reduce_gradients(optimizer->parameters());
+    dist::all_reduce_sum(sums);
     const double grad_norm = clip_grad_norm(optimizer->parameters(), config.optim.grad_clip);
-    const double loss_value = result.loss.item<double>();
+    const double loss_value = sums[0];
     // Checked before the update: one non-finite step turns every weight into NaN (and used to train on
     // and exit 0). The checkpoints on disk are from earlier steps and stay as they are.
     if (!std::isfinite(loss_value) || !std::isfinite(grad_norm))
@@ -436,11 +581,11 @@ Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPoli
     grad_norm_sum += grad_norm;
     optimizer->step(lr_schedule.at(step));
     ++u.optimizer_steps;
-    const double tokens = mask.sum().item<double>();
+    const double tokens = part.global_tokens;
     u.loss += loss_value * tokens;
-    u.clip_fraction += result.clip_fraction * tokens;
-    u.approx_kl_old += result.approx_kl_old * tokens;
-    u.kl_ref += result.kl_ref * tokens;
+    u.clip_fraction += sums[1];
+    u.approx_kl_old += sums[2];
+    u.kl_ref += sums[3];
     tokens_sum += tokens;
   }
   optimizer->zero_grad();
@@ -497,11 +642,12 @@ TrainerState GrpoTrainer::Impl::state() const {
   s.step = step;
   s.data_position = data_position;
   s.seed = config.run.seed;
-  s.details = {{"config", train_config_to_json(config)}};
+  s.details = {{"config", train_config_to_json(config)}, {"world_size", dist::world_size()}};
   return s;
 }
 
 void GrpoTrainer::Impl::save() {
+  if (!dist::is_main()) return;  // every rank holds the same weights and optimiser state
   train::save_checkpoint(config.run.out, policy, *optimizer, tokenizer_dir, state(), config.run.keep_checkpoints);
 }
 
@@ -513,6 +659,12 @@ void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
                                                      {"run.seed", "rollout.group_size", "optim.batch_size", "data"},
                                                      (checkpoint / "trainer_state.json").string()))
       std::fprintf(stderr, "train: resuming with a changed setting: %s\n", change.c_str());
+  // Another world size resumes correctly (the data position counts prompts; the optimiser state is every
+  // rank's), but its steps split the prompts differently, so the run does not repeat an uninterrupted one.
+  const auto saved_world = saved.details.value("world_size", 1);
+  if (saved_world != dist::world_size() && dist::is_main())
+    std::fprintf(stderr, "train: warning: the checkpoint was written by %d rank(s), this run has %d; continuing\n",
+                 saved_world, dist::world_size());
   step = saved.step;
   // An SFT checkpoint counts examples, not problems: continue at the step's place in our data.
   data_position = saved.trainer == TrainerKind::Grpo ? saved.data_position : step * config.prompts_per_step();
@@ -522,7 +674,7 @@ void GrpoTrainer::Impl::load(const fs::path& checkpoint) {
   policy = Model::load(checkpoint, o);
   make_optimizer();
   const auto note = load_optimizer_state(*optimizer, checkpoint);
-  if (config.run.progress)
+  if (config.run.progress && dist::is_main())
     std::fprintf(stderr, "train: %s checkpoint %s (step %lld): %s\n", trainer_kind_name(saved.trainer),
                  checkpoint.string().c_str(), static_cast<long long>(step), note.c_str());
 }
@@ -642,32 +794,37 @@ bool GrpoTrainer::resume() {
 
 void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
   auto& c = impl_->config;
-  ensure_directory(c.run.out);
-  write_file_atomic(c.run.out / "config.json", train_config_to_json(c).dump(2) + "\n");
-  // A fresh run starts a new metrics file; a resumed one drops the rows logged after its checkpoint.
-  RunLog metrics(c.run.out / "metrics.jsonl",
-                 impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt, c.run.tensorboard);
-  impl_->load_eval_history();
-  // Before training: the starting policy's evaluation, a row of its own at step 0.
-  if (impl_->step == 0 && impl_->evaluation_due()) {  // (a run at step 0 starts a fresh log)
-    Json row = {{"step", 0}, {"data_position", impl_->data_position}};
-    row.update(impl_->evaluate_policy());
-    metrics.append(row);
-    impl_->record_evaluation(row);
+  // With several ranks, rank 0 writes the run's files and evaluates; the others train and write nothing.
+  const bool main = dist::is_main();
+  std::optional<RunLog> metrics;
+  if (main) {
+    ensure_directory(c.run.out);
+    write_file_atomic(c.run.out / "config.json", train_config_to_json(c).dump(2) + "\n");
+    // A fresh run starts a new metrics file; a resumed one drops the rows logged after its checkpoint.
+    metrics.emplace(c.run.out / "metrics.jsonl",
+                    impl_->step > 0 ? std::optional<std::int64_t>(impl_->step) : std::nullopt, c.run.tensorboard);
+    impl_->load_eval_history();
+    // Before training: the starting policy's evaluation, a row of its own at step 0.
+    if (impl_->step == 0 && impl_->evaluation_due()) {  // (a run at step 0 starts a fresh log)
+      Json row = {{"step", 0}, {"data_position", impl_->data_position}};
+      row.update(impl_->evaluate_policy());
+      metrics->append(row);
+      impl_->record_evaluation(row);
+    }
   }
-  Progress progress("train", c.run.steps, "step", c.run.progress);
+  Progress progress("train", c.run.steps, "step", c.run.progress && main);
   progress.set(impl_->step);
   std::int64_t done = 0;
   InterruptGuard interrupt;
   while (impl_->step < c.run.steps && (!stop_after || done < *stop_after)) {
-    if (InterruptGuard::requested()) {
+    if (dist::any(InterruptGuard::requested())) {  // every rank stops at the same step
       progress.finish();
       throw Interrupted(fmt::format("train: interrupted at step {}; {}", impl_->step, last_checkpoint_note(c.run.out)));
     }
     auto row = impl_->do_step();
-    const bool evaluated = impl_->evaluation_due();
+    const bool evaluated = main && impl_->evaluation_due();
     if (evaluated) row.update(impl_->evaluate_policy());
-    metrics.append(row);
+    if (metrics) metrics->append(row);
     if (evaluated) impl_->record_evaluation(row);
     ++done;
     std::string eval_note;
@@ -694,10 +851,12 @@ void run_training(const TrainConfig& config, bool resume) {
     problems.resize(static_cast<std::size_t>(config.data.limit));
   GrpoTrainer trainer(config, std::move(model), std::move(tokenizer), config.model.dir, std::move(problems));
   if (resume) {
-    if (trainer.resume())
-      std::printf("train: resumed from step %lld\n", static_cast<long long>(trainer.current_step()));
-    else
+    if (trainer.resume()) {
+      if (dist::is_main())
+        std::printf("train: resumed from step %lld\n", static_cast<long long>(trainer.current_step()));
+    } else {
       std::printf("train: no checkpoint under %s; starting fresh\n", config.run.out.c_str());
+    }
   } else if (!list_checkpoints(config.run.out).empty()) {
     fail("{}: has checkpoints already; pass --resume to continue, --overwrite to start over, or choose another run.out",
          config.run.out.string());

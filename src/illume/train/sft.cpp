@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "illume/data/tasks.h"
+#include "illume/dist/dist.h"
 #include "illume/eval/evaluate.h"
 #include "illume/infer/generate.h"
 #include "illume/model/device.h"
@@ -175,7 +176,15 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   if (tokenizer_dir.empty()) fail("sft: give model.tokenizer (a folder with tokenizer.json) or model.dir");
   auto tokenizer = Tokenizer::from_dir(tokenizer_dir);
   const auto pad = tokenizer.pad_token_id().value_or(tokenizer.eos_token_id().value_or(0));
-  ensure_directory(c.run.out);
+  // Several ranks (dist/dist.h): each takes an equal slice of every step's examples; gradients and the
+  // loss are summed over the ranks so that every step equals one process's step on the whole batch.
+  // Rank 0 writes the run's files and evaluates; the others train and write nothing.
+  const bool main = dist::is_main();
+  const std::int64_t world = dist::world_size();
+  if (c.optim.batch_size % world != 0)
+    fail("sft: optim.batch_size {} is not a multiple of the {} ranks", c.optim.batch_size, world);
+  const std::int64_t local_batch = c.optim.batch_size / world, first_example = local_batch * dist::rank();
+  if (main) ensure_directory(c.run.out);
 
   const auto resume_from = resume ? newest_checkpoint(c.run.out) : std::nullopt;
   if (!resume && !list_checkpoints(c.run.out).empty())
@@ -184,6 +193,10 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   Model model = resume_from ? Model::load(*resume_from) : initial_model(c, tokenizer);
   model.set_requires_grad(true);
   AdamW optimizer(model.weights().named_tensors(model.config()), adamw_options(c));
+  if (dist::active()) {  // every rank starts from rank 0's weights (the same files or seed; this makes sure)
+    auto parameters = optimizer.parameters();
+    dist::broadcast(parameters);
+  }
   TrainerState state;
   state.trainer = TrainerKind::Sft;
   state.seed = c.run.seed;
@@ -201,6 +214,11 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
           std::fprintf(stderr, "sft: resuming with a changed setting: %s\n", change.c_str());
     }
     const auto note = load_optimizer_state(optimizer, *resume_from);
+    // Another world size resumes correctly (examples are counted globally), with other slices per rank.
+    const auto saved_world = saved.details.value("world_size", 1);
+    if (saved_world != world && main)
+      std::fprintf(stderr, "sft: warning: the checkpoint was written by %d rank(s), this run has %lld; continuing\n",
+                   saved_world, static_cast<long long>(world));
     std::fprintf(stderr, "sft: resuming from %s (%s checkpoint, step %lld): %s\n", resume_from->string().c_str(),
                  trainer_kind_name(saved.trainer), static_cast<long long>(state.step), note.c_str());
   }
@@ -213,8 +231,9 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
                static_cast<long long>(c.data.max_length));
 
   auto save = [&] {
+    if (!main) return;  // every rank holds the same weights and optimiser state
     state.data_position = state.step * c.optim.batch_size;
-    state.details = {{"tokens_seen", tokens_seen}, {"config", sft_config_to_json(c)}};
+    state.details = {{"tokens_seen", tokens_seen}, {"config", sft_config_to_json(c)}, {"world_size", world}};
     save_checkpoint(c.run.out, model, optimizer, tokenizer_dir, state, c.run.keep_checkpoints);
   };
   auto evaluate = [&](Json& row) {
@@ -229,12 +248,14 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
     std::fprintf(stderr, "\nsft: step %lld %s\n", row["step"].get<long long>(), row.dump().c_str());
   };
 
-  RunLog metrics(c.run.out / "metrics.jsonl", resume_from ? std::optional<std::int64_t>(state.step) : std::nullopt,
-                 c.run.tensorboard);
+  std::optional<RunLog> metrics;
+  if (main)
+    metrics.emplace(c.run.out / "metrics.jsonl", resume_from ? std::optional<std::int64_t>(state.step) : std::nullopt,
+                    c.run.tensorboard);
   EpochOrder order(examples.train.size(), c.run.seed);
   const auto schedule = lr_schedule(c);
   const auto start_step = state.step;
-  Progress progress("sft", c.run.steps, "step", c.run.progress);
+  Progress progress("sft", c.run.steps, "step", c.run.progress && main);
   progress.set(start_step);
   double time_train = 0;
   InterruptGuard interrupt;
@@ -243,21 +264,37 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
       progress.finish();
       return {};
     }
-    if (InterruptGuard::requested()) {
+    if (dist::any(InterruptGuard::requested())) {  // every rank stops at the same step
       progress.finish();
       throw Interrupted(fmt::format("sft: interrupted at step {}; {}", step, last_checkpoint_note(c.run.out)));
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<const TokenSequence*> part;
-    for (std::int64_t j = 0; j < c.optim.batch_size; ++j)
+    for (std::int64_t j = first_example; j < first_example + local_batch; ++j)
       part.push_back(&examples.train[order.at(static_cast<std::uint64_t>(step * c.optim.batch_size + j))]);
     const auto batch = pack_batch(part, pad);
     optimizer.zero_grad();
     auto loss = masked_lm_loss(model.forward(batch.ids, batch.mask), batch.ids, batch.loss_mask);
+    // Padded tokens of the whole batch, as one process would count them: every row padded to the longest.
+    std::int64_t batch_tokens = batch.ids.numel();
+    if (dist::active()) {
+      // The loss is a mean over this rank's target tokens; rescaled to the whole batch's, the ranks'
+      // losses (and gradients) sum to one process's.
+      std::vector<double> counts{batch.loss_mask.slice(1, 1).sum().item<double>()};
+      const double local_tokens = counts[0];
+      dist::all_reduce_sum(counts);
+      loss = loss * (local_tokens / std::max(counts[0], 1.0));
+      std::vector<double> longest{static_cast<double>(batch.ids.size(1))};
+      dist::all_reduce_max(longest);
+      batch_tokens = c.optim.batch_size * static_cast<std::int64_t>(longest[0]);
+    }
     loss.backward();
+    dist::all_reduce_gradients(optimizer.parameters());
     const double lr = schedule.at(step);
     const double grad_norm = clip_grad_norm(optimizer.parameters(), c.optim.grad_clip);
-    const double loss_value = loss.item<double>();
+    std::vector<double> loss_sum{loss.item<double>()};
+    dist::all_reduce_sum(loss_sum);
+    const double loss_value = loss_sum[0];
     // Checked before the update: a non-finite step would turn every weight into NaN. The checkpoints on
     // disk are from earlier steps and stay as they are.
     if (!std::isfinite(loss_value) || !std::isfinite(grad_norm))
@@ -266,7 +303,7 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
            std::isfinite(loss_value) ? grad_norm : loss_value, last_checkpoint_note(c.run.out));
     optimizer.step(lr);
     time_train += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    tokens_seen += batch.ids.numel();
+    tokens_seen += batch_tokens;
     state.step = step + 1;
     const bool last = state.step == c.run.steps;
     const bool log = state.step % std::max<std::int64_t>(c.run.log_every, 1) == 0 || last;
@@ -274,8 +311,8 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
     if (log || eval) {
       Json row = {{"step", state.step}, {"loss", loss_value}, {"lr", lr}, {"grad_norm", grad_norm},
                   {"tokens", tokens_seen}, {"time_train_seconds", time_train}};
-      if (eval) evaluate(row);
-      metrics.append(row);
+      if (eval && main) evaluate(row);
+      if (metrics) metrics->append(row);
     }
     if (c.run.save_every > 0 && state.step % c.run.save_every == 0 && !last) save();
     progress.advance(1, fmt::format("loss {:.3f} lr {:.2e}", loss_value, lr));
@@ -283,6 +320,7 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   progress.finish();
   if (start_step < c.run.steps) save();
   model.set_requires_grad(false);
+  if (!main) return c.run.out / "final";
   const auto final_dir = c.run.out / "final";
   save_model_folder(final_dir, model, c.run.export_dtype, tokenizer_dir);
   // The prompt format the model learned, so that eval and friends default to it.
