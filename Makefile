@@ -15,7 +15,7 @@ DEB_PACKAGES += libprotobuf-dev protobuf-compiler
 DEB_PACKAGES += libgloo-dev
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 
-.PHONY: all deps build check demo bench clean default-model fuzz fuzz-build fuzz-check cli-doc
+.PHONY: all deps build check demo bench bench-compare clean default-model fuzz fuzz-build fuzz-check cli-doc
 
 all: build
 
@@ -94,6 +94,11 @@ bench: build
 	./$(BUILD)/bench/bench_model
 	./$(BUILD)/bench/bench_attention_stats
 	./$(BUILD)/bench/bench_distributed
+
+# illume vs llama.cpp on this machine (bench/compare.sh; llama.cpp is fetched from npm at run time).
+bench-compare: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(NPROC) --target illume_cli bench_compare
+	bench/compare.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
