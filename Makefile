@@ -28,6 +28,10 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all Debian packages present"; fi
+	@# npm (with node) fetches llama.cpp's prebuilt libraries for the GGUF interop tests and bench-compare;
+	@# a machine that already has node's own npm (e.g. NodeSource's nodejs) keeps it.
+	@command -v npm >/dev/null 2>&1 || { echo "deps: installing npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
 
 # ccache (with paths relative to the parent folder) lets several checkouts share compiled objects.
 export CCACHE_BASEDIR ?= $(abspath ..)
