@@ -216,6 +216,83 @@ TEST(Model, ObserverSeesEveryRowInBlocksAsProperDistributions) {
   EXPECT_LT((whole.blocks[0][0] - full).abs().max().item<double>(), 1e-6);
 }
 
+namespace {
+// Records each block's first row, row count and the keys its scores were computed against.
+struct KeyRangeObserver : AttentionObserver {
+  std::vector<std::int64_t> begins, rows, keys;
+  bool wants_layer(int layer) const override { return layer == 0; }
+  void on_block(const AttentionBlock& b) override {
+    begins.push_back(b.query_begin);
+    rows.push_back(b.probs->size(2));
+    keys.push_back(b.keys_computed);
+  }
+};
+}  // namespace
+
+TEST(Model, CausalBlocksComputeOnlyKeysUpToTheirLastRow) {
+  auto model = sharp_model(Architecture::Qwen3, 7);
+  model.set_attention_block_rows(4);
+  // Training forward, 10 tokens: blocks of rows 0-3, 4-7, 8-9 reach keys 4, 8 and 10 (not 10 each).
+  auto ids = random_ids(10, 8);
+  KeyRangeObserver forward_blocks;
+  model.forward(ids, torch::ones_like(ids), &forward_blocks);
+  EXPECT_EQ(forward_blocks.keys, (std::vector<std::int64_t>{4, 8, 10}));
+  std::int64_t elements = 0;
+  for (std::size_t i = 0; i < forward_blocks.keys.size(); ++i) elements += forward_blocks.rows[i] * forward_blocks.keys[i];
+  // The lower triangle with its diagonal is 55 of the 100 scores; blocks of 4 rows compute 68.
+  EXPECT_EQ(elements, 4 * 4 + 4 * 8 + 2 * 10);
+  EXPECT_LT(elements, 10 * 10);
+  // KV cache with left padding: a 6-slot prefill, then a second prefill of 5 slots at offset 6 (keys 0-10),
+  // then one decoded token that sees all 12 slots.
+  auto batch_ids = torch::cat({random_ids(6, 9), random_ids(6, 10)});
+  auto batch_mask = torch::ones_like(batch_ids);
+  batch_mask[0].narrow(0, 0, 2).fill_(0);
+  auto cache = model.new_cache(2, 16);
+  KeyRangeObserver cached_blocks;
+  model.prefill(cache, batch_ids, batch_mask, &cached_blocks);
+  model.prefill(cache, torch::cat({random_ids(5, 11), random_ids(5, 12)}), torch::ones({2, 5}, torch::kLong),
+                &cached_blocks);
+  model.decode(cache, torch::tensor({std::int64_t(3), std::int64_t(4)}), &cached_blocks);
+  EXPECT_EQ(cached_blocks.begins, (std::vector<std::int64_t>{0, 4, 6, 10, 11}));
+  EXPECT_EQ(cached_blocks.keys, (std::vector<std::int64_t>{4, 6, 10, 11, 12}));
+}
+
+TEST(Model, CausalBlockGradientsEqualTheFullSquare) {
+  // Blocks of 3 rows skip the causally hidden keys; one block of 64 rows (>= every length here)
+  // computes the full square and masks it, the computation before keys were skipped.
+  auto model = sharp_model(Architecture::Qwen3, 5);
+  model.set_requires_grad(true);
+  std::vector<std::int64_t> lengths = {11, 6};  // the second row left-padded
+  const std::int64_t T = 11;
+  auto ids = torch::zeros({2, T}, torch::kLong), mask = torch::zeros({2, T}, torch::kLong);
+  for (int r = 0; r < 2; ++r) {
+    ids[r].narrow(0, T - lengths[r], lengths[r]).copy_(random_ids(lengths[r], 30 + r)[0]);
+    mask[r].narrow(0, T - lengths[r], lengths[r]).fill_(1);
+  }
+  auto gen = at::detail::createCPUGenerator(31);
+  auto weights = torch::randn({2, T, 97}, gen);
+  auto gradients = [&](std::int64_t block_rows, double& loss_value) {
+    model.set_attention_block_rows(block_rows);
+    for (auto& p : model.parameters()) p.mutable_grad() = at::Tensor();
+    auto loss = (model.forward(ids, mask) * weights * mask.unsqueeze(-1)).sum();
+    loss.backward();
+    loss_value = loss.item<double>();
+    std::vector<at::Tensor> out;
+    for (auto& p : model.parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  double skipped_loss = 0, full_loss = 0;
+  auto skipped = gradients(3, skipped_loss);
+  auto full = gradients(64, full_loss);
+  EXPECT_NEAR(skipped_loss, full_loss, 1e-4 * std::abs(full_loss));
+  ASSERT_EQ(skipped.size(), full.size());
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    const double scale = full[i].abs().max().item<double>();
+    EXPECT_GT(scale, 0.0) << "parameter " << i;
+    EXPECT_LT((skipped[i] - full[i]).abs().max().item<double>(), 1e-4 * scale) << "parameter " << i;
+  }
+}
+
 TEST(Model, ConfigErrorsAreClear) {
   Json j = {{"model_type", "gpt2"}};
   try {

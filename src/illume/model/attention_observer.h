@@ -17,6 +17,9 @@ struct AttentionBlock {
   // the (left-padded) input; with a KV cache it is cache slot j. Query row r of the block is key slot
   // query_begin + r. Entries above the diagonal and on padding keys are exactly 0; rows sum to 1.
   const at::Tensor* probs = nullptr;
+  // The block's scores were computed against keys [0, keys_computed) only: later keys are causally hidden
+  // from every row of the block (their columns of probs are the zeros the mask implies).
+  std::int64_t keys_computed = 0;
 };
 
 class AttentionObserver {

@@ -62,37 +62,68 @@ at::Tensor inverse_frequencies(const ModelConfig& c) {
   return inv;
 }
 
+// One query block of the attention: query rows [start, start + rows), which reach keys [0, key_end).
+// The causal mask hides every key after the block's last row from the whole block, so its scores, softmax
+// and (a v) product run over keys [0, key_end) only: a causal prefill computes the triangle (plus half a
+// block per block) instead of the full square. The result is that of the full square, whose later
+// columns would be exp(-inf) = 0; narrow's backward puts zeros there, so gradients agree too.
+struct QueryBlock {
+  std::int64_t start = 0, rows = 0, key_end = 0;
+  at::Tensor hidden;  // [B, 1, rows, key_end] bool: keys the block's queries must not see
+};
+
+// The blocks of a forward and their masks, built once and shared by every layer (they depend only on
+// the layout: a query at key slot s sees key j when j <= s and key j is a real token; a padding query
+// sees only itself, so every row is a proper distribution, no NaN).
+//   key_valid [B, Tk] bool; query row i sits at key slot query_begin + i.
+std::vector<QueryBlock> plan_query_blocks(const at::Tensor& key_valid, std::int64_t query_rows, std::int64_t query_begin,
+                                          std::int64_t block_rows) {
+  const auto B = key_valid.size(0), Tk = key_valid.size(1);
+  auto columns = torch::arange(Tk, torch::TensorOptions().dtype(torch::kLong).device(key_valid.device())).view({1, Tk});
+  std::vector<QueryBlock> blocks;
+  for (std::int64_t start = 0; start < query_rows; start += block_rows) {
+    QueryBlock block;
+    block.start = start;
+    block.rows = std::min(block_rows, query_rows - start);
+    const auto first_row = query_begin + start;
+    block.key_end = std::min(Tk, first_row + block.rows);
+    auto block_columns = columns.narrow(1, 0, block.key_end);
+    auto key_ok = key_valid.narrow(1, 0, block.key_end).view({B, 1, 1, block.key_end});
+    auto rows = torch::arange(first_row, first_row + block.rows, columns.options()).view({block.rows, 1});
+    auto allowed = (block_columns <= rows).logical_and(key_ok.logical_or(block_columns == rows));
+    block.hidden = allowed.logical_not();
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
+}
+
 // Explicit softmax attention over query blocks (so probabilities exist and the observer can see them).
-//   q [B, H, Tq, hd] fp32; k, v [B, Hkv, Tk, hd] fp32; key_valid [B, Tk] bool.
-//   Query row i sits at key slot query_begin + i. A query sees key j when j <= its slot and key j is a
-//   real token; a padding query sees only itself, so every row is a proper distribution (no NaN).
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_valid,
-                     std::int64_t query_begin, int layer, std::int64_t block_rows, AttentionObserver* observer) {
-  const auto B = q.size(0), H = q.size(1), Tq = q.size(2), hd = q.size(3);
+//   q [B, H, Tq, hd] fp32; k, v [B, Hkv, Tk, hd] fp32; blocks from plan_query_blocks.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::vector<QueryBlock>& blocks,
+                     std::int64_t query_begin, int layer, AttentionObserver* observer) {
+  const auto B = q.size(0), H = q.size(1), hd = q.size(3);
   const auto Hkv = k.size(1), Tk = k.size(2), G = H / Hkv;
   const double scale = 1.0 / std::sqrt(double(hd));
   auto kt = k.transpose(-1, -2);  // [B, Hkv, hd, Tk]
-  auto key_ok = key_valid.view({B, 1, 1, Tk});
-  auto columns = torch::arange(Tk, torch::TensorOptions().dtype(torch::kLong).device(q.device())).view({1, Tk});
   bool observe = observer != nullptr && observer->wants_layer(layer);
   std::vector<at::Tensor> outputs;
-  for (std::int64_t start = 0; start < Tq; start += block_rows) {
-    auto n = std::min(block_rows, Tq - start);
-    auto qb = q.narrow(2, start, n).reshape({B, Hkv, G * n, hd});
-    auto scores = torch::matmul(qb, kt).mul(scale).view({B, H, n, Tk});
-    auto rows = torch::arange(query_begin + start, query_begin + start + n, columns.options()).view({n, 1});
-    auto allowed = (columns <= rows).logical_and(key_ok.logical_or(columns == rows));  // [B, 1, n, Tk]
-    auto probs = torch::softmax(scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()), -1);
+  for (const auto& block : blocks) {
+    const auto n = block.rows, key_end = block.key_end;
+    auto qb = q.narrow(2, block.start, n).reshape({B, Hkv, G * n, hd});
+    auto scores = torch::matmul(qb, kt.narrow(-1, 0, key_end)).mul(scale).view({B, H, n, key_end});
+    auto probs = torch::softmax(scores.masked_fill(block.hidden, -std::numeric_limits<float>::infinity()), -1);
     if (observe) {
       torch::NoGradGuard no_grad;
-      auto detached = probs.detach();
-      AttentionBlock block;
-      block.layer = layer;
-      block.query_begin = query_begin + start;
-      block.probs = &detached;
-      observer->on_block(block);
+      // Observers read [B, H, n, Tk] (AttentionBlock): the skipped keys are the zeros the mask gave them.
+      auto detached = key_end < Tk ? torch::constant_pad_nd(probs.detach(), {0, Tk - key_end}) : probs.detach();
+      AttentionBlock shown;
+      shown.layer = layer;
+      shown.query_begin = query_begin + block.start;
+      shown.keys_computed = key_end;
+      shown.probs = &detached;
+      observer->on_block(shown);
     }
-    outputs.push_back(torch::matmul(probs.view({B, Hkv, G * n, Tk}), v).view({B, H, n, hd}));
+    outputs.push_back(torch::matmul(probs.view({B, Hkv, G * n, key_end}), v.narrow(2, 0, key_end)).view({B, H, n, hd}));
   }
   return outputs.size() == 1 ? outputs[0] : torch::cat(outputs, 2);
 }
@@ -168,6 +199,8 @@ at::Tensor Model::run_layers(at::Tensor x, const at::Tensor& positions, const at
   const auto H = c.num_heads, Hkv = c.num_kv_heads, hd = c.head_dim;
   auto rope = rope_tables(positions);
   auto cos = rope[0], sin = rope[1];
+  const auto valid = cache != nullptr ? cache->key_valid.narrow(1, 0, cache_offset + T) : key_valid;
+  const auto blocks = plan_query_blocks(valid, T, cache_offset, attention_block_rows_);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
     const auto& L = weights_.layers[l];
     auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
@@ -181,15 +214,14 @@ at::Tensor Model::run_layers(at::Tensor x, const at::Tensor& positions, const at
     q = apply_rope(q.transpose(1, 2).to(torch::kFloat), cos, sin);  // [B, H, T, hd] fp32
     k = apply_rope(k.transpose(1, 2).to(torch::kFloat), cos, sin);  // [B, Hkv, T, hd]
     v = v.transpose(1, 2).to(torch::kFloat);
-    at::Tensor keys = k, values = v, valid = key_valid;
+    at::Tensor keys = k, values = v;
     if (cache != nullptr) {
       cache->keys[l].narrow(2, cache_offset, T).copy_(k);
       cache->values[l].narrow(2, cache_offset, T).copy_(v);
       keys = cache->keys[l].narrow(2, 0, cache_offset + T);
       values = cache->values[l].narrow(2, 0, cache_offset + T);
-      valid = cache->key_valid.narrow(1, 0, cache_offset + T);
     }
-    auto a = attention(q, keys, values, valid, cache_offset, static_cast<int>(l), attention_block_rows_, observer);
+    auto a = attention(q, keys, values, blocks, cache_offset, static_cast<int>(l), observer);
     a = a.to(x.scalar_type()).transpose(1, 2).reshape({B, T, H * hd});
     x = x + project(a, L.o_proj);
     auto h2 = rms_norm(x, L.post_attention_norm, c.rms_norm_eps);
