@@ -98,3 +98,19 @@ TEST(HostileInput, SlowProgressReadsAsSecondsPerStep) {
   EXPECT_EQ(format_rate(12.5, "tok"), "12.5 tok/s");
   EXPECT_EQ(format_rate(0, "step"), "0.0 step/s");
 }
+
+TEST(HostileInput, ProgressRateCountsTheWorkDoneSinceTheStartOrTheResume) {
+  // The rate used to stay 0 (each set() moved the baseline along with the count), so eval printed "0.0 problem/s".
+  Progress fresh("eval", 10, "problem", false);
+  for (int i = 0; i < 4; ++i) fresh.advance(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GT(fresh.rate(), 0.0);
+  EXPECT_LT(fresh.rate(), 4 / 0.019);  // 4 items over at least 20 ms
+  Progress resumed("train", 10, "step", false);
+  resumed.resume_from(8);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(resumed.rate(), 0.0);  // the 8 steps before the resume are not this process's work
+  resumed.advance(1);
+  EXPECT_GT(resumed.rate(), 0.0);
+  EXPECT_LT(resumed.rate(), 1 / 0.019);
+}

@@ -887,7 +887,7 @@ void GrpoTrainer::run(std::optional<std::int64_t> stop_after) {
     }
   }
   Progress progress("train", c.run.steps, "step", c.run.progress && main);
-  progress.set(impl_->step);
+  progress.resume_from(impl_->step);
   std::int64_t done = 0;
   InterruptGuard interrupt;
   while (impl_->step < c.run.steps && (!stop_after || done < *stop_after)) {

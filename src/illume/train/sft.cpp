@@ -256,7 +256,7 @@ fs::path run_sft(const SftConfig& c, bool resume, std::optional<std::int64_t> st
   const auto schedule = lr_schedule(c);
   const auto start_step = state.step;
   Progress progress("sft", c.run.steps, "step", c.run.progress && main);
-  progress.set(start_step);
+  progress.resume_from(start_step);
   double time_train = 0;  // seconds of training steps since the last logged row
   std::int64_t steps_timed = 0;
   InterruptGuard interrupt;

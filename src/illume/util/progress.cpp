@@ -32,14 +32,22 @@ std::string format_rate(double per_second, const std::string& unit) {
 }
 
 void Progress::set(std::int64_t done, const std::string& status) {
-  // A resumed run starts at its checkpoint's step: the rate counts only the work done here.
-  if (!moved_) start_done_ = done;
-  moved_ = moved_ || done != start_done_;
   done_ = done;
   if (!status.empty()) status_ = status;
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_draw_).count();
   if (since >= (tty_ ? 0.1 : 5.0)) draw(false);
+}
+
+void Progress::resume_from(std::int64_t done) {
+  done_ = done;
+  start_done_ = done;
+  start_ = std::chrono::steady_clock::now();
+}
+
+double Progress::rate() const {
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return elapsed > 0 ? static_cast<double>(done_ - start_done_) / elapsed : 0.0;
 }
 
 void Progress::finish(const std::string& status) {
@@ -54,7 +62,7 @@ void Progress::draw(bool final) {
   auto now = std::chrono::steady_clock::now();
   last_draw_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  double rate = elapsed > 0 ? static_cast<double>(done_ - start_done_) / elapsed : 0.0;
+  double rate = this->rate();
   std::string eta = (total_ > 0 && rate > 0 && !final)
                         ? format_duration(static_cast<double>(total_ - done_) / rate)
                         : "";

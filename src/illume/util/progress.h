@@ -14,13 +14,17 @@ class Progress {
   ~Progress();
   void advance(std::int64_t n = 1, const std::string& status = "");
   void set(std::int64_t done, const std::string& status = "");
+  // A resumed run starts at its checkpoint's step: the rate and ETA count only the work done from here.
+  void resume_from(std::int64_t done);
+  // Items per second since the start (or resume_from); 0 before any time has passed.
+  double rate() const;
   void finish(const std::string& status = "");
 
  private:
   void draw(bool final);
   std::string label_, unit_, status_;
   std::int64_t total_, done_ = 0, start_done_ = 0;
-  bool enabled_, tty_, finished_ = false, moved_ = false;
+  bool enabled_, tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
