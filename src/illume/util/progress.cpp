@@ -45,8 +45,10 @@ void Progress::resume_from(std::int64_t done) {
   start_ = std::chrono::steady_clock::now();
 }
 
-double Progress::rate() const {
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+double Progress::rate() const { return rate_at(std::chrono::steady_clock::now()); }
+
+double Progress::rate_at(std::chrono::steady_clock::time_point now) const {
+  double elapsed = std::chrono::duration<double>(now - start_).count();
   return elapsed > 0 ? static_cast<double>(done_ - start_done_) / elapsed : 0.0;
 }
 
@@ -62,7 +64,7 @@ void Progress::draw(bool final) {
   auto now = std::chrono::steady_clock::now();
   last_draw_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  double rate = this->rate();
+  double rate = rate_at(now);
   std::string eta = (total_ > 0 && rate > 0 && !final)
                         ? format_duration(static_cast<double>(total_ - done_) / rate)
                         : "";

@@ -22,6 +22,7 @@ class Progress {
 
  private:
   void draw(bool final);
+  double rate_at(std::chrono::steady_clock::time_point now) const;
   std::string label_, unit_, status_;
   std::int64_t total_, done_ = 0, start_done_ = 0;
   bool enabled_, tty_, finished_ = false;
