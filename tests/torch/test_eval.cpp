@@ -184,3 +184,36 @@ TEST(EvalCountdown, BothRulesOnTheDefaultModel) {
   EXPECT_EQ(correct + format_only + unformatted, 32);
   EXPECT_NEAR(summaries[0]["reward_mean"].get<double>(), (correct * 1.0 + format_only * 0.1) / 32.0, 1e-12);
 }
+
+// Sampled evaluation draws each (problem, sample) from a stream keyed by the problem's index in the
+// whole evaluation, so how many prompts share a generate call does not change a single response.
+TEST(EvalCountdown, SampledResultsDoNotDependOnTheBatching) {
+  ILLUME_REQUIRE_SHARED_PATH("data/countdown/test.jsonl");
+  const auto model_dir = fs::path(::illume::build::source_dir()) / "models" / "illume-countdown-tiny";
+  auto model = Model::load(model_dir);
+  auto tokenizer = Tokenizer::from_dir(model_dir);
+  auto problems = data::load_problems(data::Task::Countdown, test::shared_path("data/countdown/test.jsonl"));
+  EvalOptions o;
+  o.k = 2;
+  o.temperature = 1.0;
+  o.limit = 7;
+  o.chat = true;
+  o.max_new_tokens = 48;
+  o.seed = 11;
+  o.show_progress = false;
+  std::vector<std::string> responses[2];
+  const std::int64_t batching[2] = {2, 7};
+  for (int i = 0; i < 2; ++i) {
+    o.prompts_per_batch = batching[i];
+    auto result = evaluate(model, tokenizer, data::Task::Countdown, problems, o);
+    ASSERT_EQ(result.per_problem.size(), 7u);
+    for (const auto& row : result.per_problem) responses[i].push_back(row["first_response"].get<std::string>());
+  }
+  EXPECT_EQ(responses[0], responses[1]);
+  // And the seed matters: another seed gives other responses somewhere among the 7 problems.
+  o.seed = 12;
+  auto other = evaluate(model, tokenizer, data::Task::Countdown, problems, o);
+  std::vector<std::string> other_responses;
+  for (const auto& row : other.per_problem) other_responses.push_back(row["first_response"].get<std::string>());
+  EXPECT_NE(other_responses, responses[0]);
+}

@@ -55,7 +55,10 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
     for (auto i = begin; i < end; ++i) {
       prompts.push_back(tokenizer.encode(data::prompt_text(task, problems[i], style), true));
     }
-    s.seed = options.seed + begin;  // per-sample streams also depend on the prompt index within the call
+    // Each (problem, sample) draws from its own stream keyed by the problem's index in the whole
+    // evaluation, so sampled results do not depend on prompts_per_batch (seed + begin used to shift them).
+    s.seed = options.seed;
+    s.first_prompt_index = begin;
     std::vector<Completion> completions;
     {
       torch::NoGradGuard no_grad;
