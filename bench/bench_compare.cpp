@@ -104,8 +104,10 @@ void run(const Settings& s) {
     for (int step = 0; step < s.decode_steps; ++step) next = model.decode(cache, next).argmax(-1);
     if (rep > 0) decode_batch_times.push_back(seconds_since(start));
   }
-  std::printf("{\"dtype\": \"%s\", \"threads\": %d, \"prefill\": %.2f, \"decode1\": %.2f, \"decode_batch\": %.2f}\n",
-              s.dtype.c_str(), torch::get_num_threads(), s.prefill / median(prefill_times),
+  // "compute": what the model computes in (bf16 runs in f32 on a CPU without AVX-512, device.h).
+  std::printf("{\"dtype\": \"%s\", \"compute\": \"%s\", \"threads\": %d, \"prefill\": %.2f, \"decode1\": %.2f, "
+              "\"decode_batch\": %.2f}\n",
+              s.dtype.c_str(), dtype_name(model.dtype()).c_str(), torch::get_num_threads(), s.prefill / median(prefill_times),
               s.decode_steps / median(decode1_times), double(s.batch) * s.decode_steps / median(decode_batch_times));
 }
 

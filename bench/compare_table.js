@@ -11,7 +11,8 @@ const columns = ['prefill', 'decode1', 'decode_batch'];
 const version = JSON.parse(llamaVersion || '{}');
 
 const describe = (row) => {
-  if (row.engine === 'illume') return `illume ${row.dtype}`;
+  if (row.engine === 'illume')
+    return row.compute && row.compute !== row.dtype ? `illume ${row.dtype} weights, ${row.compute} compute` : `illume ${row.dtype}`;
   const kv = row.result.kv.toUpperCase();
   const flash = row.result.flash;
   const what = `${kv} KV, FA ${flash}`;

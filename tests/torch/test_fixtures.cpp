@@ -118,7 +118,10 @@ TEST_P(Fixture, Bf16WeightFileLoadsExactlyAndBf16ComputeIsClose) {
   // bf16 activations cannot meet fp32 tolerances; the README suggests logits within 1.0 and most top-1s.
   LoadOptions bf16;
   bf16.dtype = torch::kBFloat16;
-  auto logits = Model::load(dir(), bf16).forward(ids, torch::ones_like(ids))[0];
+  bf16.keep_dtype = true;  // bf16 arithmetic even on a CPU without AVX-512, where it would run in f32
+  auto bf16_model = Model::load(dir(), bf16);
+  ASSERT_EQ(bf16_model.dtype(), torch::kBFloat16);
+  auto logits = bf16_model.forward(ids, torch::ones_like(ids))[0];
   double d = max_abs(logits.gather(1, ref.at("ref_logits_top32_ids")), ref.at("ref_logits_top32"));
   auto agree = (logits.argmax(-1) == ref.at("ref_logits_top32_ids").select(1, 0)).sum().item<std::int64_t>();
   std::printf("%s (bf16 compute): top-32 logits max abs diff %.3g, argmax %lld/97\n", GetParam(), d,

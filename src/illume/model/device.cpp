@@ -8,6 +8,7 @@
 #include <malloc.h>
 #endif
 
+#include "illume/util/cpu.h"
 #include "illume/util/error.h"
 
 namespace illume {
@@ -41,6 +42,22 @@ std::string dtype_name(c10::ScalarType dtype) {
     case c10::kDouble: return "f64";
     default: return c10::toString(dtype);
   }
+}
+
+bool cpu_half_precision_is_fast(bool has_avx512) { return has_avx512; }
+
+c10::ScalarType compute_dtype(c10::ScalarType requested, c10::Device device, bool keep, std::string* note) {
+  if (note) note->clear();
+  if (!device.is_cpu() || (requested != c10::kBFloat16 && requested != c10::kHalf)) return requested;
+  if (keep) return requested;
+  if (const char* env = std::getenv("ILLUME_CPU_HALF"); env && std::string(env) == "native") return requested;
+  static const bool fast = cpu_half_precision_is_fast(simd_level(detect_cpu_features()) == SimdLevel::avx512);
+  if (fast) return requested;
+  if (note)
+    *note = fmt::format("dtype {}: this CPU has no AVX-512, where libtorch's {} matrix products have no vector kernels "
+                        "(10-16x slower than f32); computing in f32 (ILLUME_CPU_HALF=native keeps {})",
+                        dtype_name(requested), dtype_name(requested), dtype_name(requested));
+  return c10::kFloat;
 }
 
 void init_torch_runtime() {

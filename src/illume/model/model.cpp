@@ -158,8 +158,9 @@ Model::Model(ModelConfig config, ModelWeights weights, LoadOptions options)
   inv_freq_ = inverse_frequencies(config_).to(options_.device);
 }
 
-Model Model::random(const ModelConfig& c, std::uint64_t seed, const LoadOptions& options) {
+Model Model::random(const ModelConfig& c, std::uint64_t seed, const LoadOptions& requested) {
   torch::NoGradGuard no_grad;
+  const auto options = resolve_compute_dtype(requested);
   auto gen = at::detail::createCPUGenerator(seed);
   auto f32 = torch::TensorOptions().dtype(torch::kFloat);
   auto normal = [&](std::vector<std::int64_t> shape, double std) {

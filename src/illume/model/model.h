@@ -54,7 +54,13 @@ struct LoadOptions {
   c10::ScalarType dtype = c10::kFloat;
   // Load even when the checkpoint holds tensors the model does not read (default: an error naming one).
   bool allow_unused_weights = false;
+  // Compute in `dtype` even where it has no fast kernels: bf16/f16 on a CPU without AVX-512 otherwise
+  // computes in f32 (device.h compute_dtype; a note on stderr says so once per process).
+  bool keep_dtype = false;
 };
+
+// `options` with the dtype the model will compute in (compute_dtype); prints its note once per process.
+LoadOptions resolve_compute_dtype(LoadOptions options);
 
 // The inference cache: per layer K and V [B, Hkv, capacity, hd] (fp32: attention over a growing
 // cache is faster in fp32, and it keeps the cached path numerically equal to the full forward).

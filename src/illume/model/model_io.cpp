@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <cstdio>
+
 #include "illume/io/safetensors_torch.h"
+#include "illume/model/device.h"
 #include "illume/model/model.h"
 #include "illume/model/weight_table.h"
 #include "illume/util/error.h"
@@ -13,8 +16,20 @@
 
 namespace illume {
 
-Model Model::load(const std::filesystem::path& model_dir, const LoadOptions& options) {
+LoadOptions resolve_compute_dtype(LoadOptions options) {
+  std::string note;
+  options.dtype = compute_dtype(options.dtype, options.device, options.keep_dtype, &note);
+  static bool told = false;
+  if (!note.empty() && !told) {
+    told = true;
+    std::fprintf(stderr, "illume: %s\n", note.c_str());
+  }
+  return options;
+}
+
+Model Model::load(const std::filesystem::path& model_dir, const LoadOptions& requested) {
   torch::NoGradGuard no_grad;
+  const auto options = resolve_compute_dtype(requested);
   auto config = ModelConfig::load(model_dir);
   auto source = TorchWeights::open_dir(model_dir);
   ModelWeights w;
