@@ -2,10 +2,11 @@
 //   demo: the GRPO demo recipe's rollout (configs/demo-grpo.yaml): 8 training prompts x 8 samples,
 //         max_batch_rows 64, temperature 1, 128 new tokens at most
 //   eval: an evaluation-like load: 128 test prompts, greedy, max_batch_rows 32, 128 new tokens at most
-//   build/bench/bench_rollout [--model DIR] [--data-root DIR] [--loads demo,eval] [--repeats 3]
+//   build/bench/bench_rollout [--model DIR] [--data-root DIR] [--loads demo,eval] [--repeats 3] [--warmup 1]
+//                           [--eval-rows 32]
 // Prints one table row per load and a `RESULT load=... tokens_per_second=...` line that
 // bench/rollout_compare.sh reads to compare two builds run alternately. Tokens are generated tokens
-// (stop tokens included); the time is the median of the repeats after one warm-up run.
+// (stop tokens included); the time per token is the median of the repeats after the warm-up runs.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -45,12 +46,15 @@ int main(int argc, char** argv) {
   fs::path model_dir = fs::path(build::source_dir()) / "models" / "illume-countdown-tiny";
   fs::path data_root = fs::path(build::shared_dir()) / "data";
   std::string loads = "demo,eval";
-  int repeats = 3;
+  int repeats = 3, warmup = 1;
+  std::int64_t eval_rows = 32;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--model") && i + 1 < argc) model_dir = argv[++i];
     else if (!std::strcmp(argv[i], "--data-root") && i + 1 < argc) data_root = argv[++i];
     else if (!std::strcmp(argv[i], "--loads") && i + 1 < argc) loads = argv[++i];
     else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = std::max(0, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--eval-rows") && i + 1 < argc) eval_rows = std::max(1, std::atoi(argv[++i]));
     else {
       std::fprintf(stderr, "bench_rollout: unknown argument %s\n", argv[i]);
       return 2;
@@ -65,7 +69,7 @@ int main(int argc, char** argv) {
   std::printf("| load | prompts x samples | rows | tokens | seconds (median of %d) | tokens/s |\n|---|---|---|---|---|---|\n",
               repeats);
   const std::vector<Load> all = {{"demo", "countdown/train.jsonl", 8, 8, 64, 1.0},
-                                 {"eval", "countdown/test.jsonl", 128, 1, 32, 0.0}};
+                                 {"eval", "countdown/test.jsonl", 128, 1, eval_rows, 0.0}};
   for (const auto& load : all) {
     if (("," + loads + ",").find("," + load.name + ",") == std::string::npos) continue;
     const auto path = data_root / load.data;
@@ -85,12 +89,12 @@ int main(int argc, char** argv) {
     auto detokenize = [&](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); };
     std::vector<double> seconds;
     std::int64_t tokens = 0;
-    for (int rep = 0; rep <= repeats; ++rep) {
+    for (int rep = 1 - warmup; rep <= repeats; ++rep) {
       o.seed = static_cast<std::uint64_t>(rep);  // the demo's steps draw different samples
       const auto t0 = Clock::now();
       auto completions = generate(model, prompts, o, detokenize);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (rep == 0) continue;  // warm-up
+      if (rep <= 0) continue;  // warm-up
       std::int64_t n = 0;
       for (const auto& c : completions) n += static_cast<std::int64_t>(c.ids.size());
       tokens += n;

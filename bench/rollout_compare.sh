@@ -14,16 +14,18 @@ shift $(( $# >= 3 ? 3 : 2 ))
 for bin in "$before" "$after"; do
   [[ -x $bin ]] || { echo "$0: $bin: not an executable" >&2; exit 2; }
 done
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+results=$(mktemp) run=$(mktemp)
+trap 'rm -f "$results" "$run"' EXIT
 for ((round = 1; round <= rounds; ++round)); do
   for which in before after; do
     bin=$before
     [[ $which == after ]] && bin=$after
     echo "# round $round: $which ($bin)"
-    "$bin" "$@" | tee /dev/stderr | sed -n "s/^RESULT /$which /p" >> "$results"
+    "$bin" "$@" > "$run"
+    cat "$run"
+    sed -n "s/^RESULT /$which /p" "$run" >> "$results"
   done
-done 2>&1
+done
 echo
 echo "| load | before (tok/s) | after (tok/s) | after / before |"
 echo "|---|---|---|---|"
