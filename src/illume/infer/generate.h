@@ -1,7 +1,9 @@
-// Batched sampling with a KV cache. Prompts are left-padded and prefilled once; the cache rows are
-// then repeated for the samples of each prompt (samples share their prompt's prefill). Finished rows
-// are dropped from the batch as it runs. Each sample draws from its own random stream, seeded from
-// (seed, prompt index, sample index), so results do not depend on batch composition or device.
+// Batched sampling with a KV cache and continuous batching: up to max_batch_rows (prompt, sample)
+// rows decode together; when rows finish, the next pending ones take their slots (each prompt
+// prefilled once for its samples admitted together, its K/V written into the freed cache rows), so
+// the batch stays full while work is pending; after that, finished rows are dropped as it runs. Each
+// sample draws from its own random stream, seeded from (seed, prompt index, sample index), so results
+// do not depend on batch composition or device.
 #pragma once
 #include <cstdint>
 #include <functional>

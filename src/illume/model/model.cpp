@@ -145,6 +145,59 @@ void KVCache::select_rows(const at::Tensor& index) {
   next_position = next_position.index_select(0, index);
 }
 
+void KVCache::clear_rows(const at::Tensor& index) {
+  if (index.numel() == 0) return;
+  key_valid.index_fill_(0, index, false);
+  next_position.index_fill_(0, index, 0);
+}
+
+void KVCache::insert_rows(const at::Tensor& rows, const KVCache& source, const at::Tensor& source_rows) {
+  check(rows.numel() == source_rows.numel(), "KV cache: insert_rows got {} rows and {} source rows", rows.numel(),
+        source_rows.numel());
+  check(source.keys.size() == keys.size(), "KV cache: insert_rows from a cache of {} layers into one of {}",
+        source.keys.size(), keys.size());
+  check(source.length <= length, "KV cache: a source of {} slots does not fit before slot {}", source.length, length);
+  if (rows.numel() == 0) return;
+  const auto n = source.length, begin = length - n;
+  clear_rows(rows);
+  for (std::size_t l = 0; l < keys.size(); ++l) {
+    keys[l].narrow(2, begin, n).index_copy_(0, rows, source.keys[l].narrow(2, 0, n).index_select(0, source_rows));
+    values[l].narrow(2, begin, n).index_copy_(0, rows, source.values[l].narrow(2, 0, n).index_select(0, source_rows));
+  }
+  key_valid.narrow(1, begin, n).index_copy_(0, rows, source.key_valid.narrow(1, 0, n).index_select(0, source_rows));
+  next_position.index_copy_(0, rows, source.next_position.index_select(0, source_rows));
+}
+
+std::int64_t KVCache::common_invalid_prefix() const {
+  if (length == 0) return 0;
+  auto unused = key_valid.narrow(1, 0, length).any(0).logical_not();  // [length]: no row holds a token there
+  return unused.to(torch::kLong).cumprod(0).sum().item<std::int64_t>();  // the leading run of unused slots
+}
+
+void KVCache::shift_slots(std::int64_t shift, std::int64_t new_capacity) {
+  check(length + shift >= 0 && new_capacity >= length + shift,
+        "KV cache: shifting {} slots by {} does not fit {} slots", length, shift, new_capacity);
+  check(shift >= 0 || common_invalid_prefix() >= -shift, "KV cache: shifting left by {} would drop used slots", -shift);
+  const auto kept = shift >= 0 ? length : length + shift;  // slots that move
+  const auto from = shift >= 0 ? 0 : -shift, to = shift >= 0 ? shift : 0;
+  // New zeroed storage: slots that no row uses must hold finite values (masked scores are -inf, but
+  // a NaN in V would still reach the output through 0 * NaN).
+  auto moved = [&](const at::Tensor& t) {
+    auto sizes = t.sizes().vec();
+    sizes[2] = new_capacity;
+    auto out = torch::zeros(sizes, t.options());
+    out.narrow(2, to, kept).copy_(t.narrow(2, from, kept));
+    return out;
+  };
+  for (auto& t : keys) t = moved(t);
+  for (auto& t : values) t = moved(t);
+  auto valid = torch::zeros({key_valid.size(0), new_capacity}, key_valid.options());
+  valid.narrow(1, to, kept).copy_(key_valid.narrow(1, from, kept));
+  key_valid = valid;
+  length += shift;
+  capacity = new_capacity;
+}
+
 std::int64_t KVCache::bytes() const {
   std::int64_t total = 0;
   for (const auto& t : keys) total += t.numel() * t.element_size();

@@ -64,6 +64,15 @@ LoadOptions resolve_compute_dtype(LoadOptions options);
 
 // The inference cache: per layer K and V [B, Hkv, capacity, hd] (fp32: attention over a growing
 // cache is faster in fp32, and it keeps the cached path numerically equal to the full forward).
+//
+// Every row writes its next token to the same slot, `length`; a row's tokens end there and start
+// wherever it began (the slots before are invalid: left padding, or what an earlier occupant of the
+// row left). Continuous batching (infer/generate.cpp) replaces a finished row in place:
+//   slot         0   1   2   3   4   5 | length = 6
+//   row 0        a0  a1  a2  a3  a4  a5            next_position 6
+//   row 1        .   .   .   b0  b1  b2            next_position 3 (inserted by insert_rows)
+// and shift_slots moves every row left by the slots no row uses (compaction) or right (room for a
+// longer prompt), so the shared length stays bounded by the longest live row.
 struct KVCache {
   std::vector<at::Tensor> keys, values;
   at::Tensor key_valid;       // [B, capacity] bool: slot holds a real token (false for left padding)
@@ -74,6 +83,19 @@ struct KVCache {
   // Keeps/reorders/duplicates rows: index [B'] int64 of rows to take (e.g. repeat_interleave for samples,
   // or the unfinished rows when compacting).
   void select_rows(const at::Tensor& index);
+  // Empties rows (index [n] int64): every slot invalid, next position 0; K/V values stay (masked).
+  void clear_rows(const at::Tensor& index);
+  // Writes source rows into this cache's rows, right-aligned to end at `length`: row rows[i] gets
+  // source row source_rows[i]'s slots [0, source.length) at [length - source.length, length), its
+  // earlier slots become invalid and its next position is the source row's. Needs source.length <=
+  // length (shift_slots makes room) and the same layers and head shapes.
+  void insert_rows(const at::Tensor& rows, const KVCache& source, const at::Tensor& source_rows);
+  // The number of leading slots that no row uses (invalid in every row), in [0, length].
+  std::int64_t common_invalid_prefix() const;
+  // Moves every row's slots by `shift` (negative: left, dropping -shift leading slots that must be
+  // invalid in every row; positive: right, adding invalid slots in front) into new storage of
+  // new_capacity >= length + shift slots. length becomes length + shift; positions do not change.
+  void shift_slots(std::int64_t shift, std::int64_t new_capacity);
   std::int64_t bytes() const;
 };
 
