@@ -38,9 +38,6 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
   const auto style = options.chat ? data::PromptStyle::Chat : data::PromptStyle::Plain;
   EvalSummary out;
   std::vector<std::vector<ScoredSample>> scored;
-  Progress progress("eval " + data::task_name(task), static_cast<std::int64_t>(problems.size()), "problem",
-                    options.show_progress);
-  const auto per_batch = std::max<std::int64_t>(1, options.prompts_per_batch);
   // Built once: the tokenizer's valid ids (a pass over the whole vocabulary) and the stop tokens.
   auto s = sampling_options(model.config(), tokenizer);
   s.temperature = options.temperature;
@@ -49,44 +46,40 @@ EvalSummary evaluate(const Model& model, const Tokenizer& tokenizer, data::Task 
   s.max_new_tokens = options.max_new_tokens;
   s.num_samples = k;
   if (!options.stop_token_ids.empty()) s.stop_token_ids = options.stop_token_ids;
-  for (std::size_t begin = 0; begin < problems.size(); begin += per_batch) {
-    const auto end = std::min(problems.size(), begin + static_cast<std::size_t>(per_batch));
-    std::vector<std::vector<std::int32_t>> prompts;
-    for (auto i = begin; i < end; ++i) {
-      prompts.push_back(tokenizer.encode(data::prompt_text(task, problems[i], style), true));
-    }
-    // Each (problem, sample) draws from its own stream keyed by the problem's index in the whole
-    // evaluation, so sampled results do not depend on prompts_per_batch (seed + begin used to shift them).
-    s.seed = options.seed;
-    s.first_prompt_index = begin;
-    std::vector<Completion> completions;
-    {
-      torch::NoGradGuard no_grad;
-      completions = generate(model, prompts, s, [&](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); });
-    }
-    for (auto i = begin; i < end; ++i) {
-      const auto& p = problems[i];
-      Json correct = Json::array(), rewards = Json::array(), lengths = Json::array();
-      std::vector<ScoredSample> samples;
-      for (std::int64_t j = 0; j < k; ++j) {
-        const auto& c = completions[(i - begin) * k + j];
-        auto r = options.scorer ? options.scorer(p, c.text) : data::score_response(task, p, c.text, options.score);
-        samples.push_back({r.correct, r.formatted, r.reward, static_cast<std::int64_t>(c.ids.size())});
-        correct.push_back(r.correct);
-        rewards.push_back(r.reward);
-        lengths.push_back(c.ids.size());
-      }
-      const auto count = std::count_if(samples.begin(), samples.end(), [](const ScoredSample& s) { return s.correct; });
-      const double share = static_cast<double>(count) / static_cast<double>(k);
-      out.per_problem.push_back({{"id", p.id}, {"reference", p.reference}, {"correct_count", count},
-                                 {"pass@1", share}, {"avg@k", share},
-                                 {"correct", correct}, {"rewards", rewards}, {"response_lengths", lengths},
-                                 {"first_response", completions[(i - begin) * k].text}});
-      scored.push_back(std::move(samples));
-      progress.advance(1);
-    }
+  // Every problem in one call: generate() keeps prompts_per_batch x k rows decoding and gives a finished
+  // row's slot to the next (problem, sample), so no batch waits for its longest response. Each (problem,
+  // sample) draws from its own stream keyed by the problem's index, so the batching changes no response.
+  s.seed = options.seed;
+  s.max_batch_rows = std::max<std::int64_t>(1, options.prompts_per_batch) * k;
+  s.show_progress = options.show_progress;
+  s.progress_label = "eval " + data::task_name(task);
+  std::vector<std::vector<std::int32_t>> prompts;
+  for (const auto& p : problems) prompts.push_back(tokenizer.encode(data::prompt_text(task, p, style), true));
+  std::vector<Completion> completions;
+  {
+    torch::NoGradGuard no_grad;
+    completions = generate(model, prompts, s, [&](const std::vector<std::int32_t>& ids) { return tokenizer.decode(ids, true); });
   }
-  progress.finish();
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    const auto& p = problems[i];
+    Json correct = Json::array(), rewards = Json::array(), lengths = Json::array();
+    std::vector<ScoredSample> samples;
+    for (std::int64_t j = 0; j < k; ++j) {
+      const auto& c = completions[i * k + j];
+      auto r = options.scorer ? options.scorer(p, c.text) : data::score_response(task, p, c.text, options.score);
+      samples.push_back({r.correct, r.formatted, r.reward, static_cast<std::int64_t>(c.ids.size())});
+      correct.push_back(r.correct);
+      rewards.push_back(r.reward);
+      lengths.push_back(c.ids.size());
+    }
+    const auto count = std::count_if(samples.begin(), samples.end(), [](const ScoredSample& s) { return s.correct; });
+    const double share = static_cast<double>(count) / static_cast<double>(k);
+    out.per_problem.push_back({{"id", p.id}, {"reference", p.reference}, {"correct_count", count},
+                               {"pass@1", share}, {"avg@k", share},
+                               {"correct", correct}, {"rewards", rewards}, {"response_lengths", lengths},
+                               {"first_response", completions[i * k].text}});
+    scored.push_back(std::move(samples));
+  }
   out.summary = {{"task", data::task_name(task)},
                  {"k", k},
                  {"temperature", options.temperature},

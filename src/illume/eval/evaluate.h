@@ -25,7 +25,7 @@ struct EvalOptions {
   std::int64_t limit = 0;          // first N problems; 0 = all
   bool chat = false;               // chat template around the prompt (else the plain base prompt)
   std::uint64_t seed = 0;
-  std::int64_t prompts_per_batch = 16;
+  std::int64_t prompts_per_batch = 16;  // x k = the rows decoding together (continuous batching)
   std::vector<std::int32_t> stop_token_ids;
   bool show_progress = true;
   data::ScoreOptions score;        // the reward's options (Countdown: TinyZero's rule by default)

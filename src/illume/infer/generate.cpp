@@ -136,7 +136,7 @@ std::vector<Completion> generate(const Model& model, const std::vector<std::vect
   // are (prompt, sample) pairs in output order; when rows finish, the next items take their slots
   // (admit), so the batch stays full while work is pending. Once none is, finished rows are dropped.
   const std::size_t work = out.size();
-  Progress progress("generate", static_cast<std::int64_t>(work), "seq", o.show_progress);
+  Progress progress(o.progress_label, static_cast<std::int64_t>(work), "seq", o.show_progress);
   std::size_t next_work = 0;  // the first item not yet admitted
   auto cache = model.new_cache(std::min<std::int64_t>(o.max_batch_rows, static_cast<std::int64_t>(work)), 0);
   std::vector<Row> rows(static_cast<std::size_t>(cache.batch()));

@@ -29,6 +29,7 @@ struct SamplingOptions {
   std::vector<std::string> stop_strings;     // text stops; ids end with the token that completed it
   std::int64_t max_batch_rows = 64;          // prompts x samples decoded together at most
   bool show_progress = false;
+  std::string progress_label = "generate";  // the progress line's label (it counts sequences)
   // One flag per id, 1 where the tokenizer can decode it (valid_token_ids in infer/vocabulary.h).
   // Every other id of the model (padded embedding rows, holes) is masked out before the choice, so
   // it is never sampled nor picked greedily. Required: generate() refuses options without it, so
