@@ -179,6 +179,13 @@ TEST(Study, QuickGridMatchesTheRunsAndResumes) {
   const auto after = read_json_file(out / "study.json");
   EXPECT_EQ(after["state"], "done");
   EXPECT_DOUBLE_EQ(find_named(after["runs"], "coupled-s1")["final"]["value"].get<double>(), final_accuracy["coupled-s1"]);
+
+  // Resuming with another recipe would mix experiments: refused, naming the run's config and the key.
+  auto changed = test::run_illume({"study", "--config", config.string(), "--resume", "optim.lr=1e-4"});
+  EXPECT_EQ(changed.status, 1);
+  EXPECT_NE(changed.err.find("none-s0/config.json: the run was made with other settings"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("optim.lr"), std::string::npos) << changed.err;
+  EXPECT_TRUE(one_line(changed.err)) << changed.err;
   fs::remove_all(dir);
 }
 

@@ -19,6 +19,7 @@
 #include "illume/train/run_folder.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
+#include "illume/util/interrupt.h"
 #include "illume/util/progress.h"
 
 namespace illume::study {
@@ -92,6 +93,25 @@ Json analyse_policy(const Model& model, const Tokenizer& tokenizer, const std::v
   return analyze_and_write(out, model, tokenizer, inputs, settings, meta);
 }
 
+// A run folder made with other settings than the study's now is another experiment: a resumed study
+// that kept it would compare runs of different recipes. Only the keys that change no run's numbers
+// (and run.steps: more steps continue a finished run) may differ.
+void check_same_recipe(const StudyRun& run) {
+  const auto saved_path = run.config.run.out / "config.json";
+  if (!fs::exists(saved_path)) return;
+  static const std::vector<std::string> free_keys = {"run.steps", "run.save_every", "run.keep_checkpoints",
+                                                      "run.progress", "run.tensorboard", "run.log_samples"};
+  for (const auto& change : train::compare_resumed_config(read_json_file(saved_path), train::train_config_to_json(run.config),
+                                                          {}, saved_path.string())) {
+    bool free = false;
+    for (const auto& key : free_keys) free |= change.rfind(key + ":", 0) == 0;
+    if (!free)
+      fail("{}: the run was made with other settings than the study's now ({}); pass --overwrite to start the study "
+           "over, keep the value, or choose another study.out",
+           saved_path.string(), change);
+  }
+}
+
 bool analysed(const StudyConfig& config, const StudyRun& run) {
   return config.analysed == AnalysedPolicies::All ||
          (config.analysed == AnalysedPolicies::FirstSeed && run.seed == config.seeds.front());
@@ -156,6 +176,7 @@ Json run_study(const StudyConfig& config, StudyStart start) {
   load.device = parse_device(base.model.device.str());
   load.dtype = base.model.dtype;
 
+  for (const auto& run : config.runs) check_same_recipe(run);
   std::vector<RunState> states(n_runs);
   std::vector<AnalysisRecord> analyses;
   std::size_t already = 0;
@@ -226,7 +247,13 @@ Json run_study(const StudyConfig& config, StudyStart start) {
       states[i].status = "running";
       write_report();
       const auto t0 = Clock::now();
-      trainer->run();
+      try {
+        trainer->run();
+      } catch (const Interrupted& e) {  // Ctrl-C: the run stopped at a step boundary
+        write_report();
+        throw Interrupted(fmt::format("{}; study: {} of {} runs finished, `illume study ... --resume` continues", e.what(),
+                                      finished, n_runs));
+      }
       states[i].seconds += seconds_since(t0);
       states[i].status = "done";
       trained = true;
