@@ -93,7 +93,8 @@
     const pad = 0.05 * (y1 - y0); y0 -= pad; y1 += pad;
     const X = (v) => P.x + ((v - x0) / (x1 - x0)) * P.w, Y = (v) => P.y + P.h - ((v - y0) / (y1 - y0)) * P.h;
     const ctx = c.ctx;
-    for (const name of strategies) {
+    // none last and dashed, so that a strategy whose curve equals none's leaves it visible
+    for (const name of strategies.slice().reverse()) {
       const k = p.per[name];
       if (!k) continue;
       const col = color(name);
@@ -116,7 +117,7 @@
         if (open) ctx.lineTo(X(k.step[i]), Y(k.mean[i])); else ctx.moveTo(X(k.step[i]), Y(k.mean[i]));
         open = true;
       }
-      ctx.strokeStyle = col; ctx.lineWidth = 1.8; ctx.stroke();
+      ctx.strokeStyle = col; ctx.lineWidth = 1.8; ctx.setLineDash(name === 'none' ? [6, 4] : []); ctx.stroke(); ctx.setLineDash([]);
       if (k.step.length <= 40)
         for (let i = 0; i < k.step.length; i++)
           if (isNum(k.mean[i])) { ctx.beginPath(); ctx.arc(X(k.step[i]), Y(k.mean[i]), 2.4, 0, 2 * Math.PI); ctx.fillStyle = col; ctx.fill(); }
