@@ -11,7 +11,10 @@
 
 #include "chromium_page.h"
 #include "common.h"
+#include "illume/study/study_config.h"
+#include "illume/study/study_report.h"
 #include "illume/util/build_paths.h"
+#include "illume/util/config.h"
 #include "illume/util/file.h"
 #include "illume/util/json.h"
 
@@ -254,4 +257,75 @@ TEST(Study, QuickFlagAppliesTheConfigsQuickGrid) {
   auto full = test::run_illume({"study", "--print-config"});
   ASSERT_EQ(full.status, 0) << full.err;
   EXPECT_EQ(Json::parse(full.out)["runs"].size(), 18u);  // the default grid: 6 strategies x 3 seeds
+}
+
+// The report's statistics and verdict from hand-written run folders (no training): 3 seeds where
+// coupled ends 9-11 points above none and random within a point or two of it.
+//   coupled - none = {0.10, 0.09, 0.11}: mean 0.10, sd 0.01, se 0.01/sqrt(3); t = 17.3205,
+//     p = 2 (1 - F_2(t)) = 1 - t / sqrt(t^2 + 2) = 0.0033168; 95% interval 0.10 -+ 4.302653 se
+//     = [0.075159, 0.124841]: above 0, so coupled beats none.
+//   random - none = {0.01, -0.02, 0.01}: mean 0, p = 1, 2 above and 1 below: within the noise.
+TEST(Study, ReportStatisticsAndVerdictFromHandWrittenRuns) {
+  ILLUME_REQUIRE_SHARED_PATH("data/countdown/test.jsonl");
+  const auto dir = test::scratch_dir();
+  auto json = quick_study(dir / "study");
+  json["study"]["strategies"] = {"none", "random", "coupled"};
+  json["study"]["seeds"] = {0, 1, 2};
+  const auto config = study::read_study_config(config_tree(json, "hand.yaml"));
+  const std::map<std::string, std::vector<double>> finals = {
+      {"none", {0.30, 0.32, 0.28}}, {"random", {0.31, 0.30, 0.29}}, {"coupled", {0.40, 0.41, 0.39}}};
+  std::vector<study::RunState> states;
+  for (const auto& run : config.runs) {
+    const double final_accuracy = finals.at(run.strategy)[run.seed];
+    std::string rows = dump_line(Json{{"step", 0}, {"eval/accuracy", 0.25}}) + "\n";
+    rows += dump_line(Json{{"step", 1}, {"reward/mean", 0.2}, {"timing/step", 2.0}, {"timing/attention", 0.1},
+                           {"share_attention", 0.05}}) + "\n";
+    rows += dump_line(Json{{"step", 2}, {"reward/mean", 0.3}, {"timing/step", 4.0}, {"timing/attention", 0.1},
+                           {"share_attention", 0.025}, {"eval/accuracy", final_accuracy}}) + "\n";
+    fs::create_directories(run.config.run.out);
+    write_file_atomic(run.config.run.out / "metrics.jsonl", rows);
+    states.push_back({"done", 10.0});
+  }
+  const auto data = study::summarize_study(config, states, {}, 1.0);
+  EXPECT_EQ(data["state"], "done");
+  const auto& coupled = find_named(data["strategies"], "coupled");
+  EXPECT_NEAR(coupled["final"]["mean"].get<double>(), 0.40, 1e-12);
+  EXPECT_NEAR(coupled["final"]["sd"].get<double>(), 0.01, 1e-12);
+  EXPECT_NEAR(coupled["peak"]["mean"].get<double>(), 0.40, 1e-12);  // above the step-0 0.25
+  const auto& vs = coupled["vs_none"]["final"];
+  EXPECT_NEAR(vs["mean"].get<double>(), 0.10, 1e-12);
+  EXPECT_NEAR(vs["t"].get<double>(), 17.320508075688767, 1e-6);
+  EXPECT_NEAR(vs["p"].get<double>(), 0.0033167587223568162, 1e-9);
+  EXPECT_NEAR(vs["lo"].get<double>(), 0.07515862288249668, 1e-9);
+  EXPECT_NEAR(vs["hi"].get<double>(), 0.1248413771175033, 1e-9);
+  EXPECT_EQ(vs["positive"], 3);
+  EXPECT_DOUBLE_EQ(vs["sign_p"].get<double>(), 0.25);
+  EXPECT_EQ(vs["verdict"], "above none beyond the noise");
+  const auto& random = find_named(data["strategies"], "random")["vs_none"]["final"];
+  EXPECT_NEAR(random["mean"].get<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(random["p"].get<double>(), 1.0, 1e-9);
+  EXPECT_EQ(random["positive"], 2);
+  EXPECT_EQ(random["negative"], 1);
+  EXPECT_EQ(random["verdict"], "within the noise (the interval includes 0)");
+  EXPECT_EQ(data["verdict"]["beats_none"], Json({"coupled"}));
+  const auto text = data["verdict"]["text"].get<std::string>();
+  EXPECT_NE(text.find("Beyond the noise of 3 seeds, coupled beats `none`"), std::string::npos) << text;
+  EXPECT_NE(text.find("coupled +10.0 points (95% interval +7.5 to +12.5"), std::string::npos) << text;
+  // Time: the mean step and the attention share over the training rows.
+  EXPECT_NEAR(coupled["step_seconds"].get<double>(), 3.0, 1e-12);
+  EXPECT_NEAR(coupled["share_attention"].get<double>(), 0.0375, 1e-12);
+  // Curves: reward/mean at steps 1 and 2, mean over seeds, standard error 0 (equal seeds).
+  EXPECT_EQ(data["curves"]["reward/mean"]["none"]["step"], Json({1, 2}));
+  EXPECT_NEAR(data["curves"]["eval/accuracy"]["coupled"]["mean"][1].get<double>(), 0.40, 1e-9);
+  EXPECT_NEAR(data["curves"]["eval/accuracy"]["coupled"]["se"][1].get<double>(), 0.01 / std::sqrt(3.0), 1e-5);
+  // One seed: a mean and no interval, said as n=1.
+  auto one = json;
+  one["study"]["seeds"] = {0};
+  const auto single = study::read_study_config(config_tree(one, "one.yaml"));
+  const auto one_data = study::summarize_study(single, std::vector<study::RunState>(single.runs.size(), {"done", 1.0}), {}, 1.0);
+  const auto& single_coupled = find_named(one_data["strategies"], "coupled");
+  EXPECT_TRUE(single_coupled["final"]["lo"].is_null());
+  EXPECT_EQ(single_coupled["vs_none"]["final"]["verdict"], "n=1: no interval");
+  EXPECT_NE(one_data["verdict"]["text"].get<std::string>().find("With one seed there is no interval"), std::string::npos);
+  fs::remove_all(dir);
 }
