@@ -149,6 +149,7 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   c.top_p = rollout.get_double("top_p", c.top_p);
   c.max_response_tokens = rollout.get_int("max_response_tokens", c.max_response_tokens);
   c.max_batch_rows = rollout.get_int("max_batch_rows", c.max_batch_rows);
+  c.logprobs_from_sampler = rollout.get_bool("logprobs_from_sampler", c.logprobs_from_sampler);
   rollout.finish();
 
   read_optim_section(optim, c.optim);
@@ -274,7 +275,8 @@ Json train_config_to_json(const TrainConfig& c) {
       {"model", section_json(c.model)},
       {"data", data},
       {"rollout", {{"group_size", c.group_size}, {"temperature", c.temperature}, {"top_p", c.top_p},
-                   {"max_response_tokens", c.max_response_tokens}, {"max_batch_rows", c.max_batch_rows}}},
+                   {"max_response_tokens", c.max_response_tokens}, {"max_batch_rows", c.max_batch_rows},
+                   {"logprobs_from_sampler", c.logprobs_from_sampler}}},
       {"optim", optim},
       {"advantage", {{"eps", c.adv_eps}, {"scale_by_std", c.scale_by_std}, {"dynamic_sampling", c.dynamic_sampling}}},
       {"loss", {{"clip_low", c.loss.clip_low}, {"clip_high", c.loss.clip_high}, {"aggregation", c.loss.aggregation},

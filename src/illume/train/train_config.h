@@ -4,7 +4,12 @@
 //   model:     dir, device, dtype                                            (recipe.h)
 //   data:      path, prompt_style (plain|chat), limit                        (recipe.h)
 //              + task (countdown|gsm8k|math500|aime24|aime25|amc23; required), shuffle
-//   rollout:   group_size (G), temperature, top_p, max_response_tokens, max_batch_rows
+//   rollout:   group_size (G), temperature, top_p, max_response_tokens, max_batch_rows,
+//              logprobs_from_sampler (default true: at temperature 1 in f32, without a reference model
+//              and with a credit strategy that reads no attention, the PPO ratio's old log-probs and
+//              the token entropies are the sampler's, recorded while generating, and the step runs no
+//              old-policy forward; they equal the forward's within ~1e-6 (KV-cache rounding); false:
+//              always the forward's)
 //   optim:     lr, weight_decay, betas, adam_eps, grad_clip                  (recipe.h)
 //              + batch_size (responses per rollout batch), micro_batch_size (responses per
 //              optimiser step; batch/micro optimiser steps per batch)
@@ -78,6 +83,7 @@ struct TrainConfig {
   double top_p = 1.0;
   std::int64_t max_response_tokens = 1024;
   std::int64_t max_batch_rows = 64;
+  bool logprobs_from_sampler = true;
   GrpoOptimSection optim;
   // advantages
   double adv_eps = 1e-6;
