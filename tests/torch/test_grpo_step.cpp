@@ -20,7 +20,9 @@ namespace {
 // The largest |sampler - forward| over every response token, log-probs and entropies, of a batch of
 // sampled responses (3 prompts x 3 samples, temperature 1) to prompts of different lengths.
 struct Difference {
-  double logprob = 0, entropy = 0;
+  double logprob = 0, entropy = 0;  // the largest |sampler - forward|
+  double relative = 0;              // the largest |sampler - forward| / max(1, |forward|), log-probs
+  double mean = 0;                  // the mean |sampler - forward|, log-probs
   std::int64_t tokens = 0;
 };
 
@@ -63,12 +65,16 @@ Difference sampler_against_forward(const fs::path& model_dir) {
     if (c.ids.empty()) continue;
     for (std::size_t t = 0; t < c.ids.size(); ++t) {
       const auto i = static_cast<std::int64_t>(t);
-      d.logprob = std::max(d.logprob, std::abs(lp.logprobs[b][i].item<double>() - c.logprobs[t]));
+      const double forward = lp.logprobs[b][i].item<double>(), difference = std::abs(forward - c.logprobs[t]);
+      d.logprob = std::max(d.logprob, difference);
+      d.relative = std::max(d.relative, difference / std::max(1.0, std::abs(forward)));
+      d.mean += difference;
       d.entropy = std::max(d.entropy, std::abs(lp.entropy[b][i].item<double>() - c.entropies[t]));
       ++d.tokens;
     }
     ++b;
   }
+  d.mean /= static_cast<double>(std::max<std::int64_t>(d.tokens, 1));
   return d;
 }
 
@@ -100,19 +106,24 @@ run: {{out: "{}", steps: 3, seed: 11, save_every: 0, progress: false}}
 }  // namespace
 
 // The sampler records log p(token) and the entropy under the same weights, distribution (temperature
-// 1) and invalid-id mask as the training forward: they agree within 1e-5 (the KV-cache path rounds
-// differently), on the default model and on the tiny-qwen3 fixture.
+// 1) and invalid-id mask as the training forward: they agree up to float32 rounding (the KV-cache
+// path multiplies in other shapes), on the default model and on the tiny-qwen3 fixture.
 TEST(GrpoStep, SamplerLogprobsEqualTheForward) {
   const auto fixture = test::shared_path("fixtures/tiny-qwen3");
   ASSERT_TRUE(fs::exists(fixture / "model.safetensors"))
       << "this test needs " << (fixture / "model.safetensors") << " (../shared fixtures), which is absent";
   for (const auto& dir : {source_path("models/illume-countdown-tiny"), fixture}) {
     const auto d = sampler_against_forward(dir);
-    std::printf("%s: %lld tokens, max |sampler - forward| log-prob %.3g, entropy %.3g\n", dir.string().c_str(),
-                static_cast<long long>(d.tokens), d.logprob, d.entropy);
+    std::printf("%s: %lld tokens, |sampler - forward| log-prob max %.3g (relative %.3g), mean %.3g; entropy max %.3g\n",
+                dir.string().c_str(), static_cast<long long>(d.tokens), d.logprob, d.relative, d.mean, d.entropy);
     EXPECT_GT(d.tokens, 20) << dir;
-    EXPECT_LE(d.logprob, 1e-5) << dir;
-    EXPECT_LE(d.entropy, 1e-5) << dir;
+    // Rounding, not a different distribution: logits of magnitude ~30 (peaked tiny models) carry
+    // ~2e-6 of float32 rounding each, and the KV-cache path multiplies in other shapes. Measured:
+    // max 3.7e-5 / 1.9e-5, mean 1.3e-6 / 3.3e-6 (default model / tiny-qwen3). A wrong temperature or
+    // a missing invalid-id mask moves them by 1e-2 or more.
+    EXPECT_LE(d.logprob, 1e-4) << dir;
+    EXPECT_LE(d.mean, 1e-5) << dir;
+    EXPECT_LE(d.entropy, 1e-4) << dir;
   }
 }
 
@@ -147,5 +158,23 @@ TEST(GrpoStep, OldPassRunsTheUpdateMicroBatches) {
       EXPECT_EQ(row["clip_ratio/region_mean"].get<double>(), 0.0) << strategy;
       EXPECT_GT(row["grad_norm"].get<double>(), 0.0) << strategy;  // the updates did backpropagate
     }
+  }
+}
+
+// optim.group_by_length regroups the rows of a step's updates (fewer padded tokens), nothing else: the
+// first step's rollouts are the default's, and it trains.
+TEST(GrpoStep, LengthGroupedMicroBatchesTrain) {
+  const auto dir = test::scratch_dir();
+  const auto grouped = train_rows(dir / "grouped", "coupled", {"optim.group_by_length=true"});
+  const auto plain = train_rows(dir / "plain", "coupled", {});
+  ASSERT_EQ(grouped.size(), 3u);
+  ASSERT_EQ(plain.size(), 3u);
+  EXPECT_EQ(grouped[0]["reward/mean"], plain[0]["reward/mean"]);
+  // The same old policy and rows (other forwards: equal up to rounding).
+  EXPECT_NEAR(grouped[0]["entropy"].get<double>(), plain[0]["entropy"].get<double>(), 1e-6);
+  for (const auto& row : grouped) {
+    EXPECT_EQ(row["optimizer_steps"].get<int>(), 4);
+    EXPECT_TRUE(std::isfinite(row["loss"].get<double>()));
+    EXPECT_GT(row["grad_norm"].get<double>(), 0.0);
   }
 }

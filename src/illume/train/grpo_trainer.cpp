@@ -326,9 +326,12 @@ struct GrpoTrainer::Impl {
     double global_tokens = 0, global_denominator = 0;  // the same over every rank
   };
   std::vector<MicroBatchPart> micro_batch_layout(const TrainingBatch& batch) const;
+  std::vector<std::size_t> length_grouped_order(const TrainingBatch& batch, const std::vector<std::size_t>& order,
+                                                std::uint64_t seed) const;
   // Whether the old log-probs and entropies can be the sampler's (rollout.logprobs_from_sampler): the
   // same distribution (temperature 1: the sampler records the unscaled one; float32, where the
-  // KV-cache forward and the full forward agree within ~1e-6), and no forward is needed for anything
+  // KV-cache forward and the full forward agree up to rounding, mean 1e-6; in bfloat16 the two
+  // paths' roundings are far coarser), and no forward is needed for anything
   // else (no reference model, no attention statistics).
   bool sampler_logprobs_suffice() const {
     return config.logprobs_from_sampler && config.temperature == 1.0 && !reference && !credit_needs.attention() &&
@@ -565,6 +568,29 @@ Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPol
 // micro-batches in a seeded row order; each rank takes its own rows of each micro-batch (possibly
 // none). The loss aggregation divides by the micro-batch's response tokens (token-mean) or rows (the
 // seq-mean modes), which span the ranks: both counts are summed over the ranks once, here.
+// optim.group_by_length: `order` (a seeded permutation of every rank's rows) sorted by row length
+// (prompt + response; ties keep the seeded order), cut into micro-batches, and those taken in a
+// seeded order, so that the step's first and last updates are not always the shortest and longest.
+std::vector<std::size_t> GrpoTrainer::Impl::length_grouped_order(const TrainingBatch& batch,
+                                                                 const std::vector<std::size_t>& order,
+                                                                 std::uint64_t seed) const {
+  std::vector<std::int64_t> local;
+  for (const auto& row : batch.rows) local.push_back(static_cast<std::int64_t>(row.ids.size()));
+  auto lengths_tensor = torch::tensor(local, torch::kLong);
+  if (dist::active()) lengths_tensor = gather_rows(lengths_tensor);  // in rank order, as the global rows
+  const auto lengths = lengths_tensor.accessor<std::int64_t, 1>();
+  auto sorted = order;
+  std::stable_sort(sorted.begin(), sorted.end(), [&](std::size_t a, std::size_t b) {
+    return lengths[static_cast<std::int64_t>(a)] < lengths[static_cast<std::int64_t>(b)];
+  });
+  const auto size = static_cast<std::size_t>(config.optim.micro_batch_size);
+  const auto parts = (sorted.size() + size - 1) / size;
+  std::vector<std::size_t> grouped;
+  for (auto part : seeded_permutation(parts, SplitMix64(seed).next()))  // a seed of its own
+    for (auto j = part * size; j < std::min(sorted.size(), (part + 1) * size); ++j) grouped.push_back(sorted[j]);
+  return grouped;
+}
+
 std::vector<GrpoTrainer::Impl::MicroBatchPart> GrpoTrainer::Impl::micro_batch_layout(const TrainingBatch& batch) const {
   const auto B = batch.size();
   std::vector<double> counts(static_cast<std::size_t>(dist::world_size()), 0.0);
@@ -576,8 +602,9 @@ std::vector<GrpoTrainer::Impl::MicroBatchPart> GrpoTrainer::Impl::micro_batch_la
     total += static_cast<std::int64_t>(counts[static_cast<std::size_t>(r)]);
   }
   // Micro-batches mix prompts: the rows in a seeded order.
-  const auto order = seeded_permutation(static_cast<std::size_t>(total),
-                                        mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder));
+  const auto seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder);
+  auto order = seeded_permutation(static_cast<std::size_t>(total), seed);
+  if (config.optim.group_by_length) order = length_grouped_order(batch, order, seed);
   const auto row_tokens = batch.response_mask.sum(1).to(torch::kLong);
   const auto tokens_of = row_tokens.accessor<std::int64_t, 1>();
   const bool token_mean = config.loss.aggregation == "token-mean";

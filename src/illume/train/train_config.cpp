@@ -155,6 +155,7 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   read_optim_section(optim, c.optim);
   c.optim.batch_size = optim.get_int("batch_size", c.optim.batch_size);
   c.optim.micro_batch_size = optim.get_int("micro_batch_size", c.optim.micro_batch_size);
+  c.optim.group_by_length = optim.get_bool("group_by_length", c.optim.group_by_length);
   optim.finish();
 
   c.adv_eps = adv.get_double("eps", c.adv_eps);
@@ -263,6 +264,7 @@ Json train_config_to_json(const TrainConfig& c) {
   Json optim = section_json(static_cast<const OptimSection&>(c.optim));
   optim["batch_size"] = c.optim.batch_size;
   optim["micro_batch_size"] = c.optim.micro_batch_size;
+  optim["group_by_length"] = c.optim.group_by_length;
   Json local_heads = Json::array(), global_heads = Json::array();
   for (const auto& h : c.local_heads) local_heads.push_back(head_name(h));
   for (const auto& h : c.global_heads) global_heads.push_back(head_name(h));

@@ -8,11 +8,13 @@
 //              logprobs_from_sampler (default true: at temperature 1 in f32, without a reference model
 //              and with a credit strategy that reads no attention, the PPO ratio's old log-probs and
 //              the token entropies are the sampler's, recorded while generating, and the step runs no
-//              old-policy forward; they equal the forward's within ~1e-6 (KV-cache rounding); false:
+//              old-policy forward; they equal the forward's up to float32 rounding (mean 1e-6, at most
+//              4e-5 on the default model: the KV-cache path multiplies in other shapes); false:
 //              always the forward's)
 //   optim:     lr, weight_decay, betas, adam_eps, grad_clip                  (recipe.h)
 //              + batch_size (responses per rollout batch), micro_batch_size (responses per
-//              optimiser step; batch/micro optimiser steps per batch)
+//              optimiser step; batch/micro optimiser steps per batch), group_by_length (default
+//              false: micro-batches of rows of similar length, in a seeded order; less padding)
 //   advantage: eps, scale_by_std, dynamic_sampling
 //   loss:      clip_low, clip_high, aggregation, kl_coef, norm_length
 //   credit:    strategy, select, q, gamma_amp, k, alpha, tau_waad, tau_delta, sign
@@ -54,6 +56,10 @@ struct GrpoDataSection : DataSection {
 struct GrpoOptimSection : OptimSection {
   std::int64_t batch_size = 512;       // responses per rollout batch (a multiple of group_size)
   std::int64_t micro_batch_size = 32;  // responses per optimiser step
+  // Micro-batches of rows of similar length (prompt + response), taken in a seeded order: less
+  // padding in the updates' forwards and backwards, but other rows share an optimiser step than
+  // with the default (rows in a seeded order), so results change. Off by default.
+  bool group_by_length = false;
 };
 
 struct GrpoRunSection : RunSection {
