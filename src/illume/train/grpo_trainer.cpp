@@ -55,11 +55,6 @@ at::Tensor pad_columns(const at::Tensor& x, std::int64_t R) {
   return torch::constant_pad_nd(x, {0, R - x.size(1)}, 0);
 }
 
-// Rows [begin, end) of `into` = x, padded to its width.
-void copy_rows(at::Tensor& into, std::int64_t begin, const at::Tensor& x) {
-  into.narrow(0, begin, x.size(0)).copy_(pad_columns(x.cpu(), into.size(1)));
-}
-
 double masked_mean(const at::Tensor& x, const at::Tensor& mask, double if_empty) {
   auto selected = x.masked_select(mask);
   return selected.numel() ? selected.to(torch::kDouble).mean().item<double>() : if_empty;
@@ -91,17 +86,26 @@ struct TrainingBatch {
   std::vector<TokenSequence> rows;  // [B]
   at::Tensor advantages;            // [B] float: each row's sequence advantage
   at::Tensor response_mask;         // [B, R] bool; R = the longest response, at least 1
+  // The sampler's log-prob and entropy of each response token (Completion::logprobs, ::entropies:
+  // temperature 1, invalid ids masked), 0 past a row's length.
+  at::Tensor sampler_logprobs, sampler_entropy;  // [B, R] float
   std::int64_t size() const { return static_cast<std::int64_t>(rows.size()); }
   std::int64_t width() const { return response_mask.size(1); }
 };
 
 // 3. The old policy's view of the batch, without gradient: the PPO ratio's denominator, token
 // entropies, the reference model's log-probs (loss.kl_coef > 0) and the attention statistics the
-// credit strategy reads (they ride on the same forward).
+// credit strategy reads (they ride on the same forward). When none of these needs a forward (see
+// sampler_logprobs_suffice), the log-probs and entropies are the sampler's.
 struct OldPolicyPass {
   at::Tensor logprobs, entropy;   // [B, R] float
   at::Tensor reference_logprobs;  // [B, R]; undefined without a reference model
   at::Tensor waad, fai, delta;    // [B, R]; undefined unless the strategy reads attention
+  // Before the first optimiser step the policy is the old policy, so the first update micro-batch's
+  // forward is run here, with gradients: its log-probs [b, r] (rows as micro_batch_layout's first
+  // part) are the first update's, which then needs no forward of its own. Undefined when no forward
+  // ran (sampler log-probs) or this rank has no rows in that micro-batch.
+  at::Tensor first_update_logprobs;
   double seconds_logprobs = 0, seconds_attention = 0;
 };
 
@@ -315,7 +319,6 @@ struct GrpoTrainer::Impl {
   Rollouts generate_rollouts();
   Scores score_rollouts(const Rollouts& rollouts) const;
   TrainingBatch training_batch(const Rollouts& rollouts, const Scores& scores) const;
-  OldPolicyPass old_policy_pass(const TrainingBatch& batch);
   Credit assign_credit(const TrainingBatch& batch, const OldPolicyPass& old) const;
   struct MicroBatchPart {
     std::vector<std::int64_t> rows;   // this rank's rows of the micro-batch
@@ -323,7 +326,20 @@ struct GrpoTrainer::Impl {
     double global_tokens = 0, global_denominator = 0;  // the same over every rank
   };
   std::vector<MicroBatchPart> micro_batch_layout(const TrainingBatch& batch) const;
-  Updates ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit);
+  std::vector<std::size_t> length_grouped_order(const TrainingBatch& batch, const std::vector<std::size_t>& order,
+                                                std::uint64_t seed) const;
+  // Whether the old log-probs and entropies can be the sampler's (rollout.logprobs_from_sampler): the
+  // same distribution (temperature 1: the sampler records the unscaled one; float32, where the
+  // KV-cache forward and the full forward agree up to rounding, mean 1e-6; in bfloat16 the two
+  // paths' roundings are far coarser), and no forward is needed for anything
+  // else (no reference model, no attention statistics).
+  bool sampler_logprobs_suffice() const {
+    return config.logprobs_from_sampler && config.temperature == 1.0 && !reference && !credit_needs.attention() &&
+           policy.dtype() == torch::kFloat;
+  }
+  OldPolicyPass old_policy_pass(const TrainingBatch& batch, const std::vector<MicroBatchPart>& layout);
+  Updates ppo_updates(const TrainingBatch& batch, const std::vector<MicroBatchPart>& layout, OldPolicyPass& old,
+                      const Credit& credit);
   Json step_metrics(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch, const OldPolicyPass& old,
                     const Credit& credit, const Updates& updates, double step_seconds) const;
   std::vector<Json> sample_completions(const Rollouts& rollouts, const Scores& scores, const TrainingBatch& batch,
@@ -345,9 +361,10 @@ Json GrpoTrainer::Impl::do_step() {
   const auto rollouts = generate_rollouts();
   const auto scores = score_rollouts(rollouts);
   const auto batch = training_batch(rollouts, scores);
-  const auto old = old_policy_pass(batch);
+  const auto layout = micro_batch_layout(batch);
+  auto old = old_policy_pass(batch, layout);
   const auto credit = assign_credit(batch, old);
-  const auto updates = ppo_updates(batch, old, credit);
+  const auto updates = ppo_updates(batch, layout, old, credit);
   Json metrics;
   if (dist::active()) {
     const auto all = gather_for_metrics(scores, batch, old, credit);
@@ -431,13 +448,34 @@ TrainingBatch GrpoTrainer::Impl::training_batch(const Rollouts& rollouts, const 
   batch.advantages = scores.kept.empty() ? torch::zeros({0})
                                          : scores.advantages.index_select(0, torch::tensor(scores.kept, torch::kLong));
   batch.response_mask = response_mask(lengths, width);
+  const auto B = batch.size();
+  batch.sampler_logprobs = torch::zeros({B, width});
+  batch.sampler_entropy = torch::zeros({B, width});
+  auto logprobs = batch.sampler_logprobs.accessor<float, 2>();
+  auto entropy = batch.sampler_entropy.accessor<float, 2>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto& completion = rollouts.completions[scores.kept[static_cast<std::size_t>(b)]];
+    check(completion.logprobs.size() == completion.ids.size() && completion.entropies.size() == completion.ids.size(),
+          "train: the sampler returned {} log-probs and {} entropies for {} tokens", completion.logprobs.size(),
+          completion.entropies.size(), completion.ids.size());
+    for (std::size_t t = 0; t < completion.ids.size(); ++t) {
+      logprobs[b][static_cast<std::int64_t>(t)] = completion.logprobs[t];
+      entropy[b][static_cast<std::int64_t>(t)] = completion.entropies[t];
+    }
+  }
   return batch;
 }
 
-OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
+OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch, const std::vector<MicroBatchPart>& layout) {
   const auto t0 = Clock::now();
   const auto B = batch.size(), R = batch.width();
   OldPolicyPass old;
+  if (sampler_logprobs_suffice()) {
+    old.logprobs = batch.sampler_logprobs;
+    old.entropy = batch.sampler_entropy;
+    old.seconds_logprobs = seconds_since(t0);
+    return old;
+  }
   old.logprobs = torch::zeros({B, R});
   old.entropy = torch::zeros({B, R});
   if (reference) old.reference_logprobs = torch::zeros({B, R});
@@ -448,40 +486,54 @@ OldPolicyPass GrpoTrainer::Impl::old_policy_pass(const TrainingBatch& batch) {
     old.delta = torch::zeros({B, R});
   }
   torch::NoGradGuard no_grad;
+  // The forwards are the update micro-batches (micro_batch_layout), in their order: the first one's
+  // graph is the first update's. `order`: the batch rows in the order the forwards take them.
+  std::vector<std::int64_t> order;
+  for (const auto& part : layout) order.insert(order.end(), part.rows.begin(), part.rows.end());
+  check(static_cast<std::int64_t>(order.size()) == B, "train: the micro-batches hold {} of {} rows", order.size(), B);
   // One pass over the whole batch: with attention.grouping batch it ranks heads over every micro-batch.
+  // It numbers the rows in `order`.
   std::optional<BatchAttentionPass> attention;
   if (with_attention) {
     std::vector<std::int64_t> prompt_lengths, response_lengths;
-    for (const auto& row : batch.rows) {
-      prompt_lengths.push_back(row.prompt_length);
-      response_lengths.push_back(row.response_length());
+    for (auto b : order) {
+      prompt_lengths.push_back(batch.rows[b].prompt_length);
+      response_lengths.push_back(batch.rows[b].response_length());
     }
     attention.emplace(policy, prompt_lengths, response_lengths, attention_pass_options(config));
   }
-  for (std::int64_t begin = 0; begin < B; begin += config.optim.micro_batch_size) {
-    std::vector<std::int64_t> rows;
-    for (auto b = begin; b < std::min(B, begin + config.optim.micro_batch_size); ++b) rows.push_back(b);
+  std::int64_t done = 0;  // rows run so far (their place in `order`)
+  for (std::size_t k = 0; k < layout.size(); ++k) {
+    const auto& rows = layout[k].rows;
+    if (rows.empty()) continue;  // another rank's rows only
+    const auto count = static_cast<std::int64_t>(rows.size());
+    const bool first_update = k == 0;
     const auto mb = micro_batch(batch, rows);
     ResponseLogprobs lp;
     auto forward = [&](AttentionObserver* observer) {
+      torch::AutoGradMode gradients(first_update);
       lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature, true,
                              observer, invalid_ids);
     };
-    if (with_attention) attention->run(begin, static_cast<std::int64_t>(rows.size()), forward);
+    if (with_attention) attention->run(done, count, forward);
     else forward(nullptr);
-    copy_rows(old.logprobs, begin, lp.logprobs);
-    copy_rows(old.entropy, begin, lp.entropy);
+    const auto index = torch::tensor(rows, torch::kLong);
+    old.logprobs.index_copy_(0, index, pad_columns(lp.logprobs.detach().cpu(), R));
+    old.entropy.index_copy_(0, index, pad_columns(lp.entropy.cpu(), R));
+    if (first_update) old.first_update_logprobs = lp.logprobs;
     if (reference) {
       auto ref = response_logprobs(*reference, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths,
                                    config.temperature, false, nullptr, invalid_ids);
-      copy_rows(old.reference_logprobs, begin, ref.logprobs);
+      old.reference_logprobs.index_copy_(0, index, pad_columns(ref.logprobs.cpu(), R));
     }
+    done += count;
   }
   if (with_attention) {
     auto stats = attention->finish();
-    copy_rows(old.waad, 0, stats.waad);
-    copy_rows(old.fai, 0, stats.fai);
-    copy_rows(old.delta, 0, stats.delta);
+    const auto index = torch::tensor(order, torch::kLong);
+    old.waad.index_copy_(0, index, pad_columns(stats.waad, R));
+    old.fai.index_copy_(0, index, pad_columns(stats.fai, R));
+    old.delta.index_copy_(0, index, pad_columns(stats.delta, R));
     old.seconds_attention = stats.statistics_seconds;
   }
   old.seconds_logprobs = seconds_since(t0) - old.seconds_attention;
@@ -516,6 +568,29 @@ Credit GrpoTrainer::Impl::assign_credit(const TrainingBatch& batch, const OldPol
 // micro-batches in a seeded row order; each rank takes its own rows of each micro-batch (possibly
 // none). The loss aggregation divides by the micro-batch's response tokens (token-mean) or rows (the
 // seq-mean modes), which span the ranks: both counts are summed over the ranks once, here.
+// optim.group_by_length: `order` (a seeded permutation of every rank's rows) sorted by row length
+// (prompt + response; ties keep the seeded order), cut into micro-batches, and those taken in a
+// seeded order, so that the step's first and last updates are not always the shortest and longest.
+std::vector<std::size_t> GrpoTrainer::Impl::length_grouped_order(const TrainingBatch& batch,
+                                                                 const std::vector<std::size_t>& order,
+                                                                 std::uint64_t seed) const {
+  std::vector<std::int64_t> local;
+  for (const auto& row : batch.rows) local.push_back(static_cast<std::int64_t>(row.ids.size()));
+  auto lengths_tensor = torch::tensor(local, torch::kLong);
+  if (dist::active()) lengths_tensor = gather_rows(lengths_tensor);  // in rank order, as the global rows
+  const auto lengths = lengths_tensor.accessor<std::int64_t, 1>();
+  auto sorted = order;
+  std::stable_sort(sorted.begin(), sorted.end(), [&](std::size_t a, std::size_t b) {
+    return lengths[static_cast<std::int64_t>(a)] < lengths[static_cast<std::int64_t>(b)];
+  });
+  const auto size = static_cast<std::size_t>(config.optim.micro_batch_size);
+  const auto parts = (sorted.size() + size - 1) / size;
+  std::vector<std::size_t> grouped;
+  for (auto part : seeded_permutation(parts, SplitMix64(seed).next()))  // a seed of its own
+    for (auto j = part * size; j < std::min(sorted.size(), (part + 1) * size); ++j) grouped.push_back(sorted[j]);
+  return grouped;
+}
+
 std::vector<GrpoTrainer::Impl::MicroBatchPart> GrpoTrainer::Impl::micro_batch_layout(const TrainingBatch& batch) const {
   const auto B = batch.size();
   std::vector<double> counts(static_cast<std::size_t>(dist::world_size()), 0.0);
@@ -527,8 +602,9 @@ std::vector<GrpoTrainer::Impl::MicroBatchPart> GrpoTrainer::Impl::micro_batch_la
     total += static_cast<std::int64_t>(counts[static_cast<std::size_t>(r)]);
   }
   // Micro-batches mix prompts: the rows in a seeded order.
-  const auto order = seeded_permutation(static_cast<std::size_t>(total),
-                                        mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder));
+  const auto seed = mix_seed(config.run.seed, static_cast<std::uint64_t>(step), RandomStream::MicroBatchOrder);
+  auto order = seeded_permutation(static_cast<std::size_t>(total), seed);
+  if (config.optim.group_by_length) order = length_grouped_order(batch, order, seed);
   const auto row_tokens = batch.response_mask.sum(1).to(torch::kLong);
   const auto tokens_of = row_tokens.accessor<std::int64_t, 1>();
   const bool token_mean = config.loss.aggregation == "token-mean";
@@ -555,20 +631,27 @@ std::vector<GrpoTrainer::Impl::MicroBatchPart> GrpoTrainer::Impl::micro_batch_la
   return parts;
 }
 
-Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const OldPolicyPass& old, const Credit& credit) {
+Updates GrpoTrainer::Impl::ppo_updates(const TrainingBatch& batch, const std::vector<MicroBatchPart>& layout,
+                                       OldPolicyPass& old, const Credit& credit) {
   const auto t0 = Clock::now();
   const auto device = policy.device();
   Updates u;
   double tokens_sum = 0, grad_norm_sum = 0;
-  for (const auto& part : micro_batch_layout(batch)) {
+  for (const auto& part : layout) {
     optimizer->zero_grad();
     // This rank's sums over the micro-batch: loss (its share), and the low and high clip fractions,
     // approx KL and reference KL times its tokens.
     std::vector<double> sums(5, 0.0);
     if (!part.rows.empty()) {
-      const auto mb = micro_batch(batch, part.rows);
-      auto lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature,
-                                  false, nullptr, invalid_ids);
+      ResponseLogprobs lp;
+      if (&part == &layout.front() && old.first_update_logprobs.defined()) {
+        lp.logprobs = std::move(old.first_update_logprobs);  // the old pass's forward of these rows
+        old.first_update_logprobs = at::Tensor();
+      } else {
+        const auto mb = micro_batch(batch, part.rows);
+        lp = response_logprobs(policy, mb.ids, mb.mask, mb.prompt_lengths, mb.response_lengths, config.temperature,
+                               false, nullptr, invalid_ids);
+      }
       const auto index = torch::tensor(part.rows, torch::kLong);
       auto take = [&](const at::Tensor& x) { return x.index_select(0, index).narrow(1, 0, lp.logprobs.size(1)).to(device); };
       const auto mask = take(batch.response_mask);

@@ -5,14 +5,18 @@
 //      (batched generation at the rollout temperature, seed = f(seed, step));
 //   2. scores and advantages: rewards (the task's reward, or a caller's RewardFn), group-normalised
 //      advantages, optional dynamic sampling (drop zero-variance groups);
-//   3. the old-policy pass, one no-grad *training* forward (so rollout and update numerics never
-//      disagree): old log-probs and token entropies; reference log-probs when loss.kl_coef > 0; the
-//      attention statistics (WAAD/FAI/Delta) when the credit strategy declares it reads them
-//      (credit_strategy_needs), from the streaming observer on that same forward
-//      (timing/attention = the statistics' own time);
+//   3. the old-policy pass, a *training* forward over the update micro-batches (step 5's, in their
+//      order; no grad, except the first, whose graph the first update reuses: no optimiser step has
+//      run yet, so it is the old policy's forward): old log-probs and token entropies; reference
+//      log-probs when loss.kl_coef > 0; the attention statistics (WAAD/FAI/Delta) when the credit
+//      strategy declares it reads them (credit_strategy_needs), from the streaming observer on that
+//      same forward (timing/attention = the statistics' own time). When nothing needs the forward
+//      (temperature 1, float32, no reference model, no attention; rollout.logprobs_from_sampler,
+//      default true), the old log-probs and entropies are the sampler's and no forward runs;
 //   4. credit: gamma (no grad) and the token advantages A~ = gamma * A;
 //   5. PPO-clip updates: batch_size / micro_batch_size AdamW steps (train/adamw.h), one per
-//      micro-batch in a seeded row order, with global grad-norm clipping;
+//      micro-batch in a seeded row order (optim.group_by_length: rows of similar length together),
+//      with global grad-norm clipping;
 //   6. step metrics: one row appended to OUT/metrics.jsonl (train/run_log.h; names: metric_names.h,
 //      docs/metrics.md), and run.log_samples sample completions appended to OUT/samples.jsonl: evenly
 //      spaced rows of the training batch, one JSON line each, {step, problem, prompt, response,

@@ -149,11 +149,13 @@ TrainConfig read_train_config(const ConfigTree& tree) {
   c.top_p = rollout.get_double("top_p", c.top_p);
   c.max_response_tokens = rollout.get_int("max_response_tokens", c.max_response_tokens);
   c.max_batch_rows = rollout.get_int("max_batch_rows", c.max_batch_rows);
+  c.logprobs_from_sampler = rollout.get_bool("logprobs_from_sampler", c.logprobs_from_sampler);
   rollout.finish();
 
   read_optim_section(optim, c.optim);
   c.optim.batch_size = optim.get_int("batch_size", c.optim.batch_size);
   c.optim.micro_batch_size = optim.get_int("micro_batch_size", c.optim.micro_batch_size);
+  c.optim.group_by_length = optim.get_bool("group_by_length", c.optim.group_by_length);
   optim.finish();
 
   c.adv_eps = adv.get_double("eps", c.adv_eps);
@@ -262,6 +264,7 @@ Json train_config_to_json(const TrainConfig& c) {
   Json optim = section_json(static_cast<const OptimSection&>(c.optim));
   optim["batch_size"] = c.optim.batch_size;
   optim["micro_batch_size"] = c.optim.micro_batch_size;
+  optim["group_by_length"] = c.optim.group_by_length;
   Json local_heads = Json::array(), global_heads = Json::array();
   for (const auto& h : c.local_heads) local_heads.push_back(head_name(h));
   for (const auto& h : c.global_heads) global_heads.push_back(head_name(h));
@@ -274,7 +277,8 @@ Json train_config_to_json(const TrainConfig& c) {
       {"model", section_json(c.model)},
       {"data", data},
       {"rollout", {{"group_size", c.group_size}, {"temperature", c.temperature}, {"top_p", c.top_p},
-                   {"max_response_tokens", c.max_response_tokens}, {"max_batch_rows", c.max_batch_rows}}},
+                   {"max_response_tokens", c.max_response_tokens}, {"max_batch_rows", c.max_batch_rows},
+                   {"logprobs_from_sampler", c.logprobs_from_sampler}}},
       {"optim", optim},
       {"advantage", {{"eps", c.adv_eps}, {"scale_by_std", c.scale_by_std}, {"dynamic_sampling", c.dynamic_sampling}}},
       {"loss", {{"clip_low", c.loss.clip_low}, {"clip_high", c.loss.clip_high}, {"aggregation", c.loss.aggregation},

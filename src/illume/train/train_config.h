@@ -4,10 +4,17 @@
 //   model:     dir, device, dtype                                            (recipe.h)
 //   data:      path, prompt_style (plain|chat), limit                        (recipe.h)
 //              + task (countdown|gsm8k|math500|aime24|aime25|amc23; required), shuffle
-//   rollout:   group_size (G), temperature, top_p, max_response_tokens, max_batch_rows
+//   rollout:   group_size (G), temperature, top_p, max_response_tokens, max_batch_rows,
+//              logprobs_from_sampler (default true: at temperature 1 in f32, without a reference model
+//              and with a credit strategy that reads no attention, the PPO ratio's old log-probs and
+//              the token entropies are the sampler's, recorded while generating, and the step runs no
+//              old-policy forward; they equal the forward's up to float32 rounding (mean 1e-6, at most
+//              4e-5 on the default model: the KV-cache path multiplies in other shapes); false:
+//              always the forward's)
 //   optim:     lr, weight_decay, betas, adam_eps, grad_clip                  (recipe.h)
 //              + batch_size (responses per rollout batch), micro_batch_size (responses per
-//              optimiser step; batch/micro optimiser steps per batch)
+//              optimiser step; batch/micro optimiser steps per batch), group_by_length (default
+//              false: micro-batches of rows of similar length, in a seeded order; less padding)
 //   advantage: eps, scale_by_std, dynamic_sampling
 //   loss:      clip_low, clip_high, aggregation, kl_coef, norm_length
 //   credit:    strategy, select, q, gamma_amp, k, alpha, tau_waad, tau_delta, sign
@@ -49,6 +56,10 @@ struct GrpoDataSection : DataSection {
 struct GrpoOptimSection : OptimSection {
   std::int64_t batch_size = 512;       // responses per rollout batch (a multiple of group_size)
   std::int64_t micro_batch_size = 32;  // responses per optimiser step
+  // Micro-batches of rows of similar length (prompt + response), taken in a seeded order: less
+  // padding in the updates' forwards and backwards, but other rows share an optimiser step than
+  // with the default (rows in a seeded order), so results change. Off by default.
+  bool group_by_length = false;
 };
 
 struct GrpoRunSection : RunSection {
@@ -78,6 +89,7 @@ struct TrainConfig {
   double top_p = 1.0;
   std::int64_t max_response_tokens = 1024;
   std::int64_t max_batch_rows = 64;
+  bool logprobs_from_sampler = true;
   GrpoOptimSection optim;
   // advantages
   double adv_eps = 1e-6;
