@@ -1,7 +1,6 @@
 #include "illume/demo/demo.h"
 
 #include <chrono>
-#include <cstdarg>
 #include <cstdio>
 
 #include "illume/attention/inputs.h"
@@ -19,6 +18,7 @@
 #include "illume/util/config.h"
 #include "illume/util/error.h"
 #include "illume/util/file.h"
+#include "illume/util/say.h"
 
 namespace illume::demo {
 namespace fs = std::filesystem;
@@ -63,15 +63,6 @@ Json analyse(const Model& model, const Tokenizer& tokenizer, const std::vector<d
   meta.model = model_name;
   meta.settings = {{"temperature", temperature}};
   return analyze_and_write(out, model, tokenizer, inputs, settings, meta);
-}
-
-// Progress lines on stdout, flushed at once (they interleave with the progress bars on stderr).
-[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
-  va_list args;
-  va_start(args, format);
-  std::vprintf(format, args);
-  va_end(args);
-  std::fflush(stdout);
 }
 
 void print_coupling(const Json& summary) {

@@ -1,7 +1,6 @@
 #include "illume/study/study.h"
 
 #include <chrono>
-#include <cstdarg>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -21,6 +20,7 @@
 #include "illume/util/file.h"
 #include "illume/util/interrupt.h"
 #include "illume/util/progress.h"
+#include "illume/util/say.h"
 
 namespace illume::study {
 namespace fs = std::filesystem;
@@ -29,15 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Lines on stdout, flushed at once (they interleave with the trainer's progress on stderr).
-[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
-  va_list args;
-  va_start(args, format);
-  std::vprintf(format, args);
-  va_end(args);
-  std::fflush(stdout);
-}
 
 // What a study writes into OUT (and --overwrite may remove).
 bool study_entry(const std::string& name) {
