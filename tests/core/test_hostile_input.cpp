@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -113,4 +114,30 @@ TEST(HostileInput, ProgressRateCountsTheWorkDoneSinceTheStartOrTheResume) {
   resumed.advance(1);
   EXPECT_GT(resumed.rate(), 0.0);
   EXPECT_LT(resumed.rate(), 1 / 0.019);
+}
+
+// Without a terminal, progress is a log of plain lines: the line finish() prints is not a copy of the
+// one the last step already printed (the trainer's log ended with its last step twice).
+TEST(HostileInput, PlainProgressDoesNotRepeatItsLastLine) {
+  auto lines_of = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  testing::internal::CaptureStderr();
+  {
+    Progress quick("eval", 3, "problem", true);  // stderr is captured: not a terminal
+    quick.advance(3);                            // within 5 s of the start: no line yet
+    quick.finish();
+  }
+  auto text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(lines_of(text), 1) << text;
+  EXPECT_NE(text.find("eval: 3/3 problem"), std::string::npos) << text;
+  testing::internal::CaptureStderr();
+  {
+    Progress slow("train", 2, "step", true);
+    slow.advance(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5100));  // plain lines come at most every 5 s
+    slow.advance(1, "reward 0.5");                                 // drawn: "train: 2/2 step ... reward 0.5"
+    slow.finish();                                                 // the same line: not printed again
+  }
+  text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(lines_of(text), 1) << text;
+  EXPECT_NE(text.find("train: 2/2 step"), std::string::npos) << text;
 }

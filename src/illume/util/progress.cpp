@@ -56,6 +56,9 @@ void Progress::finish(const std::string& status) {
   if (finished_) return;
   if (!status.empty()) status_ = status;
   finished_ = true;
+  // Plain lines (no terminal) are a log: when the last one already said where the work ended, a
+  // second identical line (less its ETA) would only repeat it.
+  if (!tty_ && drawn_done_ == done_ && drawn_status_ == status_) return;
   draw(true);
 }
 
@@ -88,6 +91,8 @@ void Progress::draw(bool final) {
   }
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
+  drawn_done_ = done_;
+  drawn_status_ = status_;
 }
 
 }  // namespace illume

@@ -27,6 +27,9 @@ class Progress {
   std::int64_t total_, done_ = 0, start_done_ = 0;
   bool enabled_, tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
+  // The count and status of the last plain line: finish() does not print the same line again.
+  std::int64_t drawn_done_ = -1;
+  std::string drawn_status_;
 };
 
 // "12.5 tok/s"; below one per second "3.4 s/step".
