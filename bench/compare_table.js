@@ -12,7 +12,9 @@ const version = JSON.parse(llamaVersion || '{}');
 
 const describe = (row) => {
   if (row.engine === 'illume')
-    return row.compute && row.compute !== row.dtype ? `illume ${row.dtype} weights, ${row.compute} compute` : `illume ${row.dtype}`;
+    return row.result.compute && row.result.compute !== row.dtype
+      ? `illume ${row.dtype} weights, ${row.result.compute} compute`
+      : `illume ${row.dtype}`;
   const kv = row.result.kv.toUpperCase();
   const flash = row.result.flash;
   const what = `${kv} KV, FA ${flash}`;
