@@ -84,17 +84,7 @@ fs::path source_path(const std::string& relative) { return fs::path(::illume::bu
 // returns the metrics rows and the final weights' path.
 std::vector<Json> train_rows(const fs::path& dir, const std::string& strategy, const std::vector<std::string>& overrides) {
   auto model_dir = test::make_tiny_model(dir / "model", 3);
-  auto root = parse_yaml(fmt::format(R"(
-model: {{dir: "{}"}}
-data: {{task: countdown, path: synthetic}}
-rollout: {{group_size: 8, temperature: 1.0, max_response_tokens: 10}}
-optim: {{batch_size: 32, micro_batch_size: 8, lr: 3.0e-3, grad_clip: 1.0}}
-credit: {{strategy: {}, q: 0.4, gamma_amp: 1.5}}
-attention: {{layers: [0, 1], window: 3, horizon: [2, 20]}}
-run: {{out: "{}", steps: 3, seed: 11, save_every: 0, progress: false}}
-)",
-                                     model_dir.string(), strategy, (dir / "run").string()),
-                         "step.yaml");
+  auto root = test::tiny_grpo_recipe(model_dir, strategy, dir / "run", 3, "step.yaml");
   for (const auto& o : overrides) apply_override(root, o);
   auto config = train::train_config_from_json(root, "step.yaml");
   train::GrpoTrainer trainer(config, Model::load(model_dir), Tokenizer::from_dir(model_dir), model_dir,

@@ -21,17 +21,7 @@ namespace {
 std::vector<double> train_rewards(const std::string& strategy) {
   auto dir = test::scratch_dir() / strategy;
   auto model_dir = test::make_tiny_model(dir / "model", 3);
-  auto root = parse_yaml(fmt::format(R"(
-model: {{dir: "{}"}}
-data: {{task: countdown, path: synthetic}}
-rollout: {{group_size: 8, temperature: 1.0, max_response_tokens: 10}}
-optim: {{batch_size: 32, micro_batch_size: 8, lr: 3.0e-3, grad_clip: 1.0}}
-credit: {{strategy: {}, q: 0.4, gamma_amp: 1.5}}
-attention: {{layers: [0, 1], window: 3, horizon: [2, 20]}}
-run: {{out: "{}", steps: 30, seed: 11, save_every: 0, progress: false}}
-)",
-                                     model_dir.string(), strategy, (dir / "run").string()),
-                         "e2e.yaml");
+  auto root = test::tiny_grpo_recipe(model_dir, strategy, dir / "run", 30, "e2e.yaml");
   auto config = train::train_config_from_json(root, "e2e.yaml");
   train::GrpoTrainer trainer(config, Model::load(model_dir), Tokenizer::from_dir(model_dir), model_dir,
                              test::tiny_countdown_problems(40), test::digit_share_reward);

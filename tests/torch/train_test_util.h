@@ -1,6 +1,9 @@
 // A tiny self-made model folder for trainer tests: a byte-level BPE tokenizer trained on the Countdown
 // prompt text (so prompts are a few dozen tokens) and a random 2-layer Qwen3.
 #pragma once
+#include <fmt/format.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -9,6 +12,8 @@
 #include "illume/model/model.h"
 #include "illume/text/tokenizer.h"
 #include "illume/text/tokenizer_builder.h"
+#include "illume/util/config.h"
+#include "illume/util/json.h"
 
 namespace illume::test {
 
@@ -50,6 +55,23 @@ inline reward::RewardResult digit_share_reward(const data::Problem&, const std::
   r.correct = r.reward >= 0.5;
   r.formatted = true;
   return r;
+}
+
+// The GRPO recipe of the trainer's end-to-end tests (test_train_e2e.cpp, test_grpo_step.cpp): the
+// tiny model in `model_dir`, credit `strategy`, `steps` steps into `out`, as parsed YAML named `name`.
+inline Json tiny_grpo_recipe(const std::filesystem::path& model_dir, const std::string& strategy,
+                             const std::filesystem::path& out, std::int64_t steps, const std::string& name) {
+  return parse_yaml(fmt::format(R"(
+model: {{dir: "{}"}}
+data: {{task: countdown, path: synthetic}}
+rollout: {{group_size: 8, temperature: 1.0, max_response_tokens: 10}}
+optim: {{batch_size: 32, micro_batch_size: 8, lr: 3.0e-3, grad_clip: 1.0}}
+credit: {{strategy: {}, q: 0.4, gamma_amp: 1.5}}
+attention: {{layers: [0, 1], window: 3, horizon: [2, 20]}}
+run: {{out: "{}", steps: {}, seed: 11, save_every: 0, progress: false}}
+)",
+                                model_dir.string(), strategy, out.string(), steps),
+                    name);
 }
 
 }  // namespace illume::test
