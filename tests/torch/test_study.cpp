@@ -240,6 +240,16 @@ TEST(Study, BadConfigsFailInOneLineNamingTheFile) {
   write_file_atomic(dir / "study" / "notes.txt", "mine\n");
   expect_failure("foreign-file", base, "holds 'notes.txt', which illume study did not write", {"--overwrite"});
   EXPECT_TRUE(fs::exists(dir / "study" / "notes.txt"));
+  // Inside a run folder too: the study removes run folders whole, so a file no run writes there is
+  // refused before anything is removed (another run's files stay as well).
+  fs::remove(dir / "study" / "notes.txt");
+  fs::create_directories(dir / "study" / "runs" / "none-s0");
+  fs::create_directories(dir / "study" / "runs" / "coupled-s0");
+  write_file_atomic(dir / "study" / "runs" / "none-s0" / "metrics.jsonl", "{}\n");
+  write_file_atomic(dir / "study" / "runs" / "coupled-s0" / "notes.txt", "mine\n");
+  expect_failure("foreign-run-file", base, "holds 'notes.txt', which illume did not write", {"--overwrite"});
+  EXPECT_TRUE(fs::exists(dir / "study" / "runs" / "coupled-s0" / "notes.txt"));
+  EXPECT_TRUE(fs::exists(dir / "study" / "runs" / "none-s0" / "metrics.jsonl"));
   fs::remove_all(dir);
 }
 

@@ -135,18 +135,15 @@ void prepare_study_folder(const StudyConfig& config, StudyStart start) {
             fail("{}: holds '{}', which illume study did not write", policy.path().string(), f.path().filename().string());
       }
     if (name == "runs")
-      for (const auto& run : fs::directory_iterator(e))
+      for (const auto& run : fs::directory_iterator(e)) {
         if (!run.is_directory()) fail("{}: holds '{}', which illume study did not write", e.string(), run.path().filename().string());
+        // A run folder is removed whole: only when --overwrite of that run would remove everything in it.
+        if (const auto kept = train::entry_overwrite_keeps(run.path()); !kept.empty())
+          fail("{}: holds '{}', which illume did not write; --overwrite removes only a study's own files",
+               run.path().string(), fs::relative(kept, run.path()).string());
+      }
   }
-  for (const auto& e : entries) {
-    const auto name = e.filename().string();
-    if (name == "runs") {
-      for (const auto& run : fs::directory_iterator(e)) train::prepare_run_folder(run.path(), train::RunStart::Overwrite);
-      fs::remove_all(e);  // the run folders are empty now
-    } else {
-      fs::remove_all(e);
-    }
-  }
+  for (const auto& e : entries) fs::remove_all(e);
 }
 
 Json run_study(const StudyConfig& config, StudyStart start) {

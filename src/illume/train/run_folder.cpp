@@ -41,6 +41,19 @@ fs::path foreign_entry(const fs::path& dir) {
   return {};
 }
 
+// What --overwrite does with one entry of a run folder: removes it (a run file, or checkpoints/ or
+// final/ holding only illume's files), refuses (`foreign` = the first file illume did not write inside
+// checkpoints/ or final/), or keeps it (anything else at the top).
+enum class OverwriteEntry { Remove, Foreign, Keep };
+OverwriteEntry overwrite_entry(const fs::path& path, fs::path& foreign) {
+  const auto name = path.filename().string();
+  if (fs::is_directory(path) && (name == "checkpoints" || name == "final")) {
+    foreign = foreign_entry(path);
+    return foreign.empty() ? OverwriteEntry::Remove : OverwriteEntry::Foreign;
+  }
+  return fs::is_regular_file(path) && is_run_file(name) ? OverwriteEntry::Remove : OverwriteEntry::Keep;
+}
+
 }  // namespace
 
 void prepare_run_folder(const fs::path& out, RunStart start) {
@@ -58,21 +71,33 @@ void prepare_run_folder(const fs::path& out, RunStart start) {
   // Overwrite: check everything first, then remove, so that a refusal removes nothing.
   std::vector<fs::path> remove;
   for (const auto& path : entries) {
-    const auto name = path.filename().string();
-    if (fs::is_directory(path) && (name == "checkpoints" || name == "final")) {
-      const auto foreign = foreign_entry(path);
-      if (!foreign.empty())
-        fail("{}: holds '{}', which illume did not write; --overwrite removes only a run's own files",
-             out.string(), fs::relative(foreign, out).string());
-      remove.push_back(path);
-    } else if (fs::is_regular_file(path) && is_run_file(name)) {
-      remove.push_back(path);
+    fs::path foreign;
+    switch (overwrite_entry(path, foreign)) {
+      case OverwriteEntry::Remove: remove.push_back(path); break;
+      case OverwriteEntry::Foreign:
+        fail("{}: holds '{}', which illume did not write; --overwrite removes only a run's own files", out.string(),
+             fs::relative(foreign, out).string());
+      case OverwriteEntry::Keep: break;
     }
   }
   for (const auto& path : remove) {
     fs::remove_all(path, ec);
     if (ec) fail("{}: cannot remove ({})", path.string(), ec.message());
   }
+}
+
+fs::path entry_overwrite_keeps(const fs::path& out) {
+  std::error_code ec;
+  if (!fs::is_directory(out, ec)) return {};
+  for (const auto& entry : fs::directory_iterator(out)) {
+    fs::path foreign;
+    switch (overwrite_entry(entry.path(), foreign)) {
+      case OverwriteEntry::Remove: break;
+      case OverwriteEntry::Foreign: return foreign;
+      case OverwriteEntry::Keep: return entry.path();
+    }
+  }
+  return {};
 }
 
 namespace {

@@ -18,6 +18,10 @@ enum class RunStart { Fresh, Resume, Overwrite };
 
 // Fails with one line naming the folder and what to do; with Overwrite, removes the run's own files.
 void prepare_run_folder(const std::filesystem::path& out, RunStart start);
+// The first path in run folder `out` that --overwrite would not remove (a file illume did not write:
+// kept at the top, refused inside checkpoints/ or final/), or empty: a caller that removes the whole
+// folder afterwards (illume study --overwrite) checks this first, so that it never deletes such a file.
+std::filesystem::path entry_overwrite_keeps(const std::filesystem::path& out);
 
 // A resumed run against the resolved config its checkpoint saved (trainer_state.json "details.config").
 // Keys in `must_match` (dotted: "run.seed", "optim.batch_size") decide which data the remaining steps see
