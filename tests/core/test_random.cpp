@@ -16,6 +16,14 @@ TEST(Random, SplitMix64MatchesTheReferenceSequence) {
   EXPECT_EQ(rng.next(), 0x06C45D188009454FULL);
 }
 
+TEST(Random, StatelessSplitMix64IsTheGeneratorsOutputOfItsState) {
+  // The reference sequence's states are 0, 0x9E3779B97F4A7C15, 2 * 0x9E3779B97F4A7C15 (before the
+  // increment): the stateless hash of each gives the same three outputs.
+  EXPECT_EQ(splitmix64(0), 0xE220A8397B1DCDAFULL);
+  EXPECT_EQ(splitmix64(0x9E3779B97F4A7C15ULL), 0x6E789E6AA1B965F4ULL);
+  EXPECT_EQ(splitmix64(2 * 0x9E3779B97F4A7C15ULL), 0x06C45D188009454FULL);
+}
+
 TEST(Random, PermutationIsPinnedAndUniformEnough) {
   // Computed by an independent Python transcription of Fisher-Yates over splitmix64 with rejection
   // of draws below 2^64 mod i (i = n .. 2, swap slot i-1 with the draw).

@@ -6,21 +6,22 @@
 #include <map>
 
 #include "illume/util/error.h"
+#include "illume/util/random.h"
 
 namespace illume::data {
 
 namespace {
 
-// SplitMix64: tiny, portable, and the same on every platform (std:: distributions are not).
+// SplitMix64 (util/random.h): tiny, portable, and the same on every platform (std:: distributions are not).
 struct Rng {
   std::uint64_t state;
   std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    const std::uint64_t z = splitmix64(state);
+    state += 0x9E3779B97F4A7C15ull;
+    return z;
   }
-  // Uniform in [0, n), n > 0, without modulo bias.
+  // Uniform in [0, n), n > 0, without modulo bias (rejecting the top of the range, unlike
+  // SplitMix64::below: the generated puzzles depend on it, so it stays).
   std::uint64_t below(std::uint64_t n) {
     std::uint64_t limit = ~0ull - (~0ull % n);
     for (;;) {

@@ -9,18 +9,12 @@
 
 #include "illume/infer/vocabulary.h"
 #include "illume/util/error.h"
+#include "illume/util/random.h"
 #include "illume/util/progress.h"
 
 namespace illume {
 
 namespace {
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // One row of the decoding batch (one row of the KV cache).
 struct Row {

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "illume/util/error.h"
+#include "illume/util/random.h"
 #include "illume/util/text.h"
 
 namespace illume {
@@ -64,13 +65,6 @@ at::Tensor lower_median(const at::Tensor& values, const at::Tensor& valid) {
   for (auto n : row_lengths(valid)) middle.push_back(n > 0 ? (n - 1) / 2 : 0);
   auto index = at::tensor(middle, at::TensorOptions().dtype(at::kLong)).to(values.device()).view({-1, 1});
   return sorted.gather(1, index);
-}
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
 }
 
 // Uniform keys in [0, 1) [B, T] double, a pure function of (seed, row, position).

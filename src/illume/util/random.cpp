@@ -15,11 +15,17 @@ std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t counter, RandomStream s
   return z ^ (z >> 31);
 }
 
-std::uint64_t SplitMix64::next() {
-  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+std::uint64_t splitmix64(std::uint64_t x) {
+  std::uint64_t z = x + 0x9E3779B97F4A7C15ULL;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
+}
+
+std::uint64_t SplitMix64::next() {
+  const std::uint64_t z = splitmix64(state_);
+  state_ += 0x9E3779B97F4A7C15ULL;
+  return z;
 }
 
 std::uint64_t SplitMix64::below(std::uint64_t n) {

@@ -23,6 +23,10 @@ enum class RandomStream : std::uint64_t {
 // A seed for (seed, counter, stream), well mixed: nearby inputs give unrelated seeds.
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t counter, RandomStream stream);
 
+// SplitMix64's output function of the state x + 0x9E3779B97F4A7C15: a stateless 64-bit hash, the same
+// on every platform (SplitMix64(s).next() == splitmix64(s)). For seeds derived from several keys.
+std::uint64_t splitmix64(std::uint64_t x);
+
 // SplitMix64: a 64-bit generator with one word of state.
 class SplitMix64 {
  public:
