@@ -74,28 +74,21 @@ def random_rows(rng, count, std):
 
 def grow_heads(tensors, prefix, old_heads, new_heads, kv_heads, head_dim, hidden, rng):
     old_per_group, new_per_group = old_heads // kv_heads, new_heads // kv_heads
+    # The old head each new head copies (None: a new head), group by group.
+    sources = [g * old_per_group + j if j < old_per_group else None
+               for g in range(kv_heads) for j in range(new_per_group)]
     q_shape, q = tensors[prefix + "q_proj.weight"]
     o_shape, o = tensors[prefix + "o_proj.weight"]
     row = head_dim * hidden  # one head's q_proj rows, flattened
     new_q = array.array("H")
-    for g in range(kv_heads):
-        for j in range(new_per_group):
-            if j < old_per_group:
-                h = g * old_per_group + j
-                new_q.extend(q[h * row:(h + 1) * row])
-            else:
-                new_q.extend(random_rows(rng, row, 0.02))
+    for h in sources:
+        new_q.extend(q[h * row:(h + 1) * row] if h is not None else random_rows(rng, row, 0.02))
     new_o = array.array("H")
     zero = array.array("H", [0] * head_dim)
     for r in range(hidden):
         line = o[r * old_heads * head_dim:(r + 1) * old_heads * head_dim]
-        for g in range(kv_heads):
-            for j in range(new_per_group):
-                if j < old_per_group:
-                    h = g * old_per_group + j
-                    new_o.extend(line[h * head_dim:(h + 1) * head_dim])
-                else:
-                    new_o.extend(zero)
+        for h in sources:
+            new_o.extend(line[h * head_dim:(h + 1) * head_dim] if h is not None else zero)
     tensors[prefix + "q_proj.weight"] = ([new_heads * head_dim, hidden], new_q)
     tensors[prefix + "o_proj.weight"] = ([hidden, new_heads * head_dim], new_o)
 
