@@ -7,10 +7,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "illume/model/device.h"
 #include "illume/util/blas_kernel.h"
 
@@ -18,14 +18,6 @@ using namespace illume;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) items.push_back(item);
-  return items;
-}
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -48,9 +40,9 @@ int main(int argc, char** argv) {
   print_machine_header(stdout, torch::get_num_threads());
   std::printf("\n| dtype | n | GFLOP/s (best) |\n|---|---|---|\n");
   torch::NoGradGuard no_grad;
-  for (const auto& dtype_text : split(dtypes)) {
+  for (const auto& dtype_text : bench::split_list(dtypes)) {
     const auto dtype = parse_dtype(dtype_text);
-    for (const auto& size_text : split(sizes)) {
+    for (const auto& size_text : bench::split_list(sizes)) {
       const std::int64_t n = std::stoll(size_text);
       auto options = torch::TensorOptions().dtype(dtype);
       auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options), c = torch::empty({n, n}, options);

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench_util.h"
 #include "illume/model/device.h"
 #include "illume/model/model.h"
 #include "illume/util/blas_kernel.h"
@@ -127,26 +128,14 @@ int main(int argc, char** argv) {
   if (train) {
     std::printf("| dtype | forward + backward of | batch x tokens | GFLOP | seconds (best) | GFLOP/s | GEMM peak GFLOP/s | of peak |\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");
-    std::size_t begin = 0;
-    while (begin <= dtypes.size()) {
-      auto end = dtypes.find(',', begin);
-      if (end == std::string::npos) end = dtypes.size();
-      auto name = dtypes.substr(begin, end - begin);
-      begin = end + 1;
-      if (!name.empty()) bench_training(config, parse_dtype(name), name, train_batch, train_seq, repeats);
-    }
+    for (const auto& name : bench::split_list(dtypes))
+      bench_training(config, parse_dtype(name), name, train_batch, train_seq, repeats);
     return 0;
   }
   std::printf("| dtype | prefill %lld tok (tok/s) | decode batch 1 (tok/s) | decode batch 8 (tok/s) |\n",
               static_cast<long long>(prefill_tokens));
   std::printf("|---|---|---|---|\n");
-  std::size_t start = 0;
-  while (start <= dtypes.size()) {
-    auto end = dtypes.find(',', start);
-    if (end == std::string::npos) end = dtypes.size();
-    auto name = dtypes.substr(start, end - start);
-    start = end + 1;
-    if (name.empty()) continue;
+  for (const auto& name : bench::split_list(dtypes)) {
     LoadOptions options;
     options.dtype = parse_dtype(name);
     auto model = Model::random(config, 1, options);
