@@ -87,7 +87,8 @@ struct TrainingBatch {
   at::Tensor advantages;            // [B] float: each row's sequence advantage
   at::Tensor response_mask;         // [B, R] bool; R = the longest response, at least 1
   // The sampler's log-prob and entropy of each response token (Completion::logprobs, ::entropies:
-  // temperature 1, invalid ids masked), 0 past a row's length.
+  // temperature 1, invalid ids masked), 0 past a row's length; undefined unless the old-policy pass
+  // takes them (sampler_logprobs_suffice).
   at::Tensor sampler_logprobs, sampler_entropy;  // [B, R] float
   std::int64_t size() const { return static_cast<std::int64_t>(rows.size()); }
   std::int64_t width() const { return response_mask.size(1); }
@@ -448,6 +449,7 @@ TrainingBatch GrpoTrainer::Impl::training_batch(const Rollouts& rollouts, const 
   batch.advantages = scores.kept.empty() ? torch::zeros({0})
                                          : scores.advantages.index_select(0, torch::tensor(scores.kept, torch::kLong));
   batch.response_mask = response_mask(lengths, width);
+  if (!sampler_logprobs_suffice()) return batch;  // the old-policy pass runs its forward instead
   const auto B = batch.size();
   batch.sampler_logprobs = torch::zeros({B, width});
   batch.sampler_entropy = torch::zeros({B, width});
