@@ -54,9 +54,9 @@ c10::ScalarType compute_dtype(c10::ScalarType requested, c10::Device device, boo
   static const bool fast = cpu_half_precision_is_fast(simd_level(detect_cpu_features()) == SimdLevel::avx512);
   if (fast) return requested;
   if (note)
-    *note = fmt::format("dtype {}: this CPU has no AVX-512, where libtorch's {} matrix products have no vector kernels "
-                        "(10-16x slower than f32); computing in f32 (ILLUME_CPU_HALF=native keeps {})",
-                        dtype_name(requested), dtype_name(requested), dtype_name(requested));
+    *note = fmt::format("dtype {0}: this CPU has no AVX-512, where libtorch's {0} matrix products have no vector kernels "
+                        "(10-16x slower than f32); computing in f32 (ILLUME_CPU_HALF=native keeps {0})",
+                        dtype_name(requested));
   return c10::kFloat;
 }
 

@@ -1,11 +1,10 @@
 // Loading and saving Hugging Face folders (config.json + safetensors weights).
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <cstdio>
 
 #include "illume/io/safetensors_torch.h"
 #include "illume/model/device.h"
